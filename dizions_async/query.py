@@ -1,0 +1,447 @@
+"""The immutable query builder and its compiler to the Dizions path grammar.
+
+A :class:`Query` is a frozen value: every fluent method checks its input and returns a new
+Query (``attrs.evolve``), so a query can be shared, hashed, and reused as the base of
+others. It compiles to ``/v2/{resource}/{key}/{v1;v2}...`` in the canonical order
+resource, id, filters (in the order given), date ranges, dimension, metric, field; each
+value is percent-encoded on its own, so no value can add a segment or a value.
+
+Example::
+
+    >>> q = Query("clients").filter(religion=[1, 3, 10], ethnicity=1)
+    >>> q.path
+    '/v2/clients/religion/1;3;10/ethnicity/1'
+    >>> Query.from_path(q.path) == q
+    True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import attrs
+from yarl import URL
+
+from dizions_async._text import closest, edit_distance
+from dizions_async.catalogue import (
+    API_PREFIX,
+    EXTENSION_DATABASE,
+    KEY_PATTERN,
+    MAX_FILTERS,
+    Resource,
+    extension_slug,
+    get_resource,
+)
+from dizions_async.errors import QueryError
+
+__all__ = ["ExtensionDatabase", "FilterValue", "Query"]
+
+#: What a filter value may be: one scalar, or an iterable of scalars (sent ``;``-joined).
+Scalar = int | str | bool | dt.date
+FilterValue = Scalar | Iterable[Scalar]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_RAW_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2}),(\d{4}-\d{2}-\d{2})\Z")
+_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_RESERVED_KEYS = ("field", "dimension", "metric")
+#: A key within this many edits of a documented key is taken for a typo, not an extension field.
+_TYPO_EDITS = 2
+
+
+def _quote(value: str) -> str:
+    # Most values are IDs or plain words: skip the general quoter for them.
+    if _SAFE_CHARS.issuperset(value):
+        return value
+    return quote(value, safe="")
+
+
+def _scalar(key: str, value: object) -> str:
+    """One filter value as the text the API expects (bools as Y/N, dates as ISO)."""
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if not value:
+            raise QueryError(f"filter {key!r} has an empty string value")
+        return value
+    if isinstance(value, dt.datetime):
+        raise QueryError(
+            f"filter {key!r} takes dates, not datetimes: pass {value.date()!r} or a string"
+        )
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None:
+        raise QueryError(f"filter {key!r} has the value None; leave the filter out instead")
+    raise QueryError(
+        f"filter {key!r} has a value of type {type(value).__name__}; "
+        "use int, str, bool, date or a list of those"
+    )
+
+
+def _values(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, int, dt.date)) or value is None:
+        return (_scalar(key, value),)
+    if not isinstance(value, Iterable):
+        return (_scalar(key, value),)
+    out = tuple(_scalar(key, v) for v in value)
+    if not out:
+        raise QueryError(f"filter {key!r} has an empty list of values")
+    return out
+
+
+def _ids_of(value: object) -> Iterable[object]:
+    if isinstance(value, (int, str)) or not isinstance(value, Iterable):
+        return (value,)
+    return value
+
+
+def _as_date(key: str, value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise QueryError(
+        f"date range {key!r} needs a date or an ISO 'YYYY-MM-DD' string, got {value!r}"
+    )
+
+
+def _check_key(key: object, what: str) -> str:
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise QueryError(f"{what} {key!r} is not a valid key (lower-case letters, digits, _)")
+    return key
+
+
+@attrs.frozen(repr=False, cache_hash=True)
+class Query:
+    """A read or report on one Dizions resource; immutable, hashable, equal by value.
+
+    Args:
+        resource: ``clients``, ``referrals``, ... or ``extension_database/{slug}``.
+        strict: refuse filter keys that look like typos of documented keys (default).
+            ``strict=False`` accepts any well-formed key, for fields the seed lists omit.
+
+    Raises:
+        QueryError: the resource is unknown.
+
+    Example::
+
+        Query("referrals").filter(project=[5, 6]).date_range("date", "2024-01-01", "2024-03-31")
+    """
+
+    resource: str
+    strict: bool = attrs.field(default=True, kw_only=True)
+    ids: tuple[int, ...] = attrs.field(default=(), kw_only=True)
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = attrs.field(default=(), kw_only=True)
+    date_ranges: tuple[tuple[str, dt.date, dt.date], ...] = attrs.field(default=(), kw_only=True)
+    dimension_key: str | None = attrs.field(default=None, kw_only=True)
+    metric_key: str | None = attrs.field(default=None, kw_only=True)
+    field_names: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    resolve: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    _spec: Resource = attrs.field(init=False, eq=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_spec", get_resource(self.resource))
+
+    # -- builders -------------------------------------------------------------------------
+
+    def filter(self, *key_values: Any, **pairs: FilterValue) -> Query:
+        """Add filter pairs, keeping their order.
+
+        Call as ``.filter(religion=[1, 3], ethnicity=1)`` or ``.filter("religion", 1, 3)``.
+        Values are int, str, bool (sent as Y/N), date (ISO), or iterables of those.
+
+        Raises:
+            QueryError: a key given twice, unknown for the resource, or over the limit of
+                10 filters; an empty, None or unsendable value.
+        """
+        items: list[tuple[str, object]] = []
+        if key_values:
+            key, *values = key_values
+            if not values:
+                raise QueryError(f"filter {key!r} was given no values")
+            items.append((key, values[0] if len(values) == 1 else values))
+        items.extend(pairs.items())
+        if not items:
+            raise QueryError("filter() needs at least one key and value")
+        ids = self.ids
+        filters = list(self.filters)
+        taken = self._keys()
+        for key, value in items:
+            self._check_filter_key(_check_key(key, "filter"))
+            if key in taken:
+                raise QueryError(f"filter {key!r} is given twice; put all its values in one list")
+            taken.add(key)
+            if key == "id":
+                ids = self._check_ids(_ids_of(value))
+            else:
+                filters.append((key, _values(key, value)))
+        self._check_count(len(filters) + len(self.date_ranges) + bool(ids))
+        return attrs.evolve(self, ids=ids, filters=tuple(filters))
+
+    def id(self, *ids: int) -> Query:
+        """Select records by ID: ``.id(510)`` is ``/id/510``; several IDs are ``;``-joined."""
+        if not ids:
+            raise QueryError("id() needs at least one record ID")
+        if self.ids:
+            raise QueryError("filter 'id' is given twice; put all the IDs in one call")
+        checked = self._check_ids(ids)
+        self._check_count(len(self.filters) + len(self.date_ranges) + 1)
+        return attrs.evolve(self, ids=checked)
+
+    def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> Query:
+        """Restrict to records whose ``key`` date lies in ``start..end``, both inclusive.
+
+        Raises:
+            QueryError: the resource has no date ranges, the key is not one of its date
+                keys, a date is malformed, or start is after end.
+        """
+        _check_key(key, "date range")
+        spec = self._spec
+        if not spec.date_keys and spec.date_keys_complete:
+            raise QueryError(f"resource {self.resource!r} has no date ranges (tried {key!r})")
+        if spec.date_keys_complete and key not in spec.date_keys:
+            hint = closest(key, spec.date_keys) or sorted(spec.date_keys)[0]
+            raise QueryError(
+                f"{key!r} is not a date key of {self.resource!r}; did you mean {hint!r}? "
+                f"(date keys: {', '.join(sorted(spec.date_keys))})"
+            )
+        if key in self._keys():
+            raise QueryError(f"filter {key!r} is given twice")
+        first, last = _as_date(key, start), _as_date(key, end)
+        if first > last:
+            raise QueryError(f"date range {key!r} starts {first} after it ends {last}")
+        self._check_count(len(self.filters) + len(self.date_ranges) + bool(self.ids) + 1)
+        return attrs.evolve(self, date_ranges=(*self.date_ranges, (key, first, last)))
+
+    def fields(self, *names: str) -> Query:
+        """Choose the fields returned (``/field/a;b``); repeated calls add to the choice."""
+        if not names:
+            raise QueryError("fields() needs at least one field name")
+        chosen = list(self.field_names)
+        for name in names:
+            if _check_key(name, "field") not in chosen:
+                chosen.append(name)
+        return attrs.evolve(self, field_names=tuple(chosen))
+
+    def dimension(self, name: str) -> Query:
+        """Make this a report: a count of records per value of ``name``."""
+        if self.dimension_key is not None:
+            raise QueryError(f"dimension is already {self.dimension_key!r} (tried {name!r})")
+        return attrs.evolve(self, dimension_key=_check_key(name, "dimension"))
+
+    def metric(self, name: str) -> Query:
+        """Break each dimension value down by ``name``; the query needs a dimension too."""
+        if self.metric_key is not None:
+            raise QueryError(f"metric is already {self.metric_key!r} (tried {name!r})")
+        return attrs.evolve(self, metric_key=_check_key(name, "metric"))
+
+    def resolve_ids(self, *names: str) -> Query:
+        """Ask for friendly names instead of IDs for ``names`` (``"ALL"`` for every field)."""
+        if not names:
+            raise QueryError("resolve_ids() needs at least one field name, or 'ALL'")
+        chosen = list(self.resolve)
+        for name in names:
+            if name != "ALL":
+                _check_key(name, "resolve_ids field")
+            if name not in chosen:
+                chosen.append(name)
+        return attrs.evolve(self, resolve=tuple(chosen))
+
+    # -- compiled forms -------------------------------------------------------------------
+
+    @property
+    def is_report(self) -> bool:
+        return self.dimension_key is not None
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The path after ``/v2`` as percent-encoded segments, in canonical order.
+
+        Raises:
+            QueryError: a metric without a dimension.
+        """
+        if self.metric_key is not None and self.dimension_key is None:
+            raise QueryError(f"metric {self.metric_key!r} needs a dimension: add .dimension()")
+        out = self.resource.split("/")
+        if self.ids:
+            out += ("id", ";".join(map(str, self.ids)))
+        for key, values in self.filters:
+            out += (key, ";".join([_quote(v) for v in values]))
+        for key, start, end in self.date_ranges:
+            out += (key, f"{start.isoformat()},{end.isoformat()}")
+        if self.dimension_key is not None:
+            out += ("dimension", self.dimension_key)
+        if self.metric_key is not None:
+            out += ("metric", self.metric_key)
+        if self.field_names:
+            out += ("field", ";".join(self.field_names))
+        return tuple(out)
+
+    @property
+    def path(self) -> str:
+        """The percent-encoded path, beginning ``/v2/``."""
+        return f"{API_PREFIX}/{'/'.join(self.segments)}"
+
+    @property
+    def query_string(self) -> str:
+        """The ``resolveIds[]=...`` query string, or ``""``."""
+        return "&".join(f"resolveIds[]={_quote(name)}" for name in self.resolve)
+
+    def url(self, base: str | URL) -> URL:
+        """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``)."""
+        root = URL(base) if isinstance(base, str) else base
+        target = self.path + (f"?{self.query_string}" if self.resolve else "")
+        return root.join(URL(target, encoded=True))
+
+    def __repr__(self) -> str:
+        try:
+            shown = self.path + (f"?{self.query_string}" if self.resolve else "")
+        except QueryError as exc:
+            shown = f"<invalid: {exc}>"
+        return f"Query({shown!r})"
+
+    # -- parsing --------------------------------------------------------------------------
+
+    @classmethod
+    def from_path(cls, path: str | URL, *, strict: bool = True) -> Query:
+        """Parse a Dizions read path (with or without host, ``/v2`` and query string).
+
+        ``Query.from_path(q.path) == q`` for every valid ``q``.
+
+        Raises:
+            QueryError: the path is not a read of a known resource, or breaks a rule.
+        """
+        parts = urlsplit(str(path))
+        raw = [s for s in parts.path.split("/") if s]
+        if raw and "/" + raw[0] == API_PREFIX:
+            raw = raw[1:]
+        if not raw:
+            raise QueryError(f"path {str(path)!r} names no resource")
+        width = 2 if raw[0] == EXTENSION_DATABASE else 1
+        q = cls("/".join(raw[:width]), strict=strict)
+        pairs = raw[width:]
+        if len(pairs) % 2:
+            raise QueryError(f"path {str(path)!r} has a key {pairs[-1]!r} without a value")
+        dimension = metric = None
+        for key, value in zip(pairs[::2], pairs[1::2], strict=True):
+            if key == "field":
+                q = q.fields(*value.split(";"))
+            elif key == "dimension":
+                dimension = unquote(value)
+            elif key == "metric":
+                metric = unquote(value)
+            elif (m := _RAW_RANGE.match(value)) and cls._is_date_key(q, key):
+                q = q.date_range(key, m.group(1), m.group(2))
+            elif key == "id":
+                q = q.id(*(cls._parse_id(v) for v in value.split(";")))
+            else:
+                q = q.filter(key, *(unquote(v) for v in value.split(";")))
+        if dimension is not None:
+            q = q.dimension(dimension)
+        if metric is not None:
+            q = q.metric(metric)
+        for item in parts.query.split("&") if parts.query else ():
+            name, _, value = item.partition("=")
+            if unquote(name) == "resolveIds[]" and value:
+                q = q.resolve_ids(unquote(value))
+        return q
+
+    # -- checks ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_date_key(q: Query, key: str) -> bool:
+        spec = q._spec
+        return key in spec.date_keys or (not spec.date_keys_complete and key != "id")
+
+    @staticmethod
+    def _parse_id(text: str) -> int:
+        if not text.isdigit():
+            raise QueryError(f"record id must be a whole number, got {unquote(text)!r}")
+        return int(text)
+
+    @staticmethod
+    def _check_ids(ids: Iterable[object]) -> tuple[int, ...]:
+        out: list[int] = []
+        for value in ids:
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise QueryError(f"record id must be a non-negative int, got {value!r}")
+            out.append(value)
+        if not out:
+            raise QueryError("filter 'id' has an empty list of values")
+        return tuple(out)
+
+    def _keys(self) -> set[str]:
+        taken = {k for k, _ in self.filters} | {k for k, _, _ in self.date_ranges}
+        if self.ids:
+            taken.add("id")
+        return taken
+
+    @staticmethod
+    def _check_count(n: int) -> None:
+        if n > MAX_FILTERS:
+            raise QueryError(
+                f"a query may have at most {MAX_FILTERS} filters (date ranges and id count); "
+                f"this one would have {n}"
+            )
+
+    def _check_filter_key(self, key: str) -> None:
+        spec = self._spec
+        if key in _RESERVED_KEYS:
+            raise QueryError(f"{key!r} is not a filter: use .{key}() instead")
+        if key in spec.filter_keys or key == "id":
+            return
+        if not spec.keys_complete or (spec.extension_fields and not self.strict):
+            return
+        hint = closest(key, spec.filter_keys)
+        if spec.extension_fields:
+            # Unknown keys are single-record extension fields by collaborator name, unless
+            # they sit so near a documented key that a typo is the likelier story.
+            if hint is None or edit_distance(key, hint) > _TYPO_EDITS:
+                return
+            raise QueryError(
+                f"filter {key!r} is not a {self.resource} filter; did you mean {hint!r}? "
+                f"(pass strict=False if {key!r} is an extension field's collaborator name)"
+            )
+        if self.strict:
+            raise QueryError(
+                f"filter {key!r} is not a {self.resource} filter"
+                + (f"; did you mean {hint!r}?" if hint else "")
+            )
+
+
+@attrs.frozen
+class ExtensionDatabase:
+    """A multiple-record extension database, addressed by its name and ID.
+
+    Example::
+
+        >>> ExtensionDatabase("Staff Disciplinary", 13).query().filter(referral=2289).path
+        '/v2/extension_database/staff_disciplinary_13/referral/2289'
+    """
+
+    name: str
+    db_id: int
+    slug: str = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "slug", extension_slug(self.name, self.db_id))
+
+    @property
+    def resource(self) -> str:
+        """The resource path: ``extension_database/{slug}``."""
+        return f"{EXTENSION_DATABASE}/{self.slug}"
+
+    def query(self, *, strict: bool = True) -> Query:
+        return Query(self.resource, strict=strict)
