@@ -55,7 +55,9 @@ _TYPO_EDITS = 2
 def _quote(value: str) -> str:
     # Most values are IDs or plain words: skip the general quoter for them.
     if _SAFE_CHARS.issuperset(value):
-        return value
+        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
+        # and a segment with them, so they are encoded although "." is otherwise safe.
+        return value if value != "." and value != ".." else value.replace(".", "%2E")
     return quote(value, safe="")
 
 

@@ -100,6 +100,11 @@ VECTORS: list[tuple[str, Callable[[], Query], str]] = [
         "/v2/clients/gp_surgery/Zo%C3%AB",
     ),
     (
+        "dot-segment values are encoded so URL normalisation keeps them",
+        lambda: Query("clients").filter(postcode="..", gp_name="."),
+        "/v2/clients/postcode/%2E%2E/gp_name/%2E",
+    ),
+    (
         "segments come in canonical order whatever the call order",
         lambda: (
             Query("referrals")
