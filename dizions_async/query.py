@@ -155,7 +155,8 @@ class Query:
     """
 
     resource: str
-    strict: bool = attrs.field(default=True, kw_only=True)
+    # `strict` only changes what the builder accepts, not what is sent: not part of equality.
+    strict: bool = attrs.field(default=True, kw_only=True, eq=False)
     ids: tuple[int, ...] = attrs.field(default=(), kw_only=True)
     filters: tuple[tuple[str, tuple[str, ...]], ...] = attrs.field(default=(), kw_only=True)
     date_ranges: tuple[tuple[str, dt.date, dt.date], ...] = attrs.field(default=(), kw_only=True)
@@ -316,10 +317,14 @@ class Query:
         return "&".join(f"resolveIds[]={_quote(name)}" for name in self.resolve)
 
     def url(self, base: str | URL) -> URL:
-        """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``)."""
+        """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``).
+
+        A path in ``base`` is kept as a prefix (``https://proxy/dz`` gives
+        ``https://proxy/dz/v2/...``), for deployments behind a path-routing proxy.
+        """
         root = URL(base) if isinstance(base, str) else base
         target = self.path + (f"?{self.query_string}" if self.resolve else "")
-        return root.join(URL(target, encoded=True))
+        return URL(f"{str(root.with_query(None)).rstrip('/')}{target}", encoded=True)
 
     def __repr__(self) -> str:
         try:

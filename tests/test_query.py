@@ -261,8 +261,9 @@ def test_repr_shows_the_path() -> None:
     assert repr(Query("referrals").id(510)) == "Query('/v2/referrals/id/510')"
 
 
-def test_strict_false_and_strict_true_queries_are_not_equal() -> None:
-    assert Query("clients", strict=False) != Query("clients")
+def test_strictness_is_not_part_of_equality_because_the_wire_is_the_same() -> None:
+    assert Query("clients", strict=False) == Query("clients")
+    assert hash(Query("clients", strict=False)) == hash(Query("clients"))
     assert Query.from_path("/v2/clients", strict=False) == Query("clients", strict=False)
 
 
@@ -625,3 +626,13 @@ def test_resources_with_unpublished_keys_accept_any_well_formed_key(resource: st
 def test_the_documented_wiki_keys_are_accepted_strictly() -> None:
     Query("clients").filter(type=1, email="a@b.example")
     Query("done_contacts").filter(branch=1)
+
+
+def test_url_keeps_a_path_prefix_of_the_base_url() -> None:
+    q = Query("clients").filter(gender=1).resolve_ids("ethnicity")
+    assert str(q.url("https://proxy.example/dz/")) == (
+        "https://proxy.example/dz/v2/clients/gender/1?resolveIds[]=ethnicity"
+    )
+    assert str(q.url("https://api.dizions.co.uk")) == (
+        "https://api.dizions.co.uk/v2/clients/gender/1?resolveIds[]=ethnicity"
+    )
