@@ -14,6 +14,7 @@ from yarl import URL
 import dizions_async
 from dizions_async import Client, DictionaryEntry, MockTransport, Query, RetryPolicy, Timeouts
 from dizions_async.errors import (
+    APIError,
     AuthenticationError,
     ClientClosedError,
     ConfigurationError,
@@ -282,7 +283,7 @@ async def test_concurrent_resolves_fetch_each_dictionary_once() -> None:
 
 
 async def test_a_failed_dictionary_fetch_is_retried_by_the_next_resolve() -> None:
-    client, transport = make_client(
+    client, _ = make_client(
         sequence(json_response({"error": "x"}, 403), json_response([{"id": 1, "name": "A"}]))
     )
     async with client as dz:
@@ -379,8 +380,9 @@ async def test_transport_failure_after_retries_reports_the_count() -> None:
 async def test_caller_errors_are_not_retried(status: int) -> None:
     client, transport = make_client(lambda r: json_response({"error": "no"}, status))
     async with client as dz:
-        with pytest.raises(Exception):
+        with pytest.raises(APIError) as caught:
             await dz.fetch(Query("clients"))
+    assert caught.value.status == status and caught.value.retries == 0
     assert len(transport.requests) == 1
 
 
@@ -488,7 +490,7 @@ async def test_stream_retries_then_yields_the_body_in_chunks() -> None:
         sequence(json_response({}, 503), Response(200, {}, body)), chunk_size=5
     )
     time = FakeTime()
-    async with Client(*KEYS, transport=transport, retry=time.policy()) as dz:
+    async with Client(*KEYS, transport=transport, retry=time.policy()) as dz:  # noqa: SIM117
         async with dz._stream(dz._get("/v2/clients")) as response:
             chunks = [chunk async for chunk in response.chunks]
     assert b"".join(chunks) == body and len(chunks) == 5
