@@ -16,10 +16,12 @@ Nothing here knows HTTP; it is plain asyncio.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["ProgressCallback", "merge_streams", "run_pool"]
+from dizions_async.errors import DizionsError
+
+__all__ = ["ProgressCallback", "annotate_failure", "merge_streams", "run_pool"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -85,10 +87,20 @@ async def run_pool(
     finally:
         # Reached on the first failure, and when the caller itself is cancelled.
         await _cancel_all(tasks)
-    for task in tasks:  # in creation order; only one of them is normally failed
-        if task in finished and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-    return results
+    error = next(
+        (t.exception() for t in tasks if t in finished and not t.cancelled() and t.exception()),
+        None,
+    )
+    if error is None:
+        return results
+    # Drop our references before raising: the error's traceback holds this frame, and a
+    # frame -> task -> error cycle would keep every task, socket and record alive until a
+    # full garbage collection (as asyncio.gather does, break it by hand).
+    del tasks, finished
+    try:
+        raise error
+    finally:
+        del error
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
@@ -116,7 +128,7 @@ async def merge_streams(
     limit: int,
     buffer: int,
     on_progress: ProgressCallback | None = None,
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """Items of many async batch iterators, as they arrive, through a bounded queue.
 
     At most ``limit`` sources are drained at once; at most ``buffer`` batches wait in the
@@ -163,9 +175,14 @@ async def merge_streams(
         while True:
             item = await queue.get()
             if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return
+                error = item.error
+                del item
+                if error is None:
+                    return
+                try:
+                    raise error
+                finally:
+                    del error  # no frame -> error -> traceback -> frame cycle
             for record in item:
                 yield record
     finally:
@@ -174,3 +191,29 @@ async def merge_streams(
             driver.cancel()
         # return_exceptions: the driver's CancelledError is expected; ours still propagates.
         await asyncio.gather(driver, return_exceptions=True)
+
+
+#: Longest request label quoted in a failure note (a split piece's path can be kilobytes).
+_NOTE_LABEL = 160
+
+
+def annotate_failure(exc: DizionsError, query: object, label: str, where: str) -> None:
+    """Name the piece of a batch that failed, on the error itself.
+
+    Sets ``exc.query`` (when not set already by an inner, more precise piece) and, on
+    Python 3.11+, adds a note such as ``in piece 3 of 12: GET /v2/clients/id/...``. The
+    label is the request's redacted one: filter values and keys never appear.
+
+    Args:
+        exc: the error raised by the piece.
+        query: the piece's query.
+        label: the request's redacted label.
+        where: e.g. ``"piece 3 of 12"`` or ``"query 2 of 5"``.
+    """
+    if exc.query is None:
+        exc.query = query
+    if len(label) > _NOTE_LABEL:
+        label = f"{label[:_NOTE_LABEL]}... ({len(label)} characters)"
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(f"in {where}: {label}")
