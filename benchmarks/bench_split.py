@@ -7,7 +7,8 @@ what a user would write by hand: the *same* id chunks (planned before the clock 
 each formatted into a URL with an f-string, fetched by an aiohttp session with a semaphore
 of 16, decoded with orjson and concatenated. Both talk to one aiohttp server in another
 process that answers each id list with those clients' records. Runs alternate over several
-rounds; the best round of each is kept. Target: SDK / hand-written >= 0.90.
+rounds; the ratio of the best rounds and the median of the per-round ratios are printed
+(the machine is shared and noisy). Target: SDK / hand-written >= 0.90.
 
 Run: ``python benchmarks/bench_split.py [--ids 20000] [--rounds 9]``
 """
@@ -19,6 +20,7 @@ import asyncio
 import gc
 import multiprocessing
 import socket
+import statistics
 import time
 
 import aiohttp
@@ -129,8 +131,10 @@ async def main(n: int, rounds: int) -> None:
             await run_hand(session, base, chunks)  # warm up both connection pools
             await run_sdk(dz, query)
             best = {"sdk": float("inf"), "hand": float("inf")}
+            ratios: list[float] = []
             for round_no in range(rounds):
                 order = ["sdk", "hand"] if round_no % 2 == 0 else ["hand", "sdk"]
+                this_round: dict[str, float] = {}
                 for name in order:
                     started = time.perf_counter()
                     rows = await (
@@ -145,13 +149,18 @@ async def main(n: int, rounds: int) -> None:
                     if got != n:
                         raise RuntimeError(f"{name} returned {got} records, not {n}")
                     best[name] = min(best[name], elapsed)
+                    this_round[name] = elapsed
                     print(f"round {round_no + 1}: {name:5s} {elapsed * 1000:7.1f} ms")
+                ratios.append(this_round["hand"] / this_round["sdk"])
         print()
         print(f"{n} ids in {len(pieces)} pieces of <= {MAX_URL} bytes, concurrency {CONCURRENCY}")
         for name, label in (("sdk", "dz.fetch (auto split)"), ("hand", "hand-written gather")):
             ms, rate = best[name] * 1000, n / best[name]
             print(f"  {label:22s} {ms:7.1f} ms  {rate:9.0f} rec/s")
-        print(f"  SDK / hand-written = {best['hand'] / best['sdk']:.2f}  (target >= 0.90)")
+        print(
+            f"  SDK / hand-written = {best['hand'] / best['sdk']:.2f} (best rounds), "
+            f"{statistics.median(ratios):.2f} (median of per-round ratios); target >= 0.90"
+        )
     finally:
         server.terminate()
         server.join()
@@ -160,6 +169,6 @@ async def main(n: int, rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
     asyncio.run(main(args.ids, args.rounds))
