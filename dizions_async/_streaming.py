@@ -1,13 +1,25 @@
 """Incremental decoding of a record array from a body that arrives in chunks.
 
 This module owns turning an async iterator of byte chunks (a streamed response body) into
-records without ever holding the whole body: ijson's C backend (``yajl2_c``) parses each
-chunk as it arrives and hands back the complete objects of the top-level array. Memory
-stays at about one chunk plus the records not yet consumed, however big the response.
+records without ever holding the whole body. Memory stays at about one chunk plus the
+records not yet consumed, however big the response.
 
-ijson's async reader interface (``items_async`` over an object with ``async read(n)``) is
-used rather than its push coroutine (``items_coro``): with the C backend the former runs
-the whole pipeline in C and measured about 2.5 times faster on a 200,000-record body.
+Two decoders, one result:
+
+- The fast path cuts the buffered bytes after their last ``}`` and hands ``[`` + that
+  run + ``]`` to orjson. A cut that is not the end of a top-level record (a ``}`` inside a
+  string, or closing a nested object) always leaves an unterminated string or an
+  unbalanced brace, so orjson refuses it and the cut is retried when more bytes arrive:
+  a run orjson accepts is exactly a run of whole records.
+- If no cut succeeds within :data:`FAST_PATH_LIMIT` bytes (records that end in odd
+  places, or a broken body), the rest of the body goes to ijson's C backend
+  (``yajl2_c``), an exact incremental parser, through its async reader interface
+  (``items_async``, which runs the whole pipeline in C; its push coroutine
+  ``items_coro`` measured 2.5 times slower).
+
+Why both: ijson alone decodes at about half the speed of orjson on the same bytes, which
+would put streaming at well under half the speed of a plain fetch; the fast path keeps it
+close to fetch, and ijson keeps every body decodable in bounded memory.
 """
 
 from __future__ import annotations
@@ -17,10 +29,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import ijson  # type: ignore[import-untyped]
+import orjson
 
 from dizions_async.errors import DecodeError
 
-__all__ = ["BACKEND_NAME", "record_batches"]
+__all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
 log = logging.getLogger("dizions_async")
 
@@ -31,66 +44,112 @@ except ImportError:  # pragma: no cover - depends on how ijson was built
     _BACKEND = ijson
     log.info("ijson's C backend (yajl2_c) is unavailable; streaming uses %s", ijson.backend)
 
-#: Which ijson backend decodes streams (``"yajl2_c"`` normally).
+#: Which ijson backend decodes streams the fast path cannot (``"yajl2_c"`` normally).
 BACKEND_NAME: str = getattr(_BACKEND, "backend_name", None) or str(ijson.backend)
+
+#: Bytes buffered without a successful cut before the rest of a body goes to ijson.
+FAST_PATH_LIMIT = 1 << 20
 
 _WHITESPACE = b" \t\r\n"
 
 
-class _Reader:
-    """The ``async read(n)`` ijson wants, over a chunk iterator; checks the body is an array.
+def _not_array(label: str) -> DecodeError:
+    return DecodeError(f"{label}: the response body is not a JSON array of records")
 
-    It also counts reads, so the caller can cut record batches at chunk boundaries.
+
+def _invalid(label: str) -> DecodeError:
+    # Parsers quote the body near a fault: keep record data out of error messages.
+    return DecodeError(f"{label}: the body is not valid JSON, or is cut short")
+
+
+def _checked(label: str, records: list[Any]) -> list[dict[str, Any]]:
+    for record in records:
+        if type(record) is not dict:
+            raise DecodeError(
+                f"{label}: the response array holds a {type(record).__name__}, not a record"
+            )
+    return records
+
+
+class _Reader:
+    """The ``async read(n)`` ijson wants: buffered bytes first, then the chunk iterator.
+
+    It counts reads, so the caller can cut record batches at chunk boundaries.
     """
 
-    __slots__ = ("_chunks", "_label", "_pending", "_started", "reads")
+    __slots__ = ("_chunks", "_pending", "reads")
 
-    def __init__(self, chunks: AsyncIterator[bytes], label: str) -> None:
+    def __init__(self, head: bytes, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
-        self._label = label
-        self._pending = b""
-        self._started = False
+        self._pending = head
         self.reads = 0
 
     async def read(self, n: int) -> bytes:
         if n == 0:  # ijson probes the type of read() with read(0)
             return b""
         self.reads += 1
-        data = self._pending
-        if not data:
-            data = await anext(self._chunks, b"")
-        if not self._started:
-            data = await self._check_start(data)
+        data = self._pending or await anext(self._chunks, b"")
         if len(data) > n:
             self._pending = data[n:]
             return data[:n]
         self._pending = b""
         return data
 
-    async def _check_start(self, data: bytes) -> bytes:
-        # A 200 whose body is an object, not an array, would silently yield nothing.
-        while True:
-            stripped = data.lstrip(_WHITESPACE)
-            if stripped:
-                break
-            data = await anext(self._chunks, b"")
-            if not data:
-                raise DecodeError(f"{self._label}: the response body is empty, not a JSON array")
-        if not stripped.startswith(b"["):
-            raise DecodeError(f"{self._label}: the response body is not a JSON array of records")
-        self._started = True
-        return stripped
+
+async def _ijson_batches(
+    head: bytes, chunks: AsyncIterator[bytes], label: str, chunk_size: int, skip_first: bool
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Records of the array whose text is ``head`` followed by ``chunks``, via ijson.
+
+    ``skip_first`` drops a placeholder element the caller put before a ``,``.
+    """
+    reader = _Reader(head, chunks)
+    items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=True)
+    batch: list[dict[str, Any]] = []
+    seen_reads = 0
+    try:
+        async for item in items:
+            if skip_first:
+                skip_first = False
+                continue
+            if reader.reads != seen_reads:
+                # The parser fetched a new chunk to finish this record: the batch so far
+                # is everything the previous chunks held.
+                seen_reads = reader.reads
+                if batch:
+                    yield batch
+                    batch = []
+            if type(item) is not dict:
+                _checked(label, [item])
+            batch.append(item)
+    except ijson.JSONError:
+        raise _invalid(label) from None
+    if batch:
+        yield batch
+
+
+def _skip_space(buf: bytearray, at: int) -> int:
+    end = len(buf)
+    while at < end and buf[at] in _WHITESPACE:
+        at += 1
+    return at
 
 
 async def record_batches(
-    chunks: AsyncIterator[bytes], *, label: str, chunk_size: int = 64 * 1024
+    chunks: AsyncIterator[bytes],
+    *,
+    label: str,
+    chunk_size: int = 64 * 1024,
+    fast_path_limit: int = FAST_PATH_LIMIT,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """The records of a JSON array body, in batches cut where network chunks end.
+    """The records of a JSON array body, in batches, decoded as the chunks arrive.
 
     Args:
         chunks: the body as it arrives.
         label: the request's redacted label, for error messages.
-        chunk_size: the most bytes handed to the parser at once.
+        chunk_size: the most bytes ijson is handed at once.
+        fast_path_limit: bytes buffered without a whole record before ijson takes over
+            (0: ijson from the start).
 
     Returns:
         An async iterator of non-empty lists of records (JSON objects), in body order.
@@ -100,28 +159,49 @@ async def record_batches(
             something other than objects.
         TransportError: from ``chunks``, when the connection fails mid-body.
     """
-    reader = _Reader(chunks, label)
-    items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=True)
-    batch: list[dict[str, Any]] = []
-    seen_reads = 0
-    try:
-        async for item in items:
-            if reader.reads != seen_reads:
-                # The parser fetched a new chunk to finish this record: the batch so far
-                # is everything the previous chunks held.
-                seen_reads = reader.reads
-                if batch:
-                    yield batch
-                    batch = []
-            if not isinstance(item, dict):
-                raise DecodeError(
-                    f"{label}: the response array holds a {type(item).__name__}, not a record"
-                )
-            batch.append(item)
-    except ijson.JSONError:
-        # ijson's message quotes the body near the fault: keep record data out of errors.
-        raise DecodeError(f"{label}: the body is not valid JSON, or is cut short") from None
-    if not reader._started:
-        raise DecodeError(f"{label}: the response body is empty, not a JSON array")
-    if batch:
+    buf = bytearray()
+    started = False  # the opening "[" has been consumed
+    need_comma = False  # a record was cut out, so a "," must come before the next
+    async for chunk in chunks:
+        buf += chunk
+        if not started:
+            at = _skip_space(buf, 0)
+            if at == len(buf):
+                buf.clear()
+                continue
+            if buf[at] != ord("["):
+                raise _not_array(label)
+            del buf[: at + 1]
+            started = True
+        if len(buf) > fast_path_limit:
+            break  # no whole record within the limit: let ijson do the rest
+        cut = buf.rfind(b"}")
+        if cut < 0:
+            continue
+        start = _skip_space(buf, 0)
+        if need_comma:
+            if buf[start] != ord(","):
+                if buf[start] == ord("]"):
+                    continue  # the end of the array; the tail is checked below
+                raise _invalid(label)
+            start += 1
+        try:
+            records = orjson.loads(b"[" + buf[start : cut + 1] + b"]")
+        except orjson.JSONDecodeError:
+            continue  # the last "}" is not a record's end: wait for more bytes
+        del buf[: cut + 1]
+        if records:
+            need_comma = True
+            yield _checked(label, records)
+    else:
+        if not started:
+            raise DecodeError(f"{label}: the response body is empty, not a JSON array")
+        if bytes(buf).strip(_WHITESPACE) == b"]":
+            return
+        # Anything else (records the fast path could not cut, a broken or truncated
+        # body) goes to ijson, which decides exactly.
+    # ijson takes over from what is buffered, as the rest of an array, and what follows.
+    # After a cut the rest starts with ",": a placeholder element keeps the text valid.
+    head = (b"[0" if need_comma else b"[") + bytes(buf)
+    async for batch in _ijson_batches(head, chunks, label, chunk_size, need_comma):
         yield batch

@@ -20,9 +20,13 @@ async def chunked(body: bytes, size: int) -> AsyncIterator[bytes]:
         yield body[i : i + size]
 
 
-async def decode(body: bytes, size: int = 7, chunk_size: int = 64 * 1024) -> list[object]:
+async def decode(
+    body: bytes, size: int = 7, chunk_size: int = 64 * 1024, fast_path_limit: int = 1 << 20
+) -> list[object]:
     out: list[object] = []
-    async for batch in record_batches(chunked(body, size), label=LABEL, chunk_size=chunk_size):
+    async for batch in record_batches(
+        chunked(body, size), label=LABEL, chunk_size=chunk_size, fast_path_limit=fast_path_limit
+    ):
         assert batch  # batches are never empty
         out.extend(batch)
     return out
@@ -41,7 +45,9 @@ RECORDS = st.lists(
             st.integers(-(2**53), 2**53),
             st.floats(allow_nan=False, allow_infinity=False),
             st.text(max_size=20),
+            st.sampled_from(["}", "},{", '"}', "\\}", "]", "[{", "}]"]),  # cut bait
             st.lists(st.integers(-(2**62), 2**62), max_size=3),  # yajl: int64 only
+            st.dictionaries(st.text(max_size=3), st.integers(0, 9), max_size=2),  # nested
         ),
         max_size=6,
     ),
@@ -49,13 +55,19 @@ RECORDS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(records=RECORDS, size=st.integers(1, 64), pretty=st.booleans())
+@settings(max_examples=300, deadline=None)
+@given(
+    records=RECORDS,
+    size=st.integers(1, 64),
+    pretty=st.booleans(),
+    # 0: ijson only; small: ijson takes over part-way; large: the orjson fast path only
+    limit=st.sampled_from([0, 1, 40, 200, 1 << 20]),
+)
 async def test_streamed_records_equal_a_whole_body_decode(
-    records: list[dict[str, object]], size: int, pretty: bool
+    records: list[dict[str, object]], size: int, pretty: bool, limit: int
 ) -> None:
     body = orjson.dumps(records, option=orjson.OPT_INDENT_2 if pretty else 0)
-    assert await decode(body, size) == orjson.loads(body)
+    assert await decode(body, size, fast_path_limit=limit) == orjson.loads(body)
 
 
 async def test_batches_follow_chunk_boundaries_so_memory_stays_at_a_chunk() -> None:
@@ -78,11 +90,16 @@ async def test_batches_follow_chunk_boundaries_so_memory_stays_at_a_chunk() -> N
         (b'[{"id": 1}, {"id": ', "not valid JSON, or is cut short"),
         (b'[{"id": 1}, {"id": 2}', "not valid JSON, or is cut short"),
         (b'[{"id": 1} {"nhs": "9434765919"}]', "not valid JSON"),
+        (b'[{"id": 1},]', "not valid JSON"),
+        (b'[{"id": 1}] {"nhs": "9434765919"}', "not valid JSON"),
+        (b'[{"id": 1}, 7, {"id": 2}]', "holds a int, not a record"),
+        (b"[", "not valid JSON, or is cut short"),
     ],
 )
-async def test_bad_bodies_are_decode_errors(body: bytes, message: str) -> None:
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_bad_bodies_are_decode_errors(body: bytes, message: str, limit: int) -> None:
     with pytest.raises(DecodeError, match=message) as info:
-        await decode(body, 3)
+        await decode(body, 3, fast_path_limit=limit)
     assert str(info.value).startswith(LABEL)
     assert "9434765919" not in str(info.value)  # no record data in messages
 
@@ -100,5 +117,12 @@ async def test_a_network_failure_mid_body_propagates_unchanged() -> None:
     assert got in ([], [{"id": 1}], [{"id": 1}, {"id": 2}])
 
 
-async def test_an_empty_array_yields_nothing() -> None:
-    assert await decode(b" [ ] ") == []
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_an_empty_array_yields_nothing(limit: int) -> None:
+    assert await decode(b" [ ] ", fast_path_limit=limit) == []
+
+
+async def test_a_record_too_big_for_the_fast_path_goes_to_ijson_intact() -> None:
+    records = [{"id": 1, "notes": "}" * 5000}, {"id": 2, "nested": {"a": {"b": "},{"}}}]
+    body = orjson.dumps(records * 20)
+    assert await decode(body, 1000, fast_path_limit=3000) == records * 20
