@@ -34,11 +34,12 @@ import attrs
 from yarl import URL
 
 from dizions_async.catalogue import API_PREFIX
-from dizions_async.errors import QueryError
+from dizions_async.errors import DizionsError, NotFoundError, QueryError
 from dizions_async.query import Query
 
 __all__ = [
     "DateUnit",
+    "MissingPieces",
     "Piece",
     "SeenIds",
     "date_windows",
@@ -393,6 +394,38 @@ def _split(
             # The rare several-long-lists case: cut this piece again along its longest list.
             out.extend(_split(piece, cut, size, max_length, _lists(piece)))
     return out
+
+
+class MissingPieces:
+    """The 404s of the pieces of one split query: "none of these", unless all of them.
+
+    A read by ID answers 404 when none of its IDs exists. Cut into pieces, a query whose
+    IDs partly exist would fail on a piece that happens to hold only missing ones, though
+    the whole query succeeds: so a piece's 404 counts as an empty piece, and the 404 is
+    raised only when every piece answered it, as the whole query would have.
+    """
+
+    __slots__ = ("errors", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.errors: list[NotFoundError] = []
+
+    def absorb(self, exc: DizionsError) -> bool:
+        """True when ``exc`` is a piece's 404 to read as "no records" (and remember)."""
+        if self.total > 1 and isinstance(exc, NotFoundError):
+            self.errors.append(exc)
+            return True
+        return False
+
+    def check(self) -> None:
+        """Raise the first 404 when every piece answered 404.
+
+        Raises:
+            NotFoundError: all pieces were not found.
+        """
+        if self.total > 1 and len(self.errors) == self.total:
+            raise self.errors[0]
 
 
 # -- merging --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from dizions_async._convert import structure_records
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async._streaming import record_batches
-from dizions_async.batching import DateUnit, Piece, SeenIds, plan_pieces
+from dizions_async.batching import DateUnit, MissingPieces, Piece, SeenIds, plan_pieces
 from dizions_async.catalogue import API_PREFIX, get_resource
 from dizions_async.errors import (
     ClientClosedError,
@@ -115,7 +115,8 @@ class Client:
         transport: a transport to use instead (e.g. ``MockTransport``); the client
             closes it on exit.
         log_values: show filter values in log lines (they are masked by default).
-        max_url_length: longest URL sent; a longer query raises ``QueryError``.
+        max_url_length: longest URL sent; a longer read is split into pieces that fit
+            (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base
@@ -644,6 +645,7 @@ class Client:
         pieces = self._plan(query, split)
         total = len(pieces)
         seen = SeenIds()
+        missing = MissingPieces(total)
         out: list[Any] = []
         # Pieces are merged in planned order as soon as every earlier one is in, so the
         # merging overlaps the later pieces' I/O instead of following it.
@@ -658,7 +660,9 @@ class Client:
             except DizionsError as exc:
                 where = f"piece {index + 1} of {total}"
                 annotate_failure(exc, piece.query, request.label, where)
-                raise
+                if not missing.absorb(exc):
+                    raise
+                arrived[index] = (request, [])
             while cursor in arrived:
                 done_request, rows = arrived.pop(cursor)
                 kept = seen.filter(rows)
@@ -669,6 +673,7 @@ class Client:
                 cursor += 1
 
         await run_pool(pieces, fetch_piece, limit=self._max_concurrency, on_progress=on_progress)
+        missing.check()
         return out
 
     async def gather(
@@ -729,8 +734,13 @@ class Client:
         as_: type[Any] | None,
         seen: SeenIds | None,
         where: str | None,
+        missing: MissingPieces | None = None,
     ) -> AsyncGenerator[list[Any], None]:
-        """One piece's records, streamed in batches, de-duplicated and structured."""
+        """One piece's records, streamed in batches, de-duplicated and structured.
+
+        ``where`` names the piece in errors; a 404 that ``missing`` absorbs ends the piece
+        with no records.
+        """
         request = self._piece_request(piece)
         try:
             async with self._stream(request) as response:
@@ -743,7 +753,8 @@ class Client:
         except DizionsError as exc:
             if where is not None:
                 annotate_failure(exc, piece.query, request.label, where)
-            raise
+            if missing is None or not missing.absorb(exc):
+                raise
 
     @overload
     def stream(
@@ -781,13 +792,15 @@ class Client:
             raise QueryError(f"{q!r} is a report query: use report() instead of stream()")
         pieces = self._plan(q, None)
         seen = SeenIds() if len(pieces) > 1 else None
+        missing = MissingPieces(len(pieces))
         for index, piece in enumerate(pieces):
             where = f"piece {index + 1} of {len(pieces)}" if seen is not None else None
-            batches = self._piece_batches(piece, as_, seen, where)
+            batches = self._piece_batches(piece, as_, seen, where, missing)
             async with contextlib.aclosing(batches):
                 async for batch in batches:
                     for row in batch:
                         yield row
+        missing.check()
 
     @overload
     def stream_many(
@@ -834,24 +847,28 @@ class Client:
             on_progress: ``(done, total)`` over pieces.
 
         Returns:
-            An async iterator of records; the order across queries is not defined, the
-            order within one query is kept.
+            An async iterator of records; the order within one request is kept, the
+            order across requests (queries, and pieces of a split query) is not.
 
         Raises:
             DizionsError: the first failure of any piece (its ``query`` names the piece),
                 after the other pieces are cancelled.
         """
-        pieces: list[Piece] = []
+        pieces: list[tuple[Piece, MissingPieces]] = []
         for query in queries:
             q = _unwrap(query)
             if q.dimension_key is not None:
                 raise QueryError(f"{q!r} is a report query; stream_many() reads records")
-            pieces.extend(self._plan(q, None))
+            planned = self._plan(q, None)
+            missing = MissingPieces(len(planned))
+            pieces.extend((piece, missing) for piece in planned)
         seen = SeenIds() if dedupe else None
         total = len(pieces)
 
-        def open_piece(index: int, piece: Piece) -> AsyncIterator[list[Any]]:
-            return self._piece_batches(piece, as_, seen, f"piece {index + 1} of {total}")
+        def open_piece(index: int, item: tuple[Piece, MissingPieces]) -> AsyncIterator[list[Any]]:
+            piece, missing = item
+            where = f"piece {index + 1} of {total}"
+            return self._piece_batches(piece, as_, seen, where, missing)
 
         merged = merge_streams(
             pieces,
@@ -863,3 +880,5 @@ class Client:
         async with contextlib.aclosing(merged):
             async for row in merged:
                 yield row
+        for missing in {id(m): m for _, m in pieces}.values():
+            missing.check()

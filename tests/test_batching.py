@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dizions_async import Query
 from dizions_async.batching import (
+    MissingPieces,
     SeenIds,
     date_windows,
     merge_records,
@@ -22,7 +23,7 @@ from dizions_async.batching import (
     split_values,
     url_length,
 )
-from dizions_async.errors import QueryError
+from dizions_async.errors import NotFoundError, QueryError, ServerError
 
 BASE = "https://api.dizions.co.uk"
 D = dt.date
@@ -398,3 +399,21 @@ def test_seen_ids_tell_int_and_str_ids_apart_by_value() -> None:
     assert seen.accept({"id": "7"})
     assert seen.accept(["not", "a", "mapping"])
     assert len(seen) == 2
+
+
+def test_missing_pieces_are_empty_unless_every_piece_is_missing() -> None:
+    def not_found() -> NotFoundError:
+        return NotFoundError(404, "not found")
+
+    some = MissingPieces(3)
+    assert some.absorb(not_found())
+    assert not some.absorb(ServerError(503, "busy"))  # other errors are not absorbed
+    assert some.absorb(not_found())
+    some.check()  # one piece answered: no error
+    every = MissingPieces(2)
+    every.absorb(not_found())
+    every.absorb(not_found())
+    with pytest.raises(NotFoundError):
+        every.check()
+    whole = MissingPieces(1)  # an unsplit query's 404 is its own
+    assert not whole.absorb(not_found())

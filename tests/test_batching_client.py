@@ -16,7 +16,7 @@ import pytest
 
 from dizions_async import Client, Query, RetryPolicy
 from dizions_async.batching import split_to_fit
-from dizions_async.errors import APIError, QueryError, ServerError
+from dizions_async.errors import APIError, NotFoundError, QueryError, ServerError
 from dizions_async.testing import FakeDizions
 
 D = dt.date
@@ -348,3 +348,31 @@ async def test_a_piece_that_finally_fails_names_its_sub_query(fake: FakeDizions)
     notes = getattr(info.value, "__notes__", [])
     assert any(note.startswith("in piece ") and "GET /v2/clients/id/" in note for note in notes)
     assert fake.keys.source not in str(info.value) + "".join(notes)
+
+
+# -- pieces that find nothing ---------------------------------------------------------------
+
+
+async def test_a_piece_whose_ids_all_miss_is_empty_not_an_error(fake: FakeDizions) -> None:
+    q = Query("clients").id(*range(1, 20_001)).fields("id")  # the store has 3,000 clients
+    async with client(fake) as dz:
+        fetched = await dz.fetch(q)
+        streamed = [r async for r in dz.stream(q)]
+        many = [r async for r in dz.stream_many([q])]
+    assert 404 in {r.status for r in fake.requests}  # some pieces held only missing ids
+    assert ids(fetched) == list(range(1, 3001))
+    assert ids(streamed) == ids(fetched)
+    assert sorted(ids(many)) == ids(fetched)
+
+
+async def test_a_split_query_whose_ids_all_miss_is_not_found_like_the_whole(
+    fake: FakeDizions,
+) -> None:
+    q = Query("clients").id(*range(50_001, 52_001))
+    async with client(fake, max_url_length=1000) as dz:
+        with pytest.raises(NotFoundError):
+            await dz.fetch(q)
+        with pytest.raises(NotFoundError):
+            [r async for r in dz.stream(q)]
+        with pytest.raises(NotFoundError):
+            [r async for r in dz.stream_many([q, Query("clients").id(1)])]
