@@ -34,6 +34,8 @@ class FakeBook:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.hung = asyncio.Event()
+        # like the fake server: refuse a second client with the same external ID
+        self.unique_external_ids = False
         self._next_id = 1000
 
     def _apply(self, resource: str, fields: Mapping[str, Any]) -> int:
@@ -51,6 +53,8 @@ class FakeBook:
             fault = queued.pop(0) if queued else None
             if fault == REFUSE:
                 raise APIError(400, "surname is too long", method="PUT", url=f"/v2/{resource}")
+            if self.unique_external_ids and self.by_external_id()[tag]:
+                raise APIError(400, f"external_id {tag!r} already exists", method="PUT")
             if fault == LOST:
                 raise TransportError("connection dropped", method="PUT", outcome_unknown=True)
             new_id = self._apply(resource, fields)
@@ -278,6 +282,28 @@ async def test_a_run_killed_mid_flight_resumes_to_exactly_once(
     summary = await migrate(book, rows, journal=journal_path, concurrency=4)
     assert book.by_external_id() == Counter({r["external_id"]: 1 for r in rows})
     assert summary.recovered >= 1 and summary.complete
+
+
+async def test_create_refused_because_the_client_exists_is_recorded_done(
+    book: FakeBook, journal_path: Path
+) -> None:
+    rows = _clients(2)
+    existing = book._apply("clients", dict(rows[0]))  # created by other means, not journaled
+    book.unique_external_ids = True
+    summary = await migrate(book, rows, journal=journal_path)
+    assert (summary.created, summary.recovered, summary.failed) == (1, 1, 0)
+    with Journal(journal_path) as j:
+        entry = j.get("EXT0000")
+        assert entry is not None and entry.dizions_id == existing
+        assert "already exists" in (entry.reason or "")
+
+
+async def test_refused_create_of_an_absent_client_stays_failed(
+    book: FakeBook, journal_path: Path
+) -> None:
+    book.faults = {"EXT0000": [REFUSE]}
+    summary = await migrate(book, _clients(1), journal=journal_path)
+    assert (summary.failed, summary.recovered, book.reads) == (1, 0, 1)
 
 
 async def test_rows_without_a_key_are_rejected_and_repeats_ignored(

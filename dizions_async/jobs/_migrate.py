@@ -23,6 +23,7 @@ with an external ID is created exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ import attrs
 
 from dizions_async.catalogue import get_resource
 from dizions_async.errors import (
+    APIError,
     AuthenticationError,
     ClientClosedError,
     ConfigurationError,
@@ -301,7 +303,7 @@ class _Engine:
                 raise _Fatal(str(exc)) from exc
             except DizionsError as exc:
                 if not exc.outcome_unknown:
-                    self._fail(item.key, str(exc))
+                    await self._refused(item, exc)
                     return
                 if item.external_id is None:
                     self.recorder.record(Mark(item.key, UNKNOWN, reason=str(exc)))
@@ -327,23 +329,48 @@ class _Engine:
         unknown); False when it certainly does not exist, so it may be sent.
         """
         assert item.external_id is not None
-        query = Query("clients").filter(external_id=item.external_id).fields("id")
         try:
-            records = await self.client.fetch(query)
-        except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:
-            raise _Fatal(str(exc)) from exc
+            ids = await self._read_back(item.external_id)
         except DizionsError as exc:
             reason = f"could not check {why}: {exc}"
             self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
             self._unknown(item.key, reason)
             return True
-        ids = sorted(int(r["id"]) for r in records if r.get("id") is not None)
         if not ids:
             return False
-        note = None if len(ids) == 1 else f"{len(ids)} clients have this external_id: {ids}"
-        self.recorder.record(Mark(item.key, DONE, dizions_id=ids[0], reason=note))
-        self.tally.recovered += 1
+        self._recovered(item.key, ids, None)
         return True
+
+    async def _read_back(self, external_id: str) -> list[int]:
+        """The ids of the clients with this external ID (``/clients/external_id/{EXT}``)."""
+        query = Query("clients").filter(external_id=external_id).fields("id")
+        try:
+            records = await self.client.fetch(query)
+        except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:
+            raise _Fatal(str(exc)) from exc
+        return sorted(int(r["id"]) for r in records if r.get("id") is not None)
+
+    def _recovered(self, key: str, ids: list[int], note: str | None) -> None:
+        if len(ids) > 1:
+            note = f"{note + '; ' if note else ''}{len(ids)} clients have this external_id: {ids}"
+        self.recorder.record(Mark(key, DONE, dizions_id=ids[0], reason=note))
+        self.tally.recovered += 1
+
+    async def _refused(self, item: _Work, exc: DizionsError) -> None:
+        """Record a create the server refused (or that was never sent) as failed.
+
+        A client refused with a 4xx is read back first: a server may refuse a second
+        create of an external ID that already exists (the fake server does), and then
+        the row is done, not failed.
+        """
+        refused = isinstance(exc, APIError) and 400 <= exc.status < 500
+        if item.external_id is not None and refused:
+            with contextlib.suppress(DizionsError):
+                ids = await self._read_back(item.external_id)
+                if ids:
+                    self._recovered(item.key, ids, f"create refused ({exc}); found existing")
+                    return
+        self._fail(item.key, str(exc))
 
     def _fail(self, key: str, reason: str) -> None:
         self.recorder.record(Mark(key, FAILED, reason=reason))
