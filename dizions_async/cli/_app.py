@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from dizions_async import __version__
+from dizions_async.cli._dict import dict_
+from dizions_async.cli._get import get
 from dizions_async.cli._paths import paths
+from dizions_async.cli._report import report
 from dizions_async.cli._serve import serve
 
 
@@ -17,3 +20,6 @@ def app() -> None:
 
 app.add_command(paths)
 app.add_command(serve)
+app.add_command(get)
+app.add_command(report)
+app.add_command(dict_)
