@@ -160,6 +160,7 @@ class AiohttpTransport:
     Args:
         session: a caller-owned session to use (and not close); by default one is made
             with a ``TCPConnector`` sized ``pool_size``, keep-alive on, DNS cached.
+            Either way aiohttp's own silent resend on a dropped connection is turned off.
         timeouts: per-attempt connect and read limits (``total`` is the client's job).
         pool_size: connections kept, normally the client's ``max_concurrency``.
         chunk_size: bytes per chunk when streaming.
@@ -184,6 +185,11 @@ class AiohttpTransport:
             session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar()
             )
+        # aiohttp silently resends a request once when a kept-alive connection drops, for
+        # every method it deems idempotent, PUT included. A PUT creates a record here, so
+        # that resend could create it twice: retries are the client's decision alone.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
         self._session = session
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=timeouts.connect, sock_read=timeouts.read
