@@ -39,7 +39,7 @@ from dizions_async.catalogue import (
     get_resource,
     operation_path,
 )
-from dizions_async.errors import QueryError, ValidationError
+from dizions_async.errors import DecodeError, QueryError, ValidationError
 
 __all__ = [
     "FORM",
@@ -51,7 +51,9 @@ __all__ = [
     "PreparedUpload",
     "PreparedWrite",
     "UploadFile",
+    "UploadResult",
     "check_record_id",
+    "created_ids",
     "encode_fields",
     "encode_value",
     "form_body",
@@ -158,6 +160,38 @@ class PreparedUpload:
     resource: str
 
     method: str = "POST"
+
+
+@attrs.frozen
+class UploadResult:
+    """What an upload stored.
+
+    Attributes:
+        ids: the server's ID of each stored file, in the order the files were given.
+        filenames: the name each file was sent under, in the same order.
+    """
+
+    ids: tuple[int, ...]
+    filenames: tuple[str, ...]
+
+
+def created_ids(label: str, data: object) -> list[int]:
+    """The IDs a multi-record write answers: ``{"ids": [...]}``, else ``{"id": n}``.
+
+    Args:
+        label: the request's redacted label, for messages.
+        data: the parsed JSON body.
+
+    Raises:
+        DecodeError: no list of integer IDs and no integer ID.
+    """
+    found = data.get("ids", [data.get("id")]) if isinstance(data, dict) else None
+    if not isinstance(found, list) or not found:
+        raise DecodeError(f"{label}: the response holds no record ids")
+    for item in found:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise DecodeError(f"{label}: the response holds a record id that is not an int")
+    return found
 
 
 # -- values -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dizions_async import ExtensionDatabase
 from dizions_async._writes import (
     FORM,
     JSON,
+    created_ids,
     encode_fields,
     encode_value,
     form_body,
@@ -35,7 +36,7 @@ from dizions_async._writes import (
     prepare_upload,
 )
 from dizions_async.catalogue import OperationKind
-from dizions_async.errors import ValidationError
+from dizions_async.errors import DecodeError, ValidationError
 
 CLIENT = {"first_name": "Ann", "surname": "Lee"}
 REFERRAL = {
@@ -604,3 +605,19 @@ def test_an_unseekable_stream_has_no_offset() -> None:
         up = prepare_upload("clients", 1, pipe, user_visibility=1, group_visibility=1)
         with contextlib.ExitStack() as stack:
             assert open_upload_files(up, stack)[0].offset is None
+
+
+# -- answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "ids"), [({"id": 4}, [4]), ({"id": 4, "ids": [4, 5]}, [4, 5]), ({"ids": [9]}, [9])]
+)
+def test_created_ids_reads_ids_or_id(data: object, ids: list[int]) -> None:
+    assert created_ids("PUT /v2/x", data) == ids
+
+
+@pytest.mark.parametrize("data", [{}, [], 5, {"ids": []}, {"ids": ["1"]}, {"id": True}, None])
+def test_created_ids_refuses_a_body_without_ids(data: object) -> None:
+    with pytest.raises(DecodeError, match="PUT /v2/x"):
+        created_ids("PUT /v2/x", data)
