@@ -6,6 +6,7 @@ import click
 
 from dizions_async import __version__
 from dizions_async.cli._paths import paths
+from dizions_async.cli._serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,3 +16,4 @@ def app() -> None:
 
 
 app.add_command(paths)
+app.add_command(serve)

@@ -1,0 +1,41 @@
+"""A fake Dizions API server for tests: stateful, seeded, over real HTTP on loopback.
+
+``async with FakeDizions(clients=500, seed=1) as fake:`` serves the wire format of the API
+(see ``API.md``) at ``fake.url`` and accepts only ``fake.keys``. It is backed by SQLite
+(in memory, or a file with ``db_path=`` so data survives restarts) and seeded with
+deterministic synthetic data. ``fake.requests`` logs every request (keys masked),
+``fake.store`` reads the data directly, and ``fake.faults.set(...)`` injects latency, 429s,
+503s, dropped connections and commit-then-fail writes.
+
+Choices where the API document is silent:
+
+- A second create with an external ID that a client already has (``PUT
+  /v2/clients/external_id/{EXT}``, or ``external_id`` in a create body) answers ``400``
+  ``{"error": "external_id '...' already exists", "id": <existing id>}`` and writes nothing.
+- Unknown body fields answer 400 (the real API may ignore them; refusing catches typos).
+- ``PUT /v2/external_referral`` with a JSON array stages every person (all or none) and
+  answers ``{"id": <first>, "ids": [...]}``; uploads answer the same shape.
+- A client's relationships are read with the ``relationships`` field
+  (``/v2/clients/id/7/field/id;relationships``): ``[{"id", "relationship", "carer"}]``,
+  seen from both clients.
+- ``/v2/dictionary`` answers every entry with its ``group`` and ``table``.
+
+The pytest plugin (``dizions_async.testing.plugin``) provides a ``fake_dizions`` fixture.
+"""
+
+from __future__ import annotations
+
+from dizions_async.testing._fake import FakeDizions, keys_from_seed
+from dizions_async.testing._faults import FaultConfig, Faults
+from dizions_async.testing._server import Keys, LoggedRequest
+from dizions_async.testing._store import Store
+
+__all__ = [
+    "FakeDizions",
+    "FaultConfig",
+    "Faults",
+    "Keys",
+    "LoggedRequest",
+    "Store",
+    "keys_from_seed",
+]

@@ -1,0 +1,434 @@
+"""The fake server's SQLite schema and, per resource, the whitelist of what may be asked of it.
+
+Every table, column and SQL expression the store ever puts into SQL text comes from this
+module; request data only ever reaches SQL as bound parameters. Each API resource is a
+:class:`View`: a ``FROM`` clause (with the joins that give referrals and contacts their
+``client_*`` and ``project_*`` keys), a map from API field name to SQL expression, the
+default fields of a read, the writable base-table columns, date-range keys, and which
+fields are dictionary IDs (for ``resolveIds[]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+__all__ = [
+    "DDL",
+    "EXTENSION_DATABASES",
+    "EXTENSION_FIELDS",
+    "TABLES",
+    "VIEWS",
+    "View",
+    "dictionary_of",
+]
+
+# Base tables: name -> ordered (column, SQL type). `id` is always the first column.
+_CLIENTS = {
+    "id": "INTEGER PRIMARY KEY",
+    "first_name": "TEXT",
+    "surname": "TEXT",
+    "date_of_birth": "TEXT",
+    "email": "TEXT",
+    "telephone": "TEXT",
+    "address_1": "TEXT",
+    "town": "TEXT",
+    "county": "INTEGER",
+    "postcode": "TEXT",
+    "district": "INTEGER",
+    "type": "INTEGER",
+    "external_id": "TEXT",
+    "gender": "INTEGER",
+    "ethnicity": "INTEGER",
+    "religion": "INTEGER",
+    "main_language": "INTEGER",
+    "marital_status": "INTEGER",
+    "sexual_orientation": "INTEGER",
+    "accommodation": "INTEGER",
+    "employment_status": "INTEGER",
+    "age_range": "INTEGER",
+    "main_disability": "INTEGER",
+    "preferred_communication_method": "INTEGER",
+    "registered_disabled": "TEXT",
+    "blue_badge_holder": "TEXT",
+    "consent": "TEXT",
+    "deceased": "TEXT",
+    "active": "TEXT",
+    "gp_name": "TEXT",
+    "gp_surgery": "INTEGER",
+    "nhs_number": "TEXT",
+    "social_services_number": "TEXT",
+    "people_in_household": "INTEGER",
+    "school": "INTEGER",
+    "usual_support_worker": "INTEGER",
+    # single-record extension fields, by collaborator name
+    "website_photo_consent": "INTEGER",
+    "newsletter_opt_in": "TEXT",
+}
+_REFERRALS = {
+    "id": "INTEGER PRIMARY KEY",
+    "client": "INTEGER",
+    "client_type": "INTEGER",
+    "date": "TEXT",
+    "project": "INTEGER",
+    "template": "INTEGER",
+    "stage": "INTEGER",
+    "response_description": "TEXT",
+    "description": "TEXT",
+    "referrer": "INTEGER",
+    "priority": "INTEGER",
+    "contact_method": "INTEGER",
+    "contact_type": "INTEGER",
+    "funding_sponsor": "INTEGER",
+    "introduction_source": "INTEGER",
+    "response_method": "INTEGER",
+    "referral_complete": "TEXT",
+    "additional_org_person": "INTEGER",
+    "updated": "TEXT",
+    # single-record extension field
+    "risk_level": "INTEGER",
+}
+_CONTACTS = {
+    "id": "INTEGER PRIMARY KEY",
+    "referral": "INTEGER",
+    "done": "INTEGER",
+    "user": "INTEGER",
+    "branch": "INTEGER",
+    "start_date": "TEXT",
+    "end_date": "TEXT",
+    "description": "TEXT",
+    "due_stage": "INTEGER",
+    "travel_mileage": "REAL",
+    "travel_time": "INTEGER",
+}
+_WORKERS = {
+    "id": "INTEGER PRIMARY KEY",
+    "first_name": "TEXT",
+    "surname": "TEXT",
+    "email": "TEXT",
+    "branch": "INTEGER",
+    "active": "TEXT",
+}
+_SCHEDULES = {
+    "id": "INTEGER PRIMARY KEY",
+    "worker": "INTEGER",
+    "client": "INTEGER",
+    "project": "INTEGER",
+    "status": "INTEGER",
+    "start_date": "TEXT",
+    "end_date": "TEXT",
+}
+_CLINICS = {
+    "id": "INTEGER PRIMARY KEY",
+    "name": "TEXT",
+    "project_id": "INTEGER",
+    "location": "TEXT",
+}
+_ATTENDANCES = {
+    "id": "INTEGER PRIMARY KEY",
+    "clinic": "INTEGER",
+    "client": "INTEGER",
+    "project": "INTEGER",
+    "start": "TEXT",
+    "attended": "TEXT",
+}
+_EXTERNAL_REFERRAL = {
+    "id": "INTEGER PRIMARY KEY",
+    "org_type_id": "INTEGER",
+    "surname": "TEXT",
+    "first_name": "TEXT",
+    "description": "TEXT",
+    "project": "INTEGER",
+    "data": "TEXT",
+    "received": "TEXT",
+}
+_RELATIONSHIPS = {
+    "id": "INTEGER PRIMARY KEY",
+    "first": "INTEGER",
+    "second": "INTEGER",
+    "first_to_second": "INTEGER",
+    "second_to_first": "INTEGER",
+    "first_to_second_carer": "INTEGER",
+    "second_to_first_carer": "INTEGER",
+}
+_UPLOADS = {
+    "id": "INTEGER PRIMARY KEY",
+    "resource": "TEXT",
+    "record": "INTEGER",
+    "filename": "TEXT",
+    "stored_path": "TEXT",
+    "size": "INTEGER",
+    "content_type": "TEXT",
+    "user_visibility": "TEXT",
+    "group_visibility": "TEXT",
+}
+_PROJECTS = {
+    "id": "INTEGER PRIMARY KEY",
+    "name": "TEXT",
+    "category": "INTEGER",
+    "active": "TEXT",
+}
+_DICTIONARIES = {"grp": "TEXT", "tbl": "TEXT", "id": "INTEGER", "name": "TEXT"}
+
+#: Multiple-record extension databases: slug -> columns.
+EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
+    "staff_disciplinary_13": {
+        "id": "INTEGER PRIMARY KEY",
+        "referral": "INTEGER",
+        "client": "INTEGER",
+        "date_43": "TEXT",
+        "outcome_44": "INTEGER",
+        "notes_45": "TEXT",
+    },
+    "wellcheck_notes_9": {
+        "id": "INTEGER PRIMARY KEY",
+        "referral": "INTEGER",
+        "client": "INTEGER",
+        "date_21": "TEXT",
+        "note_22": "TEXT",
+        "score_23": "INTEGER",
+    },
+}
+
+TABLES: Mapping[str, Mapping[str, str]] = {
+    "clients": _CLIENTS,
+    "referrals": _REFERRALS,
+    "contacts": _CONTACTS,
+    "workers": _WORKERS,
+    "schedules": _SCHEDULES,
+    "clinics": _CLINICS,
+    "attendances": _ATTENDANCES,
+    "external_referral": _EXTERNAL_REFERRAL,
+    "relationships": _RELATIONSHIPS,
+    "uploads": _UPLOADS,
+    "projects": _PROJECTS,
+    "dictionaries": _DICTIONARIES,
+    **EXTENSION_DATABASES,
+}
+
+
+def _ddl() -> list[str]:
+    out = [
+        f"CREATE TABLE IF NOT EXISTS {name} ("
+        + ", ".join(f'"{col}" {kind}' for col, kind in cols.items())
+        + ")"
+        for name, cols in TABLES.items()
+    ]
+    out += [
+        "CREATE VIEW IF NOT EXISTS done_contacts AS SELECT * FROM contacts WHERE done = 1",
+        "CREATE VIEW IF NOT EXISTS due_contacts AS SELECT * FROM contacts WHERE done = 0",
+        "CREATE INDEX IF NOT EXISTS referrals_client ON referrals(client)",
+        "CREATE INDEX IF NOT EXISTS contacts_referral ON contacts(referral, done, start_date)",
+        "CREATE INDEX IF NOT EXISTS clients_external_id ON clients(external_id)",
+        "CREATE INDEX IF NOT EXISTS dictionaries_tbl ON dictionaries(grp, tbl, id)",
+        "CREATE INDEX IF NOT EXISTS relationships_first ON relationships(first)",
+        "CREATE INDEX IF NOT EXISTS relationships_second ON relationships(second)",
+    ]
+    return out
+
+
+#: The statements that create the schema (idempotent, so a --db file can be reopened).
+DDL: tuple[str, ...] = tuple(_ddl())
+
+# Dictionary of each ID field: field -> (group, table).
+_DICTIONARY: Mapping[str, tuple[str, str]] = {
+    "district": ("organisations", "district"),
+    "county": ("organisations", "county"),
+    "branch": ("organisations", "branch"),
+    "type": ("clients", "type"),
+    "client_type": ("clients", "type"),
+    "gender": ("clients", "gender"),
+    "ethnicity": ("clients", "ethnicity"),
+    "religion": ("clients", "religion"),
+    "main_language": ("clients", "main_language"),
+    "marital_status": ("clients", "marital_status"),
+    "sexual_orientation": ("clients", "sexual_orientation"),
+    "accommodation": ("clients", "accommodation"),
+    "employment_status": ("clients", "employment_status"),
+    "age_range": ("clients", "age_range"),
+    "main_disability": ("clients", "main_disability"),
+    "preferred_communication_method": ("clients", "preferred_communication_method"),
+    "gp_surgery": ("clients", "gp_surgery"),
+    "school": ("clients", "school"),
+    "website_photo_consent": ("clients", "website_photo_consent"),
+    "project": ("referrals", "project"),
+    "project_id": ("referrals", "project"),
+    "template": ("referrals", "template"),
+    "stage": ("referrals", "stage"),
+    "due_stage": ("referrals", "stage"),
+    "referrer": ("referrals", "referrer"),
+    "priority": ("referrals", "priority"),
+    "funding_sponsor": ("referrals", "funding_sponsor"),
+    "introduction_source": ("referrals", "introduction_source"),
+    "response_method": ("referrals", "response_method"),
+    "project_category": ("referrals", "project_category"),
+    "risk_level": ("referrals", "risk_level"),
+    "contact_method": ("contacts", "contact_method"),
+    "contact_type": ("contacts", "contact_type"),
+    "status": ("schedules", "status"),
+    "outcome_44": ("extension", "outcome"),
+    "relationship_first_to_second": ("relationships", "relationships"),
+    "relationship_second_to_first": ("relationships", "relationships"),
+    "relationship_first_to_second_carer": ("relationships", "carer_relationships"),
+    "relationship_second_to_first_carer": ("relationships", "carer_relationships"),
+}
+
+
+def dictionary_of(field: str) -> tuple[str, str] | None:
+    """The ``(group, table)`` dictionary of an ID field, or None (``client_x`` maps as ``x``)."""
+    found = _DICTIONARY.get(field)
+    if found is None and field.startswith("client_"):
+        found = _DICTIONARY.get(field.removeprefix("client_"))
+    return found
+
+
+@attrs.frozen
+class View:
+    """One API resource over the schema.
+
+    Attributes:
+        table: the base table written by creates and updates.
+        from_sql: the FROM clause; the base table is always aliased ``t``.
+        where: a fixed condition (e.g. done contacts only), or ``""``.
+        columns: API field name -> SQL expression; every selectable and filterable field.
+        defaults: the fields a read returns without ``/field/``.
+        writable: base-table columns a create or update may set.
+        date_keys: date-range key -> (SQL template with ``{lo}``/``{hi}`` placeholders).
+    """
+
+    table: str
+    from_sql: str
+    columns: Mapping[str, str]
+    defaults: tuple[str, ...]
+    writable: frozenset[str]
+    where: str = ""
+    date_keys: Mapping[str, str] = attrs.field(factory=dict)
+
+
+#: Single-record extension fields: selectable and filterable, but not returned by default.
+EXTENSION_FIELDS = frozenset({"website_photo_consent", "newsletter_opt_in", "risk_level"})
+
+
+def _defaults(table: str) -> tuple[str, ...]:
+    return tuple(c for c in TABLES[table] if c not in EXTENSION_FIELDS)
+
+
+def _base(table: str, alias: str = "t") -> dict[str, str]:
+    return {col: f'{alias}."{col}"' for col in TABLES[table]}
+
+
+_CLIENT_JOIN = " LEFT JOIN clients c ON c.id = {ref}.client"
+_PROJECT_JOIN = " LEFT JOIN projects p ON p.id = {ref}.project"
+_NOT_PREFIXED = {"id", "consent", "deceased", "social_services_number", "first_name", "surname"}
+
+
+def _client_prefixed() -> dict[str, str]:
+    out = {
+        f"client_{col}": f'c."{col}"'
+        for col in _CLIENTS
+        if col not in _NOT_PREFIXED and col != "type"
+    }
+    out["client_type"] = "c.type"
+    return out
+
+
+def _project_fields() -> dict[str, str]:
+    return {
+        "project_name": "p.name",
+        "project_category": "p.category",
+        "project_active": "p.active",
+    }
+
+
+def _referral_view() -> View:
+    cols = {**_base("referrals"), **_client_prefixed(), **_project_fields()}
+    # A referral's own client_type column wins over the client's type.
+    cols["client_type"] = "t.client_type"
+    done_in_range = (
+        "EXISTS (SELECT 1 FROM contacts d WHERE d.referral = t.id AND d.done = 1 "
+        "AND d.start_date >= {lo} AND d.start_date < {hi})"
+    )
+    return View(
+        table="referrals",
+        from_sql="referrals t" + _CLIENT_JOIN.format(ref="t") + _PROJECT_JOIN.format(ref="t"),
+        columns=cols,
+        defaults=_defaults("referrals"),
+        writable=frozenset(_REFERRALS) - {"id", "updated"},
+        date_keys={"date": "t.date >= {lo} AND t.date < {hi}", "date_active": done_in_range},
+    )
+
+
+def _contact_view(done: bool) -> View:
+    shared = (
+        "client",
+        "contact_method",
+        "contact_type",
+        "funding_sponsor",
+        "introduction_source",
+        "priority",
+        "project",
+        "referral_complete",
+        "referrer",
+        "response_method",
+        "stage",
+        "template",
+    )
+    cols = {
+        **_client_prefixed(),
+        **_project_fields(),
+        **{key: f'r."{key}"' for key in shared},
+        "client_type": "r.client_type",
+        **_base("contacts"),
+        "date": "substr(t.start_date, 1, 10)",
+    }
+    del cols["done"]
+    defaults = (*(c for c in _CONTACTS if c != "done"), "client", "project")
+    return View(
+        table="contacts",
+        from_sql=(
+            "contacts t JOIN referrals r ON r.id = t.referral"
+            + _CLIENT_JOIN.format(ref="r")
+            + _PROJECT_JOIN.format(ref="r")
+        ),
+        where=f"t.done = {int(done)}",
+        columns=cols,
+        defaults=defaults,
+        writable=frozenset(_CONTACTS) - {"id", "done", "referral"},
+        date_keys={"date": "t.start_date >= {lo} AND t.start_date < {hi}"},
+    )
+
+
+def _simple(table: str, **date_keys: str) -> View:
+    return View(
+        table=table,
+        from_sql=f"{table} t",
+        columns=_base(table),
+        defaults=_defaults(table),
+        writable=frozenset(TABLES[table]) - {"id"},
+        date_keys=date_keys,
+    )
+
+
+def _views() -> dict[str, View]:
+    out = {
+        "clients": _simple("clients"),
+        "referrals": _referral_view(),
+        "done_contacts": _contact_view(True),
+        "due_contacts": _contact_view(False),
+        "workers": _simple("workers"),
+        "schedules": _simple(
+            "schedules",
+            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
+        ),
+        "clinics": _simple("clinics"),
+        "attendances": _simple("attendances", start="t.start >= {lo} AND t.start < {hi}"),
+        "external_referral": _simple("external_referral"),
+    }
+    for slug in EXTENSION_DATABASES:
+        out[f"extension_database/{slug}"] = _simple(slug)
+    return out
+
+
+#: Resource path name -> View.
+VIEWS: Mapping[str, View] = _views()

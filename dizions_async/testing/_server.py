@@ -1,0 +1,381 @@
+"""The fake server's aiohttp application: routing, authentication, faults and the request log.
+
+One middleware wraps every request: it counts requests in flight, applies the fault rules,
+answers 414 for a URL over 8,192 bytes and 401 for wrong keys, turns :class:`Problem` into
+``{"error": ...}`` bodies, and appends a :class:`LoggedRequest` (keys masked). Routing is
+done by hand on ``request.raw_path`` so that percent-encoded values are parsed by
+``Query.from_path`` exactly once and never decoded early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hmac
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import attrs
+import orjson
+from aiohttp import BodyPartReader, web
+
+from dizions_async.catalogue import OperationKind, get_resource
+from dizions_async.errors import QueryError
+from dizions_async.query import Query
+from dizions_async.testing._faults import Fault, Faults
+from dizions_async.testing._schema import VIEWS
+from dizions_async.testing._store import Problem, Store
+
+__all__ = ["MAX_URL_BYTES", "Keys", "LoggedRequest", "ServerState", "make_app"]
+
+MAX_URL_BYTES = 8192
+_KEY_HEADERS = ("Source", "Org", "User")
+_LISTS = ("selectable_fields", "filterable_fields", "metrics")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_log = logging.getLogger(__name__)
+# Bytes of body read by the request being handled (middleware and handler share a task).
+_BODY_SIZE: contextvars.ContextVar[list[int]] = contextvars.ContextVar("dizions_body_size")
+
+
+@attrs.frozen(repr=False)
+class Keys:
+    """The three keys the fake server accepts; the repr never shows them."""
+
+    source: str
+    org: str
+    user: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The keys as request headers."""
+        return {"Source": self.source, "Org": self.org, "User": self.user}
+
+    def __repr__(self) -> str:
+        return "Keys(source=***, org=***, user=***)"
+
+
+@attrs.frozen
+class LoggedRequest:
+    """One request as the server saw it.
+
+    Attributes:
+        method: the HTTP method.
+        path: the raw path with its query string.
+        headers: request headers, with Source, Org and User values masked as ``***``.
+        body_size: bytes of request body read.
+        status: the status answered, or 0 when the connection was dropped.
+        fault: the injected fault, or None.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body_size: int
+    status: int
+    fault: str | None = None
+
+
+@attrs.define
+class ServerState:
+    """Everything the handlers share: store, keys, faults, log, upload folder."""
+
+    store: Store
+    keys: Keys
+    faults: Faults
+    upload_dir: Path
+    requests: list[LoggedRequest] = attrs.field(factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+
+_STATE = web.AppKey("dizions_state", ServerState)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return _json({"error": message, **extra}, status)
+
+
+def _drop(request: web.Request) -> web.Response:
+    # Abort the socket: the client sees the connection close with no response at all.
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
+
+
+def _authorised(request: web.Request, keys: Keys) -> bool:
+    expected = keys.headers
+    return all(
+        hmac.compare_digest(request.headers.get(name, "").encode(), expected[name].encode())
+        for name in _KEY_HEADERS
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[_STATE]
+    state.in_flight += 1
+    state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+    body_size = [0]
+    _BODY_SIZE.set(body_size)
+    status, fault = 0, Fault.NONE
+    try:
+        decision = state.faults.decide(request.method, request.path)
+        fault = decision.fault
+        if decision.latency:
+            await asyncio.sleep(decision.latency)
+        if fault is Fault.RATE_LIMIT:
+            response: web.StreamResponse = _json(
+                {"error": "too many requests"}, 429, {"Retry-After": decision.retry_after}
+            )
+        elif fault is Fault.UNAVAILABLE:
+            response = _error(503, "service unavailable")
+        elif fault is Fault.DROP:
+            return _drop(request)
+        else:
+            response = await _answer(request, handler, state)
+            if fault is Fault.COMMIT_THEN_500:
+                response = _error(500, "internal server error")
+            elif fault is Fault.COMMIT_THEN_DROP:
+                return _drop(request)
+        status = response.status
+        return response
+    finally:
+        state.in_flight -= 1
+        headers = {
+            k: ("***" if k.title() in _KEY_HEADERS else v) for k, v in request.headers.items()
+        }
+        state.requests.append(
+            LoggedRequest(
+                request.method,
+                request.raw_path,
+                headers,
+                body_size[0],
+                status,
+                None if fault is Fault.NONE else fault.value,
+            )
+        )
+
+
+async def _answer(request: web.Request, handler: Handler, state: ServerState) -> web.StreamResponse:
+    if len(request.raw_path.encode()) > MAX_URL_BYTES:
+        return _error(414, f"URL longer than {MAX_URL_BYTES} bytes")
+    if not _authorised(request, state.keys):
+        return _error(401, "missing or wrong Source, Org or User key")
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return _json(problem.body(), problem.status)
+    except QueryError as exc:
+        return _error(400, str(exc))
+    except Exception as exc:  # a bug in the fake: answer like a server would, and say where
+        _log.exception("fake Dizions server failed on %s %s", request.method, request.path)
+        return _error(500, f"internal error in the fake server: {type(exc).__name__}")
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    path = request.raw_path.partition("?")[0]
+    segs = path.split("/")[1:]
+    if len(segs) < 2 or segs[0] != "v2" or not segs[1]:
+        raise Problem(404, f"no such path {request.path!r}")
+    segs = segs[1:]
+    width = 2 if segs[0] == "extension_database" and len(segs) > 1 else 1
+    resource, rest = "/".join(segs[:width]), segs[width:]
+    if request.method == "GET":
+        if resource == "dictionary":
+            return _json(_dictionary(state.store, [unquote(s) for s in rest]))
+        _known(resource, OperationKind.READ)
+        if len(rest) == 1 and rest[0] in _LISTS:
+            return _json(getattr(state.store, rest[0])(resource))
+        return _read(state.store, request.raw_path)
+    if request.method == "PUT":
+        return await _put(request, state, resource, rest)
+    if request.method == "POST":
+        if len(rest) >= 2 and rest[0] == "id" and rest[1].isdigit():
+            record = int(rest[1])
+            if len(rest) == 2:
+                _known(resource, OperationKind.UPDATE)
+                fields = _single(await _body(request))
+                return _json({"id": state.store.update(resource, record, fields)})
+            if rest[2:] == ["uploads"] and resource in ("clients", "referrals"):
+                return await _upload(request, state, resource, record)
+        raise Problem(404, f"no such path for POST: {request.path!r}")
+    raise Problem(405, f"method {request.method} is not allowed")
+
+
+def _known(resource: str, kind: OperationKind) -> None:
+    if resource not in VIEWS or not get_resource(resource).supports(kind):
+        raise Problem(404, f"unknown resource {resource!r}")
+
+
+def _dictionary(store: Store, rest: list[str]) -> list[dict[str, Any]]:
+    if not rest:
+        return store.dictionary_all()
+    if len(rest) == 2:
+        return store.dictionary(rest[0], rest[1])
+    if len(rest) == 4 and rest[0] == "search":
+        return store.dictionary_search(rest[1], rest[2], rest[3])
+    raise Problem(404, "no such dictionary path")
+
+
+def _read(store: Store, raw_path: str) -> web.Response:
+    query = Query.from_path(raw_path, strict=False)
+    if query.is_report:
+        return _json(store.report(query))
+    records = store.read(query)
+    if query.ids and not records and len(query.filters) + len(query.date_ranges) == 0:
+        raise Problem(404, f"{query.resource} record(s) {';'.join(map(str, query.ids))} not found")
+    return _json(records)
+
+
+async def _put(
+    request: web.Request, state: ServerState, resource: str, rest: list[str]
+) -> web.Response:
+    store = state.store
+    if not rest:
+        _known(resource, OperationKind.CREATE)
+        body = await _body(request)
+        if resource == "external_referral" and isinstance(body, list):
+            ids = store.create_external_referrals(body)
+            return _json({"id": ids[0], "ids": ids}, 201)
+        return _json({"id": store.create(resource, _single(body))}, 201)
+    if resource == "clients" and len(rest) == 2 and rest[0] == "external_id" and rest[1]:
+        fields = _single(await _body(request))
+        return _json({"id": store.create_client_by_external_id(unquote(rest[1]), fields)}, 201)
+    if resource == "due_contacts" and len(rest) == 2 and rest[0] == "referral":
+        if not rest[1].isdigit():
+            raise Problem(400, "the referral ID must be a whole number")
+        fields = _single(await _body(request))
+        return _json({"id": store.create_due_contact(int(rest[1]), fields)}, 201)
+    raise Problem(404, f"no such path for PUT: {request.path!r}")
+
+
+def _text(key: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise Problem(400, f"field {key!r} must be a string, number or boolean")
+
+
+def _fields(data: object) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise Problem(400, "the body must be an object of fields")
+    return {str(k): _text(str(k), v) for k, v in data.items()}
+
+
+async def _body(request: web.Request) -> dict[str, str] | list[dict[str, str]]:
+    raw = await request.read()
+    _BODY_SIZE.get()[0] = len(raw)
+    if request.content_type == "application/json":
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise Problem(400, "the body is not valid JSON") from None
+        if isinstance(data, list):
+            if not data:
+                raise Problem(400, "the body is an empty list")
+            return [_fields(item) for item in data]
+        return _fields(data)
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise Problem(400, "the body is not UTF-8") from None
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def _single(body: dict[str, str] | list[dict[str, str]]) -> dict[str, str]:
+    if isinstance(body, list):
+        raise Problem(400, "the body must be one object, not a list")
+    return body
+
+
+async def _upload(
+    request: web.Request, state: ServerState, resource: str, record: int
+) -> web.Response:
+    if not state.store.exists(resource, record):
+        raise Problem(404, f"{resource} record {record} not found")
+    if not request.content_type.startswith("multipart/"):
+        raise Problem(400, "uploads must be multipart/form-data")
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    files: list[dict[str, object]] = []
+    folder = state.upload_dir / resource / str(record)
+    folder.mkdir(parents=True, exist_ok=True)
+    size_total = 0
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise Problem(400, "nested multipart bodies are not accepted")
+        if part.filename is None:
+            value = (await part.read()).decode()
+            size_total += len(value)
+            fields[part.name or ""] = value
+            continue
+        name = _UNSAFE_NAME.sub("_", Path(part.filename).name) or "upload"
+        target = folder / f"{uuid.uuid4().hex[:12]}_{name}"
+        size = 0
+        with target.open("wb") as out:
+            # Stream to disk chunk by chunk: an upload is never held whole in memory.
+            while chunk := await part.read_chunk(65536):
+                out.write(chunk)
+                size += len(chunk)
+        size_total += size
+        files.append(
+            {
+                "filename": part.filename,
+                "stored_path": str(target),
+                "size": size,
+                "content_type": part.headers.get("Content-Type", "application/octet-stream"),
+            }
+        )
+    _BODY_SIZE.get()[0] = size_total
+    if not files:
+        raise Problem(400, "the upload carries no files")
+    ids = [
+        state.store.add_upload(
+            resource,
+            record,
+            user_visibility=fields.get("user_visibility", ""),
+            group_visibility=fields.get("group_visibility", ""),
+            **f,
+        )
+        for f in files
+    ]
+    return _json({"id": ids[0], "ids": ids}, 201)
+
+
+def make_app(state: ServerState) -> web.Application:
+    """The aiohttp application of one fake server.
+
+    Args:
+        state: the store, keys, faults and log the handlers share.
+
+    Returns:
+        An application whose request lines may be long enough for our own 414.
+    """
+    app = web.Application(
+        middlewares=[_middleware],
+        # aiohttp refuses request lines over 8,190 bytes itself, without our JSON body;
+        # raise its limits so the 414 comes from the handler.
+        handler_args={"max_line_size": 1 << 16, "max_field_size": 1 << 16},
+        client_max_size=1 << 24,
+    )
+    app[_STATE] = state
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    return app
