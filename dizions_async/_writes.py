@@ -13,8 +13,8 @@ of API.md's [assumed] section and keeps it in one place:
   comma-separated; ``None`` means "leave unset" and is not sent.
 
 Nothing here imports aiohttp or touches the network; :func:`prepare_upload` only looks
-at the local files named (does each exist, is it a regular file) and
-:func:`open_upload_files` opens them.
+at the local files named (does each exist, is it a regular, readable file) and
+:func:`open_upload` opens them into a ``protocol.Multipart``, which the transport streams.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from dizions_async.catalogue import (
     operation_path,
 )
 from dizions_async.errors import DecodeError, QueryError, ValidationError
+from dizions_async.protocol import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, FilePart, Multipart
 
 __all__ = [
     "FORM",
@@ -47,7 +48,6 @@ __all__ = [
     "UPLOAD_FILE_FIELD",
     "FieldValue",
     "FileSource",
-    "OpenedFile",
     "PreparedUpload",
     "PreparedWrite",
     "UploadFile",
@@ -57,7 +57,7 @@ __all__ = [
     "encode_fields",
     "encode_value",
     "form_body",
-    "open_upload_files",
+    "open_upload",
     "prepare_complete_contact",
     "prepare_create",
     "prepare_create_client",
@@ -69,8 +69,8 @@ __all__ = [
     "resource_name",
 ]
 
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
+FORM = FORM_CONTENT_TYPE
+JSON = JSON_CONTENT_TYPE
 #: Multipart field name of each uploaded file [assumed]: PHP-style, so several files
 #: arrive as one list on the server.
 UPLOAD_FILE_FIELD = "files[]"
@@ -123,24 +123,6 @@ class UploadFile:
     source: Path | IO[bytes]
     filename: str
     content_type: str
-
-
-@attrs.frozen
-class OpenedFile:
-    """One file of an upload, open for reading, positioned where its content starts.
-
-    Attributes:
-        stream: the binary file object to stream from.
-        filename: the name the server stores the file under.
-        content_type: the part's content type.
-        offset: the position its content starts at, to rewind to before a resend;
-            None when the stream cannot seek (it can then be sent only once).
-    """
-
-    stream: IO[bytes]
-    filename: str
-    content_type: str
-    offset: int | None
 
 
 @attrs.frozen
@@ -675,7 +657,7 @@ def prepare_upload(
         group_visibility: group ID(s) who may see the files (sent comma-separated).
 
     Returns:
-        The checked upload; open its files with :func:`open_upload_files`.
+        The checked upload; open its files with :func:`open_upload`.
 
     Raises:
         ValidationError: another resource, a bad ID or visibility, no files, a path that
@@ -707,30 +689,32 @@ def prepare_upload(
     return PreparedUpload(path=path, fields=fields, files=checked, resource=spec.name)
 
 
-def open_upload_files(
-    upload: PreparedUpload, stack: contextlib.ExitStack
-) -> tuple[OpenedFile, ...]:
-    """Open the upload's paths (closed by ``stack``) and note where each stream starts.
+def open_upload(upload: PreparedUpload, stack: contextlib.ExitStack) -> Multipart:
+    """The upload's multipart body: its paths opened (closed by ``stack``), each stream's
+    start noted so a resend can rewind it.
 
-    The caller's own file objects are used as they are and never closed here.
+    The caller's own file objects are used as they are, from their current position,
+    and never closed here.
 
     Raises:
         ValidationError: a path can no longer be opened for reading.
     """
-    opened: list[OpenedFile] = []
-    for index, part in enumerate(upload.files):
-        if isinstance(part.source, Path):
+    parts: list[FilePart] = []
+    for index, item in enumerate(upload.files):
+        if isinstance(item.source, Path):
             try:
-                stream: IO[bytes] = stack.enter_context(part.source.open("rb"))
+                stream: IO[bytes] = stack.enter_context(item.source.open("rb"))
             except OSError as exc:
                 raise ValidationError(
-                    f"files[{index}]: {str(part.source)!r} cannot be read ({exc.strerror})",
+                    f"files[{index}]: {str(item.source)!r} cannot be read ({exc.strerror})",
                     field="files",
                 ) from None
         else:
-            stream = part.source
-        opened.append(OpenedFile(stream, part.filename, part.content_type, _offset(stream)))
-    return tuple(opened)
+            stream = item.source
+        parts.append(
+            FilePart(UPLOAD_FILE_FIELD, item.filename, item.content_type, stream, _offset(stream))
+        )
+    return Multipart(upload.fields, tuple(parts))
 
 
 def _offset(stream: IO[bytes]) -> int | None:

@@ -281,6 +281,8 @@ class Client:
                 status=status,
                 retry_after=retry_after,
             )
+            # An upload from an unseekable stream has been consumed: it cannot be resent.
+            delay = delay if request.resendable else None
             if delay is None or self._past_deadline(deadline, delay):
                 raise error_for_status(request, outcome, retries=retries, retry_after=retry_after)
             if status == 429:
@@ -289,6 +291,7 @@ class Client:
         else:
             sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
             delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
+            delay = delay if request.resendable else None
             if delay is None or self._past_deadline(deadline, delay):
                 raise self._final_error(request, outcome, retries) from None
             reason = type(outcome).__name__
