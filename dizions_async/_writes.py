@@ -47,6 +47,7 @@ __all__ = [
     "JSON",
     "UPLOAD_FILE_FIELD",
     "FieldValue",
+    "Fields",
     "FileSource",
     "PreparedUpload",
     "PreparedWrite",
@@ -77,6 +78,9 @@ UPLOAD_FILE_FIELD = "files[]"
 
 #: What a field value may be. ``None`` leaves the field unset (it is not sent).
 FieldValue = int | str | bool | dt.date | dt.datetime | Iterable[int | str] | None
+#: The fields of a write. Values are checked when the write is prepared, so any object is
+#: accepted by the type; see :data:`FieldValue` for what may be sent.
+Fields = Mapping[str, object]
 #: An upload's file: a path, or a binary file object open for reading.
 FileSource = str | os.PathLike[str] | BinaryIO | IO[bytes]
 
