@@ -56,6 +56,7 @@ from dizions_async.protocol import (
     decode_created_id,
     decode_dictionary,
     decode_dictionary_all,
+    decode_json,
     decode_names,
     decode_records,
     decode_report,
