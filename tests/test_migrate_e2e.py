@@ -30,7 +30,9 @@ def _client(fake: FakeDizions) -> Client:
 
 
 def _rows(n: int) -> list[dict[str, Any]]:
-    return [{"external_id": f"MIG-{i}", "first_name": f"F{i}", "surname": f"S{i}"} for i in range(n)]
+    return [
+        {"external_id": f"MIG-{i}", "first_name": f"F{i}", "surname": f"S{i}"} for i in range(n)
+    ]
 
 
 def _store_counts(fake: FakeDizions) -> Counter[str]:
