@@ -10,6 +10,10 @@ For each row, in order of need:
    Without an external ID there is nothing to read by, so the row is left ``unknown``
    and listed; it is never resent automatically.
 3. ``pending`` is committed durably, then the create is sent (clients by external ID).
+   Client rows with an external ID are claimed a chunk at a time (one commit for up to
+   256 rows, ahead of their sends), since a claimed-but-unsent row costs a re-run one
+   read; rows without one are claimed singly, just before their own create, since a
+   re-run could only flag them ``unknown``.
 4. The answer is recorded: ``done`` with the new id; ``failed`` with the reason when the
    server refused it or the row was invalid; when the outcome is unknown
    (``exc.outcome_unknown``), clients with an external ID are read back and created
@@ -164,6 +168,8 @@ class _Work:
     external_id: str | None
     prior: Entry | None
     invalid: str | None
+    #: already marked pending by the feeder for its first send
+    claimed: bool = False
 
 
 @attrs.define
@@ -225,12 +231,26 @@ class _Engine:
         if not work:
             return
         known = await self.recorder.call(self.recorder.journal.lookup, [w.key for w in work])
+        todo: list[_Work] = []
         for item in work:
             item.prior = known.get(item.key)
             if self._settled_without_sending(item):
                 self._finish()
             else:
-                await queue.put(item)
+                todo.append(item)
+        # Claim fresh client rows for the whole chunk in one commit, ahead of sending:
+        # one fsync per chunk instead of a commit wait before every create. A crash
+        # leaves the unsent ones pending, and a re-run reads each back (one GET) before
+        # sending it. Rows without an external ID cannot be read back, so they are
+        # claimed one by one just before their create (see _one), never ahead.
+        ahead = [i for i in todo if i.external_id is not None and i.invalid is None]
+        ahead = [i for i in ahead if i.prior is None or i.prior.status == FAILED]
+        if ahead:
+            await self.recorder.durable(*(Mark(i.key, PENDING) for i in ahead))
+            for item in ahead:
+                item.claimed = True
+        for item in todo:
+            await queue.put(item)
 
     def _prepare(self, row: SourceRow) -> _Work | None:
         label = f"row {row.number}"
@@ -295,8 +315,9 @@ class _Engine:
         if item.invalid is not None:
             self._fail(item.key, item.invalid)
             return
-        for _ in range(_MAX_SENDS):
-            await self.recorder.durable(Mark(item.key, PENDING))
+        for attempt in range(_MAX_SENDS):
+            if attempt or not item.claimed:
+                await self.recorder.durable(Mark(item.key, PENDING))
             try:
                 new_id = await self._create(item)
             except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:

@@ -45,15 +45,15 @@ class Recorder:
         """Run ``fn(*args)`` (a journal read) on the journal's thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def durable(self, mark: Mark) -> None:
-        """Record ``mark`` and return once it is committed.
+    async def durable(self, *marks: Mark) -> None:
+        """Record ``marks`` and return once they are committed.
 
         Raises:
             JournalWriteError: the journal cannot be written.
         """
         self._check()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._marks.append(mark)
+        self._marks.extend(marks)
         self._waiters.append(waiter)
         self._kick()
         await waiter
