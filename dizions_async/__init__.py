@@ -5,7 +5,21 @@ The public names are re-exported here; everything else is an implementation deta
 
 from __future__ import annotations
 
+from dizions_async._config import Timeouts
+from dizions_async.client import Client
 from dizions_async.query import ExtensionDatabase, Query
+from dizions_async.results import DictionaryEntry, Report
+from dizions_async.retry import RetryPolicy
+from dizions_async.transport import MockTransport
 
-__all__ = ["ExtensionDatabase", "Query"]
+__all__ = [
+    "Client",
+    "DictionaryEntry",
+    "ExtensionDatabase",
+    "MockTransport",
+    "Query",
+    "Report",
+    "RetryPolicy",
+    "Timeouts",
+]
 __version__ = "0.1.0.dev0"

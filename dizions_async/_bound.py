@@ -1,0 +1,91 @@
+"""A Query bound to a client: chains like Query, and awaiting it fetches the records.
+
+``rows = await dz.query("clients").filter(gender=1)``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from dizions_async.query import FilterValue, Query
+
+if TYPE_CHECKING:
+    from dizions_async.client import Client
+    from dizions_async.results import Report
+
+__all__ = ["BoundQuery"]
+
+T = TypeVar("T")
+
+
+class BoundQuery:
+    """A :class:`Query` plus the client that will run it.
+
+    Every builder method returns a new BoundQuery; ``.query`` is the plain Query.
+    Awaiting runs :meth:`Client.fetch`; :meth:`fetch_one` and :meth:`report` run those.
+    """
+
+    __slots__ = ("_client", "query")
+
+    def __init__(self, client: Client, query: Query) -> None:
+        self._client = client
+        self.query = query
+
+    def _with(self, query: Query) -> BoundQuery:
+        return BoundQuery(self._client, query)
+
+    def filter(self, *key_values: Any, **pairs: FilterValue) -> BoundQuery:
+        """As :meth:`Query.filter`."""
+        return self._with(self.query.filter(*key_values, **pairs))
+
+    def id(self, *ids: int) -> BoundQuery:
+        """As :meth:`Query.id`."""
+        return self._with(self.query.id(*ids))
+
+    def fields(self, *names: str) -> BoundQuery:
+        """As :meth:`Query.fields`."""
+        return self._with(self.query.fields(*names))
+
+    def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> BoundQuery:
+        """As :meth:`Query.date_range`."""
+        return self._with(self.query.date_range(key, start, end))
+
+    def dimension(self, name: str) -> BoundQuery:
+        """As :meth:`Query.dimension`."""
+        return self._with(self.query.dimension(name))
+
+    def metric(self, name: str) -> BoundQuery:
+        """As :meth:`Query.metric`."""
+        return self._with(self.query.metric(name))
+
+    def resolve_ids(self, *names: str) -> BoundQuery:
+        """As :meth:`Query.resolve_ids`."""
+        return self._with(self.query.resolve_ids(*names))
+
+    @property
+    def path(self) -> str:
+        return self.query.path
+
+    @overload
+    async def fetch(self, as_: None = None) -> list[dict[str, Any]]: ...
+    @overload
+    async def fetch(self, as_: type[T]) -> list[T]: ...
+    async def fetch(self, as_: type[T] | None = None) -> list[dict[str, Any]] | list[T]:
+        """The records, as :meth:`Client.fetch`."""
+        return await self._client.fetch(self.query, as_=as_)
+
+    async def fetch_one(self) -> dict[str, Any]:
+        """The one record, as :meth:`Client.fetch_one`."""
+        return await self._client.fetch_one(self.query)
+
+    async def report(self) -> Report:
+        """The report, as :meth:`Client.report`."""
+        return await self._client.report(self.query)
+
+    def __await__(self) -> Generator[Any, None, list[dict[str, Any]]]:
+        return self._client.fetch(self.query).__await__()
+
+    def __repr__(self) -> str:
+        return f"<BoundQuery {self.query!r}>"

@@ -1,0 +1,421 @@
+"""The wire format: requests built, responses decoded, error statuses mapped.
+
+This is the only module that knows how the Dizions API encodes things on the wire,
+including the details ``API.md`` marks **[assumed]** (JSON arrays for reads,
+``{"dim": count}`` reports, ``{"error": "..."}`` bodies, ``{"id": n}`` on writes). It does
+no I/O and never imports aiohttp: :class:`Request` and :class:`Response` are plain values
+that any transport can carry.
+
+Privacy rules enforced here: a Request's repr shows neither headers (the Source, Org and
+User keys) nor the real URL; ``label`` is the method and the path with filter values
+masked (:func:`redact`), and every error built here uses only the label and the server's
+message, with any key value scrubbed out of that message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import orjson
+from yarl import URL
+
+from dizions_async.catalogue import API_PREFIX, EXTENSION_DATABASE
+from dizions_async.errors import (
+    APIError,
+    AuthenticationError,
+    DecodeError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from dizions_async.results import DictionaryEntry, Report
+
+__all__ = [
+    "FORM_CONTENT_TYPE",
+    "JSON_CONTENT_TYPE",
+    "Request",
+    "Response",
+    "auth_headers",
+    "decode_created_id",
+    "decode_dictionary",
+    "decode_dictionary_all",
+    "decode_json",
+    "decode_names",
+    "decode_records",
+    "decode_report",
+    "dictionary_entries",
+    "error_for_status",
+    "raise_for_status",
+    "redact",
+    "retry_after_header",
+]
+
+JSON_CONTENT_TYPE = "application/json"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+MASK = "***"
+#: Keys whose values are structure, not personal data, so they stay visible in labels.
+_VISIBLE_KEYS = frozenset({"id", "field", "dimension", "metric"})
+#: Longest piece of a non-JSON error body quoted in an error message.
+_MAX_MESSAGE = 200
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def auth_headers(source: str, org: str, user: str, *, user_agent: str = "") -> Headers:
+    """The headers every request carries: the three keys, ``Accept``, and a user agent.
+
+    Build this once per client: a Request holds it by reference.
+    """
+    out: list[tuple[str, str]] = [
+        ("Source", source),
+        ("Org", org),
+        ("User", user),
+        ("Accept", JSON_CONTENT_TYPE),
+    ]
+    if user_agent:
+        out.append(("User-Agent", user_agent))
+    return tuple(out)
+
+
+def redact(path: str) -> str:
+    """Mask filter values in a Dizions path, because they are often personal data.
+
+    Keys stay visible, as do ``id``, ``field``, ``dimension`` and ``metric`` values and the
+    resource name; a dictionary search term is masked. A query string is dropped.
+
+    >>> redact("/v2/clients/nhs_number/4857773456/field/id;surname")
+    '/v2/clients/nhs_number/***/field/id;surname'
+    """
+    path = path.partition("?")[0]
+    parts = path.split("/")
+    # parts[0] is "" (leading slash); parts[1] is "v2" when the prefix is present.
+    start = 2 if len(parts) > 1 and "/" + parts[1] == API_PREFIX else 1
+    if len(parts) <= start:
+        return path
+    head = parts[start]
+    if head == "dictionary":
+        if len(parts) > start + 4 and parts[start + 1] == "search":
+            parts[start + 4 :] = [MASK]
+        return "/".join(parts)
+    i = start + (2 if head == EXTENSION_DATABASE else 1)
+    while i + 1 < len(parts):
+        if parts[i] not in _VISIBLE_KEYS:
+            parts[i + 1] = MASK
+        i += 2
+    return "/".join(parts)
+
+
+@attrs.frozen(slots=True, repr=False)
+class Request:
+    """One HTTP request, ready for a transport.
+
+    Attributes:
+        method: ``GET``, ``PUT`` or ``POST``.
+        url: the full, already percent-encoded URL.
+        headers: name/value pairs, the keys among them (never shown in a repr).
+        body: the encoded body, or None.
+        content_type: the body's media type, or None.
+        idempotent: True for reads; False for creates, updates and uploads, which are
+            resent only when the server certainly did not act on them.
+        label: method and redacted path, for logs and error messages.
+    """
+
+    method: str
+    url: URL
+    headers: Headers
+    body: bytes | None = None
+    content_type: str | None = None
+    idempotent: bool = True
+    label: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        url: URL,
+        headers: Headers,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        idempotent: bool | None = None,
+    ) -> Request:
+        """A Request with its label computed; ``idempotent`` defaults to ``method == "GET"``.
+
+        A body's ``Content-Type`` header is added here, so transports send headers as given.
+        """
+        if content_type is not None:
+            headers = (*headers, ("Content-Type", content_type))
+        return cls(
+            method,
+            url,
+            headers,
+            body,
+            content_type,
+            method == "GET" if idempotent is None else idempotent,
+            f"{method} {redact(url.raw_path)}",
+        )
+
+    def __repr__(self) -> str:
+        return f"<Request {self.label}>"
+
+
+@attrs.frozen(slots=True, repr=False)
+class Response:
+    """A complete HTTP response: status, headers (case-insensitive mapping) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} ({len(self.body)} bytes)>"
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+
+def decode_json(request: Request, response: Response) -> Any:
+    """The response body parsed as JSON.
+
+    Raises:
+        DecodeError: the body is not JSON.
+    """
+    try:
+        return orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        raise DecodeError(
+            f"{request.label}: the response ({response.status}, {len(response.body)} bytes) "
+            "is not JSON"
+        ) from None
+
+
+def decode_records(request: Request, response: Response) -> list[dict[str, Any]]:
+    """A read's records: the body must be a JSON array of objects.
+
+    Raises:
+        DecodeError: the body is not a JSON array of objects.
+    """
+    data = decode_json(request, response)
+    if type(data) is not list:
+        raise DecodeError(
+            f"{request.label}: expected a JSON array of records, got {type(data).__name__}"
+        )
+    if all(type(row) is dict for row in data):
+        return data
+    for i, row in enumerate(data):
+        if type(row) is not dict:
+            raise DecodeError(
+                f"{request.label}: record {i} is a {type(row).__name__}, not an object"
+            )
+    return data  # pragma: no cover - the loop above always finds the offender
+
+
+def decode_report(request: Request, response: Response, *, metric: bool) -> Report:
+    """A report body: ``{"dim": count}``, or ``{"dim": {"metric": count}}`` with a metric.
+
+    Raises:
+        DecodeError: the body does not have that shape.
+    """
+    data = decode_json(request, response)
+    if type(data) is not dict:
+        raise DecodeError(f"{request.label}: expected a report object, got {type(data).__name__}")
+    try:
+        return Report.from_json(data, metric=metric)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(f"{request.label}: malformed report: {exc}") from None
+
+
+def decode_names(request: Request, response: Response) -> list[str]:
+    """A list of field names (``selectable_fields``, ``filterable_fields``, ``metrics``).
+
+    Objects with a ``name`` are accepted too, as are the keys of an object.
+
+    Raises:
+        DecodeError: the body is neither.
+    """
+    data = decode_json(request, response)
+    if type(data) is dict:
+        data = list(data)
+    if type(data) is not list:
+        raise DecodeError(f"{request.label}: expected a list of names, got {type(data).__name__}")
+    out: list[str] = []
+    for item in data:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            item = item["name"]
+        if not isinstance(item, str):
+            raise DecodeError(f"{request.label}: a field name is a {type(item).__name__}")
+        out.append(item)
+    return out
+
+
+def decode_dictionary(request: Request, response: Response) -> list[DictionaryEntry]:
+    """A dictionary: a JSON array of ``{"id": int, "name": str}``.
+
+    Raises:
+        DecodeError: the body is not that.
+    """
+    return dictionary_entries(request.label, decode_json(request, response))
+
+
+def dictionary_entries(label: str, data: object) -> list[DictionaryEntry]:
+    """Entries from already-parsed JSON (also used for the ``/dictionary`` dump)."""
+    if type(data) is not list:
+        raise DecodeError(f"{label}: expected a dictionary array, got {type(data).__name__}")
+    out: list[DictionaryEntry] = []
+    for i, item in enumerate(data):
+        try:
+            out.append(DictionaryEntry(int(item["id"]), str(item["name"])))
+        except (KeyError, TypeError, ValueError):
+            raise DecodeError(
+                f"{label}: dictionary entry {i} lacks an integer id or a name"
+            ) from None
+    return out
+
+
+def decode_dictionary_all(
+    request: Request, response: Response
+) -> dict[str, dict[str, list[DictionaryEntry]]]:
+    """The ``/dictionary`` dump, by group then table.
+
+    Accepts a flat array of ``{"group", "table", "id", "name"}`` or a nested
+    ``{group: {table: [{"id", "name"}]}}`` object.
+
+    Raises:
+        DecodeError: neither shape.
+    """
+    data = decode_json(request, response)
+    label = request.label
+    out: dict[str, dict[str, list[DictionaryEntry]]] = {}
+    if type(data) is list:
+        for i, item in enumerate(data):
+            try:
+                group, table = str(item["group"]), str(item["table"])
+                entry = DictionaryEntry(int(item["id"]), str(item["name"]))
+            except (KeyError, TypeError, ValueError):
+                raise DecodeError(
+                    f"{label}: entry {i} lacks a group, table, integer id or name"
+                ) from None
+            out.setdefault(group, {}).setdefault(table, []).append(entry)
+        return out
+    if type(data) is not dict:
+        raise DecodeError(f"{label}: expected the dictionaries, got {type(data).__name__}")
+    for group, tables in data.items():
+        if type(tables) is not dict:
+            raise DecodeError(f"{label}: group {group!r} is not an object")
+        out[group] = {
+            table: dictionary_entries(f"{label} {group}/{table}", entries)
+            for table, entries in tables.items()
+        }
+    return out
+
+
+def decode_created_id(request: Request, response: Response) -> int:
+    """The record ID a create or update answers with: ``{"id": n}`` (or a bare integer).
+
+    Raises:
+        DecodeError: no integer ID in the body.
+    """
+    data = decode_json(request, response)
+    if isinstance(data, dict):
+        data = data.get("id")
+    if isinstance(data, str) and data.isdigit():
+        data = int(data)
+    if not isinstance(data, int) or isinstance(data, bool):
+        raise DecodeError(f"{request.label}: the response holds no record id")
+    return data
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def retry_after_header(response: Response | Mapping[str, str]) -> str | None:
+    """The raw ``Retry-After`` header, if any."""
+    headers = response.headers if isinstance(response, Response) else response
+    return headers.get("Retry-After")
+
+
+def _message(request: Request, body: bytes) -> str:
+    text = ""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body[:_MAX_MESSAGE].decode("utf-8", "replace").strip()
+    else:
+        if isinstance(data, dict):
+            value = data.get("error", data.get("message", ""))
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        elif isinstance(data, str):
+            text = data
+    return _scrub(text, (v for k, v in request.headers if k in ("Source", "Org", "User")))
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    # A server that echoes a key back must not leak it through our exception.
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def error_for_status(
+    request: Request,
+    response: Response,
+    *,
+    retries: int = 0,
+    retry_after: float | None = None,
+) -> APIError:
+    """The exception for an error response (status 300 or more).
+
+    ``outcome_unknown`` is set for a write answered by a 5xx other than 503: the server
+    may have applied it.
+
+    Args:
+        request: the request that was answered.
+        response: the error response.
+        retries: how many times the request had been retried.
+        retry_after: the parsed Retry-After, in seconds, for a 429.
+    """
+    status = response.status
+    message = _message(request, response.body)
+    method, _, url = request.label.partition(" ")
+    unknown = not request.idempotent and status >= 500 and status != 503
+    kwargs: dict[str, Any] = {
+        "method": method,
+        "url": url,
+        "retries": retries,
+        "outcome_unknown": unknown,
+    }
+    if status == 429:
+        return RateLimitError(status, message, retry_after=retry_after, **kwargs)
+    if status in (401, 403):
+        return AuthenticationError(status, message, **kwargs)
+    if status == 404:
+        return NotFoundError(status, message, **kwargs)
+    if status >= 500:
+        return ServerError(status, message, **kwargs)
+    return APIError(status, message, **kwargs)
+
+
+def raise_for_status(
+    request: Request,
+    response: Response,
+    retries: int = 0,
+    *,
+    retry_after: float | None = None,
+) -> None:
+    """Raise the mapped error if ``response`` is an error (status 300 or more).
+
+    Redirects count as errors: the client never follows them, since the keys would go
+    along to wherever they point.
+
+    Raises:
+        AuthenticationError: 401 or 403.
+        NotFoundError: 404.
+        RateLimitError: 429.
+        ServerError: 5xx.
+        APIError: any other error status.
+    """
+    if response.status >= 300:
+        raise error_for_status(request, response, retries=retries, retry_after=retry_after)

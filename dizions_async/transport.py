@@ -1,0 +1,341 @@
+"""Transports: the one place bytes meet the network.
+
+A transport sends a :class:`~dizions_async.protocol.Request` and returns a
+:class:`~dizions_async.protocol.Response` (or, for streaming reads, yields a
+:class:`StreamResponse` whose body arrives in chunks). It knows nothing of retries,
+decoding or the API; the client composes those around it.
+
+:class:`AiohttpTransport` is the real one. This module is the only place aiohttp
+exceptions are caught: each becomes one of ours, with a message built from the
+request's redacted label (never from aiohttp's text, which may quote the URL):
+
+* :class:`~dizions_async.errors.ConnectError`: the connection failed (refused, DNS,
+  TLS, connect timeout), so the request certainly was not sent;
+* :class:`~dizions_async.errors.RequestTimeout`: no complete answer within the read
+  timeout, after the request may have been sent;
+* :class:`~dizions_async.errors.TransportError`: the connection dropped or broke
+  mid-exchange.
+
+The last two set ``outcome_unknown`` on writes. :class:`MockTransport` is a test double
+that answers with a function of the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import aiohttp
+import attrs
+import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from dizions_async._config import Timeouts
+from dizions_async.errors import ConnectError, RequestTimeout, TransportError
+from dizions_async.protocol import Headers, Request, Response
+
+__all__ = [
+    "AiohttpTransport",
+    "Handler",
+    "MockTransport",
+    "StreamResponse",
+    "Transport",
+    "json_response",
+]
+
+_DEFAULT_TIMEOUTS = Timeouts()
+#: Bytes read at a time from a streamed body.
+CHUNK_SIZE = 64 * 1024
+#: Header tuples seen by a transport; a client has one, so this stays tiny.
+_MAX_CACHED_HEADERS = 32
+
+
+@attrs.frozen(slots=True, repr=False)
+class StreamResponse:
+    """A response whose body is read as it arrives.
+
+    Attributes:
+        status: the HTTP status.
+        headers: case-insensitive response headers.
+        chunks: the body, in pieces; iterate it once.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    chunks: AsyncIterator[bytes]
+
+    async def read(self) -> bytes:
+        """The rest of the body, joined (for error bodies and small responses)."""
+        return b"".join([chunk async for chunk in self.chunks])
+
+    def __repr__(self) -> str:
+        return f"<StreamResponse {self.status}>"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the client needs from a transport."""
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` and return the whole response.
+
+        Raises:
+            TransportError: (or ConnectError, RequestTimeout) no response arrived.
+        """
+        ...
+
+    def stream(self, request: Request) -> contextlib.AbstractAsyncContextManager[StreamResponse]:
+        """Send ``request``; within the context, read the body as it arrives."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; idempotent."""
+        ...
+
+
+def _fail(request: Request, exc: BaseException) -> TransportError:
+    """Our error for an aiohttp/OS failure; the message never quotes aiohttp's text."""
+    label = request.label
+    method, _, url = label.partition(" ")
+    host = request.url.host or "the server"
+    unknown = not request.idempotent
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectError(f"{label}: timed out connecting to {host}", method=method, url=url)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            why = "TLS certificate rejected"
+        return ConnectError(f"{label}: could not connect to {host} ({why})", method=method, url=url)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConnectError(f"{label}: invalid URL", method=method, url=url)
+    if isinstance(exc, asyncio.TimeoutError):
+        return RequestTimeout(
+            f"{label}: no response from {host} within the read timeout",
+            method=method,
+            url=url,
+            outcome_unknown=unknown,
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        why = "the server closed the connection before answering"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        why = "the response body was cut short"
+    else:
+        why = f"the connection failed ({type(exc).__name__})"
+    return TransportError(f"{label}: {why}", method=method, url=url, outcome_unknown=unknown)
+
+
+#: What the aiohttp transport catches and maps; anything else is a bug and propagates.
+_CAUGHT = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+class _Chunks:
+    """The body of an aiohttp response as an async iterator of bytes, errors mapped."""
+
+    __slots__ = ("_content", "_request", "_size")
+
+    def __init__(self, request: Request, content: aiohttp.StreamReader, size: int) -> None:
+        self._request = request
+        self._content = content
+        self._size = size
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._content.read(self._size)
+        except _CAUGHT as exc:
+            raise _fail(self._request, exc) from None
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+
+class AiohttpTransport:
+    """The real transport: one aiohttp session with a pooled, keep-alive connector.
+
+    Args:
+        session: a caller-owned session to use (and not close); by default one is made
+            with a ``TCPConnector`` sized ``pool_size``, keep-alive on, DNS cached.
+            Either way aiohttp's own silent resend on a dropped connection is turned off.
+        timeouts: per-attempt connect and read limits (``total`` is the client's job).
+        pool_size: connections kept, normally the client's ``max_concurrency``.
+        chunk_size: bytes per chunk when streaming.
+
+    Create it inside a running event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        pool_size: int = 16,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self._owns_session = session is None
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=pool_size, limit_per_host=0, ttl_dns_cache=300, use_dns_cache=True
+            )
+            # No cookie jar: the API authenticates by headers, and cookies cost time.
+            session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
+        # aiohttp silently resends a request once when a kept-alive connection drops, for
+        # every method it deems idempotent, PUT included. A PUT creates a record here, so
+        # that resend could create it twice: retries are the client's decision alone.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeouts.connect, sock_read=timeouts.read
+        )
+        self._chunk_size = chunk_size
+        self._headers: dict[Headers, CIMultiDict[str]] = {}
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    def _multidict(self, headers: Headers) -> CIMultiDict[str]:
+        # A client sends the same header tuple on every request: convert it once.
+        found = self._headers.get(headers)
+        if found is None:
+            if len(self._headers) >= _MAX_CACHED_HEADERS:
+                self._headers.clear()
+            found = self._headers[headers] = CIMultiDict(headers)
+        return found
+
+    def _request(self, request: Request) -> Any:
+        # Never follow redirects: the keys would go along to wherever they point.
+        return self._session.request(
+            request.method,
+            request.url,
+            headers=self._multidict(request.headers),
+            data=request.body,
+            timeout=self._timeout,
+            allow_redirects=False,
+        )
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` and read the whole response.
+
+        Raises:
+            ConnectError: the connection failed; the request was not sent.
+            RequestTimeout: no complete response in time.
+            TransportError: the connection dropped or broke.
+        """
+        try:
+            async with self._request(request) as resp:
+                body = await resp.read()
+                return Response(resp.status, resp.headers, body)
+        except _CAUGHT as exc:
+            raise _fail(request, exc) from None
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Request) -> AsyncIterator[StreamResponse]:
+        """Send ``request``; inside the context, iterate the body's chunks as they arrive.
+
+        Raises:
+            ConnectError, RequestTimeout, TransportError: as :meth:`send`, on connecting
+                or while reading chunks.
+        """
+        try:
+            resp = await self._request(request)
+        except _CAUGHT as exc:
+            raise _fail(request, exc) from None
+        try:
+            yield StreamResponse(
+                resp.status, resp.headers, _Chunks(request, resp.content, self._chunk_size)
+            )
+        finally:
+            resp.release()
+
+    async def aclose(self) -> None:
+        """Close the session if this transport made it; a caller's session is left open."""
+        if self._owns_session and not self._session.closed:
+            await self._session.close()
+
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+def json_response(
+    data: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A Response with ``data`` encoded as JSON, for :class:`MockTransport` handlers."""
+    merged = CIMultiDict({"Content-Type": "application/json"})
+    if headers:
+        merged.update(headers)
+    return Response(status, CIMultiDictProxy(merged), orjson.dumps(data))
+
+
+class _BytesChunks:
+    __slots__ = ("_body", "_offset", "_size")
+
+    def __init__(self, body: bytes, size: int) -> None:
+        self._body, self._offset, self._size = body, 0, size
+
+    def __aiter__(self) -> _BytesChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._offset >= len(self._body):
+            raise StopAsyncIteration
+        chunk = self._body[self._offset : self._offset + self._size]
+        self._offset += self._size
+        return chunk
+
+
+class MockTransport:
+    """A transport that answers each request by calling ``handler(request)``.
+
+    The handler returns a :class:`Response` (or an awaitable of one; see
+    :func:`json_response`), or raises a :class:`~dizions_async.errors.TransportError`
+    to simulate a network failure. Every request is recorded in ``requests``.
+
+    Args:
+        handler: the function answering requests.
+        chunk_size: bytes per chunk when a response is streamed.
+
+    Example::
+
+        def handler(request):
+            return json_response([{"id": 1}])
+
+        async with Client("s", "o", "u", transport=MockTransport(handler)) as dz:
+            assert await dz.fetch(Query("clients")) == [{"id": 1}]
+    """
+
+    def __init__(self, handler: Handler, *, chunk_size: int = CHUNK_SIZE) -> None:
+        self._handler = handler
+        self._chunk_size = chunk_size
+        self.requests: list[Request] = []
+        self.closed = False
+
+    async def send(self, request: Request) -> Response:
+        """Record ``request`` and return the handler's answer."""
+        self.requests.append(request)
+        result = self._handler(request)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result.headers, CIMultiDictProxy):
+            result = Response(
+                result.status, CIMultiDictProxy(CIMultiDict(result.headers)), result.body
+            )
+        return result
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Request) -> AsyncIterator[StreamResponse]:
+        """The handler's answer, with its body delivered in ``chunk_size`` pieces."""
+        response = await self.send(request)
+        yield StreamResponse(
+            response.status, response.headers, _BytesChunks(response.body, self._chunk_size)
+        )
+
+    async def aclose(self) -> None:
+        self.closed = True
