@@ -25,7 +25,7 @@ from dizions_async._writes import (
     encode_fields,
     encode_value,
     form_body,
-    open_upload_files,
+    open_upload,
     prepare_complete_contact,
     prepare_create,
     prepare_create_client,
@@ -583,10 +583,13 @@ def test_open_upload_files_opens_paths_and_leaves_caller_objects_open(report: Pa
     buffer.seek(4)
     up = prepare_upload("clients", 1, [report, buffer], user_visibility=1, group_visibility=1)
     with contextlib.ExitStack() as stack:
-        opened = open_upload_files(up, stack)
+        body = open_upload(up, stack)
+        opened = body.files
         assert opened[0].stream.read() == b"%PDF-1.4 hello"
         assert opened[0].offset == 0
         assert opened[1].stream is buffer and opened[1].offset == 4
+        assert body.fields == up.fields
+        assert body.rewindable
     assert opened[0].stream.closed
     assert not buffer.closed
 
@@ -595,7 +598,7 @@ def test_open_upload_files_refuses_a_file_that_vanished(report: Path) -> None:
     up = prepare_upload("clients", 1, report, user_visibility=1, group_visibility=1)
     report.unlink()
     with contextlib.ExitStack() as stack, pytest.raises(ValidationError, match="cannot be read"):
-        open_upload_files(up, stack)
+        open_upload(up, stack)
 
 
 def test_an_unseekable_stream_has_no_offset() -> None:
@@ -604,7 +607,9 @@ def test_an_unseekable_stream_has_no_offset() -> None:
     with os.fdopen(read_end, "rb") as pipe:
         up = prepare_upload("clients", 1, pipe, user_visibility=1, group_visibility=1)
         with contextlib.ExitStack() as stack:
-            assert open_upload_files(up, stack)[0].offset is None
+            body = open_upload(up, stack)
+            assert body.files[0].offset is None
+            assert not body.rewindable
 
 
 # -- answers --------------------------------------------------------------------------
