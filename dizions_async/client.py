@@ -55,11 +55,11 @@ from dizions_async.protocol import (
     auth_headers,
     decode_created_id,
     decode_dictionary,
+    decode_dictionary_all,
     decode_json,
     decode_names,
     decode_records,
     decode_report,
-    dictionary_entries,
     error_for_status,
 )
 from dizions_async.query import ExtensionDatabase, Query
@@ -537,21 +537,11 @@ class Client:
         """Every dictionary, by group then table (slow and heavy: prefer :meth:`dictionary`).
 
         Raises:
-            DecodeError: the body is not ``{group: {table: [entries]}}``.
+            DecodeError: the body is neither a list of entries carrying ``group`` and
+                ``table``, nor ``{group: {table: [entries]}}``.
         """
         request = self._get(f"{API_PREFIX}/dictionary")
-        data = decode_json(request, await self._send(request))
-        if not isinstance(data, dict):
-            raise DecodeError(f"{request.label}: expected an object of dictionary groups")
-        out: dict[str, dict[str, list[DictionaryEntry]]] = {}
-        for group, tables in data.items():
-            if not isinstance(tables, dict):
-                raise DecodeError(f"{request.label}: group {group!r} is not an object")
-            out[group] = {
-                table: dictionary_entries(f"{request.label} {group}/{table}", entries)
-                for table, entries in tables.items()
-            }
-        return out
+        return decode_dictionary_all(request, await self._send(request))
 
     async def resolve(
         self,

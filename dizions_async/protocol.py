@@ -42,6 +42,7 @@ __all__ = [
     "auth_headers",
     "decode_created_id",
     "decode_dictionary",
+    "decode_dictionary_all",
     "decode_json",
     "decode_names",
     "decode_records",
@@ -325,6 +326,43 @@ def dictionary_entries(label: str, data: object) -> list[DictionaryEntry]:
             raise DecodeError(
                 f"{label}: dictionary entry {i} lacks an integer id or a name"
             ) from None
+    return out
+
+
+def decode_dictionary_all(
+    request: Request, response: Response
+) -> dict[str, dict[str, list[DictionaryEntry]]]:
+    """The ``/dictionary`` dump, by group then table.
+
+    Accepts a flat array of ``{"group", "table", "id", "name"}`` or a nested
+    ``{group: {table: [{"id", "name"}]}}`` object.
+
+    Raises:
+        DecodeError: neither shape.
+    """
+    data = decode_json(request, response)
+    label = request.label
+    out: dict[str, dict[str, list[DictionaryEntry]]] = {}
+    if type(data) is list:
+        for i, item in enumerate(data):
+            try:
+                group, table = str(item["group"]), str(item["table"])
+                entry = DictionaryEntry(int(item["id"]), str(item["name"]))
+            except (KeyError, TypeError, ValueError):
+                raise DecodeError(
+                    f"{label}: entry {i} lacks a group, table, integer id or name"
+                ) from None
+            out.setdefault(group, {}).setdefault(table, []).append(entry)
+        return out
+    if type(data) is not dict:
+        raise DecodeError(f"{label}: expected the dictionaries, got {type(data).__name__}")
+    for group, tables in data.items():
+        if type(tables) is not dict:
+            raise DecodeError(f"{label}: group {group!r} is not an object")
+        out[group] = {
+            table: dictionary_entries(f"{label} {group}/{table}", entries)
+            for table, entries in tables.items()
+        }
     return out
 
 

@@ -211,8 +211,7 @@ class AiohttpTransport:
     Args:
         session: a caller-owned session to use (and not close); by default one is made
             with a ``TCPConnector`` sized ``pool_size``, keep-alive on, DNS cached.
-            Either way, aiohttp's own resend of a GET or PUT on a dropped connection is
-            turned off on it: only the client's RetryPolicy resends.
+            Either way aiohttp's own silent resend on a dropped connection is turned off.
         timeouts: per-attempt connect and read limits (``total`` is the client's job).
         pool_size: connections kept, normally the client's ``max_concurrency``.
         chunk_size: bytes per chunk when streaming.
@@ -237,10 +236,9 @@ class AiohttpTransport:
             session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar()
             )
-        # aiohttp resends a GET or PUT once, by itself, when a kept-alive connection drops
-        # (it takes PUT for idempotent; here a PUT creates a record, and the server may
-        # have committed it). The RetryPolicy must be the only layer that resends, so turn
-        # that off; aiohttp's own test client does the same, through this attribute.
+        # aiohttp silently resends a request once when a kept-alive connection drops, for
+        # every method it deems idempotent, PUT included. A PUT creates a record here, so
+        # that resend could create it twice: retries are the client's decision alone.
         if hasattr(session, "_retry_connection"):
             session._retry_connection = False
         self._session = session
