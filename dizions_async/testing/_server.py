@@ -234,6 +234,8 @@ def _dictionary(store: Store, rest: list[str]) -> list[dict[str, Any]]:
 
 def _read(store: Store, raw_path: str) -> web.Response:
     query = Query.from_path(raw_path, strict=False)
+    if query.metric_key is not None and query.dimension_key is None:
+        raise Problem(400, f"metric {query.metric_key!r} needs a dimension")
     if query.is_report:
         return _json(store.report(query))
     records = store.read(query)
