@@ -16,6 +16,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
 from dizions_async import ExtensionDatabase
 from dizions_async._writes import (
@@ -37,6 +38,7 @@ from dizions_async._writes import (
 )
 from dizions_async.catalogue import OperationKind
 from dizions_async.errors import DecodeError, ValidationError
+from dizions_async.protocol import FilePart, Multipart, Request
 
 CLIENT = {"first_name": "Ann", "surname": "Lee"}
 REFERRAL = {
@@ -626,3 +628,36 @@ def test_created_ids_reads_ids_or_id(data: object, ids: list[int]) -> None:
 def test_created_ids_refuses_a_body_without_ids(data: object) -> None:
     with pytest.raises(DecodeError, match="PUT /v2/x"):
         created_ids("PUT /v2/x", data)
+
+
+# -- the multipart boundary in protocol -------------------------------------------------
+
+
+def _multipart(offset: int | None) -> Multipart:
+    part = FilePart("files[]", "a.pdf", "application/pdf", io.BytesIO(b"x"), offset)
+    return Multipart((("user_visibility", "1"),), (part,))
+
+
+def test_a_request_carries_a_multipart_body_without_a_content_type_of_its_own() -> None:
+    request = Request.build(
+        "POST",
+        URL("https://h/v2/clients/id/1/uploads"),
+        (),
+        multipart=_multipart(0),
+        idempotent=False,
+    )
+    assert request.body is None and request.content_type is None
+    assert "Content-Type" not in dict(request.headers)  # the transport sets the boundary
+    assert request.resendable
+    assert repr(request.multipart) == "<Multipart 1 fields, 1 files>"
+
+
+def test_a_request_with_an_unseekable_file_is_not_resendable() -> None:
+    request = Request.build("POST", URL("https://h/v2/x"), (), multipart=_multipart(None))
+    assert not request.resendable
+    assert Request.build("POST", URL("https://h/v2/x"), (), body=b"a=1").resendable
+
+
+def test_a_request_cannot_have_both_body_bytes_and_multipart() -> None:
+    with pytest.raises(ValueError, match="either"):
+        Request.build("POST", URL("https://h/v2/x"), (), body=b"a", multipart=_multipart(0))
