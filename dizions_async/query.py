@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -55,7 +55,9 @@ _TYPO_EDITS = 2
 def _quote(value: str) -> str:
     # Most values are IDs or plain words: skip the general quoter for them.
     if _SAFE_CHARS.issuperset(value):
-        return value
+        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
+        # and a segment with them, so they are encoded although "." is otherwise safe.
+        return value if value != "." and value != ".." else value.replace(".", "%2E")
     return quote(value, safe="")
 
 
@@ -68,6 +70,14 @@ def _scalar(key: str, value: object) -> str:
     if isinstance(value, str):
         if not value:
             raise QueryError(f"filter {key!r} has an empty string value")
+        if not value.isascii():
+            # Refuse here, not at compile time: a lone surrogate cannot be percent-encoded.
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise QueryError(
+                    f"filter {key!r} has a value that is not valid Unicode text: {value!r}"
+                ) from None
         return value
     if isinstance(value, dt.datetime):
         raise QueryError(
@@ -88,6 +98,12 @@ def _values(key: str, value: object) -> tuple[str, ...]:
         return (_scalar(key, value),)
     if not isinstance(value, Iterable):
         return (_scalar(key, value),)
+    if isinstance(value, (bytes, bytearray, Mapping)):
+        # Iterating these gives ints or keys, never what the caller meant to send.
+        raise QueryError(
+            f"filter {key!r} has a value of type {type(value).__name__}; "
+            "use int, str, bool, date or a list of those"
+        )
     out = tuple(_scalar(key, v) for v in value)
     if not out:
         raise QueryError(f"filter {key!r} has an empty list of values")
@@ -139,7 +155,8 @@ class Query:
     """
 
     resource: str
-    strict: bool = attrs.field(default=True, kw_only=True)
+    # `strict` only changes what the builder accepts, not what is sent: not part of equality.
+    strict: bool = attrs.field(default=True, kw_only=True, eq=False)
     ids: tuple[int, ...] = attrs.field(default=(), kw_only=True)
     filters: tuple[tuple[str, tuple[str, ...]], ...] = attrs.field(default=(), kw_only=True)
     date_ranges: tuple[tuple[str, dt.date, dt.date], ...] = attrs.field(default=(), kw_only=True)
@@ -185,7 +202,7 @@ class Query:
                 ids = self._check_ids(_ids_of(value))
             else:
                 filters.append((key, _values(key, value)))
-        self._check_count(len(filters) + len(self.date_ranges) + bool(ids))
+        self._check_count(len(filters) + len(self.date_ranges) + bool(ids), key)
         return attrs.evolve(self, ids=ids, filters=tuple(filters))
 
     def id(self, *ids: int) -> Query:
@@ -195,7 +212,7 @@ class Query:
         if self.ids:
             raise QueryError("filter 'id' is given twice; put all the IDs in one call")
         checked = self._check_ids(ids)
-        self._check_count(len(self.filters) + len(self.date_ranges) + 1)
+        self._check_count(len(self.filters) + len(self.date_ranges) + 1, "id")
         return attrs.evolve(self, ids=checked)
 
     def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> Query:
@@ -206,6 +223,8 @@ class Query:
                 keys, a date is malformed, or start is after end.
         """
         _check_key(key, "date range")
+        if key == "id" or key in _RESERVED_KEYS:
+            raise QueryError(f"{key!r} cannot be a date range key")
         spec = self._spec
         if not spec.date_keys and spec.date_keys_complete:
             raise QueryError(f"resource {self.resource!r} has no date ranges (tried {key!r})")
@@ -220,7 +239,7 @@ class Query:
         first, last = _as_date(key, start), _as_date(key, end)
         if first > last:
             raise QueryError(f"date range {key!r} starts {first} after it ends {last}")
-        self._check_count(len(self.filters) + len(self.date_ranges) + bool(self.ids) + 1)
+        self._check_count(len(self.filters) + len(self.date_ranges) + bool(self.ids) + 1, key)
         return attrs.evolve(self, date_ranges=(*self.date_ranges, (key, first, last)))
 
     def fields(self, *names: str) -> Query:
@@ -298,10 +317,14 @@ class Query:
         return "&".join(f"resolveIds[]={_quote(name)}" for name in self.resolve)
 
     def url(self, base: str | URL) -> URL:
-        """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``)."""
+        """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``).
+
+        A path in ``base`` is kept as a prefix (``https://proxy/dz`` gives
+        ``https://proxy/dz/v2/...``), for deployments behind a path-routing proxy.
+        """
         root = URL(base) if isinstance(base, str) else base
         target = self.path + (f"?{self.query_string}" if self.resolve else "")
-        return root.join(URL(target, encoded=True))
+        return URL(f"{str(root.with_query(None)).rstrip('/')}{target}", encoded=True)
 
     def __repr__(self) -> str:
         try:
@@ -322,7 +345,11 @@ class Query:
             QueryError: the path is not a read of a known resource, or breaks a rule.
         """
         parts = urlsplit(str(path))
-        raw = [s for s in parts.path.split("/") if s]
+        trimmed = parts.path.strip("/")
+        raw = trimmed.split("/") if trimmed else []
+        if "" in raw:
+            # An empty segment would shift every key/value pair after it.
+            raise QueryError(f"path {str(path)!r} has an empty segment")
         if raw and "/" + raw[0] == API_PREFIX:
             raw = raw[1:]
         if not raw:
@@ -332,24 +359,19 @@ class Query:
         pairs = raw[width:]
         if len(pairs) % 2:
             raise QueryError(f"path {str(path)!r} has a key {pairs[-1]!r} without a value")
-        dimension = metric = None
         for key, value in zip(pairs[::2], pairs[1::2], strict=True):
             if key == "field":
                 q = q.fields(*value.split(";"))
             elif key == "dimension":
-                dimension = unquote(value)
+                q = q.dimension(unquote(value))
             elif key == "metric":
-                metric = unquote(value)
+                q = q.metric(unquote(value))
             elif (m := _RAW_RANGE.match(value)) and cls._is_date_key(q, key):
                 q = q.date_range(key, m.group(1), m.group(2))
             elif key == "id":
                 q = q.id(*(cls._parse_id(v) for v in value.split(";")))
             else:
                 q = q.filter(key, *(unquote(v) for v in value.split(";")))
-        if dimension is not None:
-            q = q.dimension(dimension)
-        if metric is not None:
-            q = q.metric(metric)
         for item in parts.query.split("&") if parts.query else ():
             name, _, value = item.partition("=")
             if unquote(name) == "resolveIds[]" and value:
@@ -365,7 +387,7 @@ class Query:
 
     @staticmethod
     def _parse_id(text: str) -> int:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise QueryError(f"record id must be a whole number, got {unquote(text)!r}")
         return int(text)
 
@@ -373,7 +395,7 @@ class Query:
     def _check_ids(ids: Iterable[object]) -> tuple[int, ...]:
         out: list[int] = []
         for value in ids:
-            if isinstance(value, str) and value.isdigit():
+            if isinstance(value, str) and value.isascii() and value.isdigit():
                 value = int(value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise QueryError(f"record id must be a non-negative int, got {value!r}")
@@ -389,11 +411,11 @@ class Query:
         return taken
 
     @staticmethod
-    def _check_count(n: int) -> None:
+    def _check_count(n: int, key: str) -> None:
         if n > MAX_FILTERS:
             raise QueryError(
                 f"a query may have at most {MAX_FILTERS} filters (date ranges and id count); "
-                f"this one would have {n}"
+                f"adding {key!r} would make {n}"
             )
 
     def _check_filter_key(self, key: str) -> None:

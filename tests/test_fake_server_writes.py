@@ -264,3 +264,11 @@ async def test_writes_need_keys(fake: FakeDizions) -> None:
     ):
         assert response.status == 401
     assert fake.store.count("clients") == 200
+
+
+async def test_text_values_keep_leading_zeros_in_filters(http: aiohttp.ClientSession) -> None:
+    data = {"first_name": "Zed", "surname": "Zero", "nhs_number": "0012345678"}
+    created = await send(http, "PUT", "/v2/clients", 201, data=data)
+    rows = await send(http, "GET", "/v2/clients/nhs_number/0012345678/field/id;nhs_number", 200)
+    assert rows == [{"id": created["id"], "nhs_number": "0012345678"}]
+    assert await send(http, "GET", "/v2/clients/nhs_number/12345678", 200) == []

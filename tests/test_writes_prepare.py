@@ -16,6 +16,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
 from dizions_async import ExtensionDatabase
 from dizions_async._writes import (
@@ -25,7 +26,7 @@ from dizions_async._writes import (
     encode_fields,
     encode_value,
     form_body,
-    open_upload_files,
+    open_upload,
     prepare_complete_contact,
     prepare_create,
     prepare_create_client,
@@ -37,6 +38,7 @@ from dizions_async._writes import (
 )
 from dizions_async.catalogue import OperationKind
 from dizions_async.errors import DecodeError, ValidationError
+from dizions_async.protocol import FilePart, Multipart, Request
 
 CLIENT = {"first_name": "Ann", "surname": "Lee"}
 REFERRAL = {
@@ -583,10 +585,13 @@ def test_open_upload_files_opens_paths_and_leaves_caller_objects_open(report: Pa
     buffer.seek(4)
     up = prepare_upload("clients", 1, [report, buffer], user_visibility=1, group_visibility=1)
     with contextlib.ExitStack() as stack:
-        opened = open_upload_files(up, stack)
+        body = open_upload(up, stack)
+        opened = body.files
         assert opened[0].stream.read() == b"%PDF-1.4 hello"
         assert opened[0].offset == 0
         assert opened[1].stream is buffer and opened[1].offset == 4
+        assert body.fields == up.fields
+        assert body.rewindable
     assert opened[0].stream.closed
     assert not buffer.closed
 
@@ -595,7 +600,7 @@ def test_open_upload_files_refuses_a_file_that_vanished(report: Path) -> None:
     up = prepare_upload("clients", 1, report, user_visibility=1, group_visibility=1)
     report.unlink()
     with contextlib.ExitStack() as stack, pytest.raises(ValidationError, match="cannot be read"):
-        open_upload_files(up, stack)
+        open_upload(up, stack)
 
 
 def test_an_unseekable_stream_has_no_offset() -> None:
@@ -604,7 +609,9 @@ def test_an_unseekable_stream_has_no_offset() -> None:
     with os.fdopen(read_end, "rb") as pipe:
         up = prepare_upload("clients", 1, pipe, user_visibility=1, group_visibility=1)
         with contextlib.ExitStack() as stack:
-            assert open_upload_files(up, stack)[0].offset is None
+            body = open_upload(up, stack)
+            assert body.files[0].offset is None
+            assert not body.rewindable
 
 
 # -- answers --------------------------------------------------------------------------
@@ -621,3 +628,36 @@ def test_created_ids_reads_ids_or_id(data: object, ids: list[int]) -> None:
 def test_created_ids_refuses_a_body_without_ids(data: object) -> None:
     with pytest.raises(DecodeError, match="PUT /v2/x"):
         created_ids("PUT /v2/x", data)
+
+
+# -- the multipart boundary in protocol -------------------------------------------------
+
+
+def _multipart(offset: int | None) -> Multipart:
+    part = FilePart("files[]", "a.pdf", "application/pdf", io.BytesIO(b"x"), offset)
+    return Multipart((("user_visibility", "1"),), (part,))
+
+
+def test_a_request_carries_a_multipart_body_without_a_content_type_of_its_own() -> None:
+    request = Request.build(
+        "POST",
+        URL("https://h/v2/clients/id/1/uploads"),
+        (),
+        multipart=_multipart(0),
+        idempotent=False,
+    )
+    assert request.body is None and request.content_type is None
+    assert "Content-Type" not in dict(request.headers)  # the transport sets the boundary
+    assert request.resendable
+    assert repr(request.multipart) == "<Multipart 1 fields, 1 files>"
+
+
+def test_a_request_with_an_unseekable_file_is_not_resendable() -> None:
+    request = Request.build("POST", URL("https://h/v2/x"), (), multipart=_multipart(None))
+    assert not request.resendable
+    assert Request.build("POST", URL("https://h/v2/x"), (), body=b"a=1").resendable
+
+
+def test_a_request_cannot_have_both_body_bytes_and_multipart() -> None:
+    with pytest.raises(ValueError, match="either"):
+        Request.build("POST", URL("https://h/v2/x"), (), body=b"a", multipart=_multipart(0))

@@ -10,6 +10,7 @@ fields are dictionary IDs (for ``resolveIds[]``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import attrs
@@ -305,6 +306,11 @@ class View:
     where: str = ""
     date_keys: Mapping[str, str] = attrs.field(factory=dict)
 
+    @property
+    def integer_fields(self) -> frozenset[str]:
+        """Fields that are plain INTEGER columns (filter values for them bind as ints)."""
+        return _INTEGER_FIELDS[self.from_sql]
+
 
 #: Single-record extension fields: selectable and filterable, but not returned by default.
 EXTENSION_FIELDS = frozenset({"website_photo_consent", "newsletter_opt_in", "risk_level"})
@@ -329,22 +335,22 @@ def _client_prefixed() -> dict[str, str]:
         for col in _CLIENTS
         if col not in _NOT_PREFIXED and col != "type"
     }
-    out["client_type"] = "c.type"
+    out["client_type"] = 'c."type"'
     return out
 
 
 def _project_fields() -> dict[str, str]:
     return {
-        "project_name": "p.name",
-        "project_category": "p.category",
-        "project_active": "p.active",
+        "project_name": 'p."name"',
+        "project_category": 'p."category"',
+        "project_active": 'p."active"',
     }
 
 
 def _referral_view() -> View:
     cols = {**_base("referrals"), **_client_prefixed(), **_project_fields()}
     # A referral's own client_type column wins over the client's type.
-    cols["client_type"] = "t.client_type"
+    cols["client_type"] = 't."client_type"'
     done_in_range = (
         "EXISTS (SELECT 1 FROM contacts d WHERE d.referral = t.id AND d.done = 1 "
         "AND d.start_date >= {lo} AND d.start_date < {hi})"
@@ -378,7 +384,7 @@ def _contact_view(done: bool) -> View:
         **_client_prefixed(),
         **_project_fields(),
         **{key: f'r."{key}"' for key in shared},
-        "client_type": "r.client_type",
+        "client_type": 'r."client_type"',
         **_base("contacts"),
         "date": "substr(t.start_date, 1, 10)",
     }
@@ -430,5 +436,24 @@ def _views() -> dict[str, View]:
     return out
 
 
+_ALIASES = {"c": "clients", "r": "referrals", "p": "projects"}
+_COLUMN_EXPR = re.compile(r'(\w+)\."(\w+)"\Z')
+
+
+def _integer_fields(view: View) -> frozenset[str]:
+    out = set()
+    for field, expr in view.columns.items():
+        m = _COLUMN_EXPR.match(expr)
+        if m is not None:
+            table = view.table if m.group(1) == "t" else _ALIASES[m.group(1)]
+            kind = TABLES[table][m.group(2)]
+            if kind.startswith("INTEGER"):
+                out.add(field)
+    return frozenset(out)
+
+
 #: Resource path name -> View.
 VIEWS: Mapping[str, View] = _views()
+_INTEGER_FIELDS: Mapping[str, frozenset[str]] = {
+    v.from_sql: _integer_fields(v) for v in VIEWS.values()
+}

@@ -198,7 +198,11 @@ class Store:
             expr = view.columns.get(key)
             if expr is None:
                 raise Problem(400, f"{key!r} is not a filter of {query.resource}")
-            conds.append(f"{expr} IN ({', '.join(bind(v) for v in values)})")
+            if key in view.integer_fields and all(v.lstrip("-").isdigit() for v in values):
+                # Ints compare faster than text converted by column affinity on every row.
+                conds.append(f"{expr} IN ({', '.join(bind(int(v)) for v in values)})")
+            else:
+                conds.append(f"{expr} IN ({', '.join(bind(v) for v in values)})")
         for key, lo, hi in query.date_ranges:
             template = view.date_keys.get(key)
             if template is None and key in view.columns:

@@ -1,0 +1,169 @@
+"""Throughput of ``Client.fetch`` against a hand-written aiohttp loop and an httpx loop.
+
+The same 3,000 GET requests (concurrency 64, ~50 records each) go to one static aiohttp
+server running in a separate process. The three loops run alternately, several rounds;
+the best round of each is reported as requests per second, with the ratios. Target: the
+SDK at least 0.90 of the hand-written aiohttp loop.
+
+Run: ``python benchmarks/bench_client.py [--requests 3000] [--rounds 3]``
+(httpx comes with the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import httpx
+import orjson
+from aiohttp import web
+
+from dizions_async import Client, Query, RetryPolicy
+
+KEYS = {"Source": "bench-source", "Org": "bench-org", "User": "bench-user"}
+CONCURRENCY = 64
+RECORDS = [
+    {
+        "id": i,
+        "first_name": f"Name{i}",
+        "surname": f"Surname{i}",
+        "gender": i % 3,
+        "district": i % 12,
+        "postcode": "AB1 2CD",
+        "active": "Y",
+    }
+    for i in range(50)
+]
+
+
+def _serve(port: int) -> None:
+    body = orjson.dumps(RECORDS)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_up(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(base + "/v2/clients") as resp:
+                    await resp.read()
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError("benchmark server did not start")
+
+
+def _paths(n: int) -> list[str]:
+    return [Query("clients").id(i + 1).path for i in range(n)]
+
+
+async def run_sdk(base: str, paths: list[str]) -> int:
+    queries = [Query("clients").id(i + 1) for i in range(len(paths))]
+    async with Client(
+        KEYS["Source"],
+        KEYS["Org"],
+        KEYS["User"],
+        base_url=base,
+        max_concurrency=CONCURRENCY,
+        retry=RetryPolicy(max_retries=0),
+    ) as dz:
+        results = await asyncio.gather(*(dz.fetch(q) for q in queries))
+    return sum(len(r) for r in results)
+
+
+async def run_aiohttp(base: str, paths: list[str]) -> int:
+    slots = asyncio.Semaphore(CONCURRENCY)
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, headers=KEYS) as session:
+
+        async def one(path: str) -> int:
+            async with slots, session.get(base + path) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(resp.status)
+                return len(orjson.loads(await resp.read()))
+
+        counts = await asyncio.gather(*(one(p) for p in paths))
+    return sum(counts)
+
+
+async def run_httpx(base: str, paths: list[str]) -> int:
+    slots = asyncio.Semaphore(CONCURRENCY)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(headers=KEYS, limits=limits) as client:
+
+        async def one(path: str) -> int:
+            async with slots:
+                resp = await client.get(base + path)
+                if resp.status_code != 200:
+                    raise RuntimeError(resp.status_code)
+                return len(orjson.loads(resp.content))
+
+        counts = await asyncio.gather(*(one(p) for p in paths))
+    return sum(counts)
+
+
+Runner = Callable[[str, list[str]], Awaitable[int]]
+
+
+async def main(requests: int, rounds: int) -> None:
+    port = _free_port()
+    server = multiprocessing.Process(target=_serve, args=(port,), daemon=True)
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_up(base)
+        paths = _paths(requests)
+        runners: dict[str, Runner] = {
+            "dizions_async": run_sdk,
+            "aiohttp loop": run_aiohttp,
+            "httpx loop": run_httpx,
+        }
+        best: dict[str, float] = dict.fromkeys(runners, 0.0)
+        await run_aiohttp(base, paths[:200])  # warm up the server
+        for round_no in range(rounds):
+            order = list(runners) if round_no % 2 == 0 else list(reversed(runners))
+            for name in order:
+                started = time.perf_counter()
+                records = await runners[name](base, paths)
+                elapsed = time.perf_counter() - started
+                if records != requests * len(RECORDS):
+                    raise RuntimeError(f"{name} decoded {records} records")
+                rps = requests / elapsed
+                best[name] = max(best[name], rps)
+                print(f"round {round_no + 1}: {name:14s} {rps:8.0f} req/s")
+        print()
+        print(f"best of {rounds} rounds, {requests} requests, concurrency {CONCURRENCY}:")
+        for name, rps in best.items():
+            print(f"  {name:14s} {rps:8.0f} req/s")
+        hand = best["aiohttp loop"]
+        print(f"  SDK / aiohttp loop = {best['dizions_async'] / hand:.2f}")
+        print(f"  httpx / aiohttp loop = {best['httpx loop'] / hand:.2f}")
+        print(f"  SDK / httpx loop = {best['dizions_async'] / best['httpx loop']:.2f}")
+    finally:
+        server.terminate()
+        server.join()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.rounds))
