@@ -86,7 +86,7 @@ def _rows(prefix: str, n: int) -> list[dict[str, str]]:
 async def run_baseline(
     base: str, keys: tuple[str, str, str], rows: list[dict[str, str]], concurrency: int
 ) -> float:
-    headers = dict(zip(("Source", "Org", "User"), keys))
+    headers = dict(zip(("Source", "Org", "User"), keys, strict=True))
     gate = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
