@@ -9,8 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
+from dizions_async.jobs import ExportProgress, export
 from dizions_async.jobs._export import write_records
 from dizions_async.jobs._writers import csv_cell
+from dizions_async.query import Query
 
 
 async def _aiter(records: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -98,3 +100,46 @@ async def test_unknown_format_is_refused(tmp_path: Path) -> None:
 )
 def test_csv_cell(value: Any, text: str) -> None:
     assert csv_cell(value) == text
+
+
+class FakeStreamer:
+    """A client whose ``stream`` yields records piece by piece, reporting pieces done."""
+
+    def __init__(self, pieces: list[list[dict[str, Any]]]) -> None:
+        self.pieces = pieces
+        self.calls: list[dict[str, Any]] = []
+
+    async def stream(
+        self, query: Query, *, split: Any = None, on_progress: Any = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        self.calls.append({"query": query, "split": split})
+        total = len(self.pieces)
+        if on_progress is not None:
+            on_progress(0, total)
+        for done, piece in enumerate(self.pieces, 1):
+            for record in piece:
+                yield record
+            if on_progress is not None:
+                on_progress(done, total)
+
+
+async def test_export_streams_records_and_reports_pieces(tmp_path: Path) -> None:
+    client = FakeStreamer([RECORDS[:2], RECORDS[2:]])
+    seen: list[ExportProgress] = []
+    query = Query("referrals").date_range("date", "2024-01-01", "2024-02-29")
+    summary = await export(
+        client, query, tmp_path / "r.jsonl", split="month", on_progress=seen.append
+    )
+    assert (summary.records, summary.pieces, summary.format) == (3, 2, "jsonl")
+    assert client.calls[0]["split"] == "month"
+    assert seen[-1] == ExportProgress(3, 2, 2)
+    assert ExportProgress(2, 0, 2) in seen
+    assert "3 records" in summary.describe()
+
+
+async def test_export_csv_columns_are_the_selected_fields(tmp_path: Path) -> None:
+    client = FakeStreamer([RECORDS])
+    query = Query("clients").fields("surname", "id")
+    summary = await export(client, query, tmp_path / "c.csv", format="csv")
+    assert summary.columns == ("surname", "id")
+    assert (tmp_path / "c.csv").read_text().splitlines()[0] == "surname,id"

@@ -7,7 +7,7 @@ SQLite journal so that a killed run resumes without losing or duplicating a reco
 
 from __future__ import annotations
 
-from dizions_async.jobs._export import ExportProgress, ExportSummary
+from dizions_async.jobs._export import ExportClient, ExportProgress, ExportSummary, export
 from dizions_async.jobs._journal import Entry, Journal, JournalMismatch
 from dizions_async.jobs._migrate import MigrationClient, MigrationSummary, Problem, migrate
 from dizions_async.jobs._recorder import JournalWriteError
@@ -15,6 +15,7 @@ from dizions_async.jobs._sources import iter_rows
 
 __all__ = [
     "Entry",
+    "ExportClient",
     "ExportProgress",
     "ExportSummary",
     "Journal",
@@ -23,6 +24,7 @@ __all__ = [
     "MigrationClient",
     "MigrationSummary",
     "Problem",
+    "export",
     "iter_rows",
     "migrate",
 ]

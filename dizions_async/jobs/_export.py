@@ -8,15 +8,36 @@ whatever the size of the export. See ``_writers`` for how CSV columns are chosen
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from dizions_async.jobs._writers import ExportFormat, Output, make_writer, open_output
 from dizions_async.query import Query
 
-__all__ = ["ExportProgress", "ExportSummary", "csv_fields", "output_name", "write_records"]
+__all__ = [
+    "ExportClient",
+    "ExportProgress",
+    "ExportSummary",
+    "csv_fields",
+    "export",
+    "output_name",
+    "write_records",
+]
+
+
+class ExportClient(Protocol):
+    """What ``export`` needs of a client: the streaming read (``dizions_async.Client``)."""
+
+    def stream(
+        self,
+        query: Query,
+        *,
+        split: Any = None,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
 
 @attrs.frozen
@@ -103,3 +124,71 @@ async def write_records(
 def csv_fields(query: Query) -> tuple[str, ...] | None:
     """The CSV columns a query asks for: its selected fields, if any."""
     return tuple(query.field_names) or None
+
+
+async def export(
+    client: ExportClient,
+    query: Query,
+    out: Output,
+    *,
+    format: ExportFormat = "jsonl",
+    split: Any = None,
+    on_progress: Callable[[ExportProgress], None] | None = None,
+) -> ExportSummary:
+    """Stream every record of ``query`` to ``out`` as JSONL or CSV, memory flat.
+
+    Args:
+        client: a ``Client`` (anything with its ``stream``).
+        query: the read; its selected fields (if any) are the CSV columns, else the
+            columns are the union of the records' keys in first-seen order.
+        out: a path (written as ``PATH.part`` and renamed when complete), ``"-"`` for
+            standard output, or a binary file object (left open).
+        format: ``"jsonl"`` or ``"csv"``.
+        split: as in ``Client.fetch``: cut the query into pieces (e.g. ``"month"`` for
+            its date range) pulled concurrently.
+        on_progress: called with an :class:`ExportProgress` after each record and each
+            piece.
+
+    Returns:
+        An :class:`ExportSummary`.
+
+    Raises:
+        ValueError: an unknown format.
+        QueryError, APIError, TransportError: from the read; a path output is then
+            left untouched (only its ``.part`` file was written, and it is removed).
+        OSError: the output cannot be written.
+    """
+    started = time.monotonic()
+    # the latest counts, updated by the two callbacks: records, pieces done, pieces total
+    state = [0, 0, 1]
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(ExportProgress(*state))
+
+    def piece_done(done: int, total: int) -> None:
+        state[1:] = [done, total]
+        report()
+
+    def record_done(count: int) -> None:
+        state[0] = count
+        report()
+
+    options: dict[str, Any] = {"on_progress": piece_done}
+    if split is not None:
+        options["split"] = split
+    count, columns = await write_records(
+        client.stream(query, **options),
+        out,
+        format=format,
+        fields=csv_fields(query) if format == "csv" else None,
+        on_record=record_done,
+    )
+    return ExportSummary(
+        records=count,
+        out=output_name(out),
+        format=format,
+        columns=columns,
+        pieces=max(state[2], 1),
+        elapsed=time.monotonic() - started,
+    )
