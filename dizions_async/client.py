@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 from urllib.parse import quote
@@ -33,11 +33,19 @@ from yarl import URL
 
 from dizions_async import _writes
 from dizions_async._bound import BoundQuery
+from dizions_async._concurrency import (
+    ProgressCallback,
+    annotate_failure,
+    merge_streams,
+    run_pool,
+)
 from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
 from dizions_async._convert import structure_records
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache, replace_ids
+from dizions_async._streaming import record_batches
 from dizions_async._writes import Fields, FileSource, UploadResult
+from dizions_async.batching import DateUnit, SeenIds, split_to_fit
 from dizions_async.catalogue import API_PREFIX, get_resource
 from dizions_async.errors import (
     ClientClosedError,
@@ -61,6 +69,7 @@ from dizions_async.protocol import (
     decode_records,
     decode_report,
     error_for_status,
+    redact,
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
@@ -435,32 +444,74 @@ class Client:
         return BoundQuery(self, Query(name, strict=strict))
 
     @overload
-    async def fetch(self, query: Query | BoundQuery, as_: None = None) -> list[dict[str, Any]]: ...
-    @overload
-    async def fetch(self, query: Query | BoundQuery, as_: type[T]) -> list[T]: ...
     async def fetch(
-        self, query: Query | BoundQuery, as_: type[T] | None = None
+        self,
+        query: Query | BoundQuery,
+        as_: None = None,
+        *,
+        split: DateUnit | tuple[str, int] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    async def fetch(
+        self,
+        query: Query | BoundQuery,
+        as_: type[T],
+        *,
+        split: DateUnit | tuple[str, int] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[T]: ...
+    async def fetch(
+        self,
+        query: Query | BoundQuery,
+        as_: type[T] | None = None,
+        *,
+        split: DateUnit | tuple[str, int] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[dict[str, Any]] | list[T]:
         """The records a read query matches.
+
+        A query whose URL would be longer than ``max_url_length`` is cut along its longest
+        value list into the fewest pieces that fit; ``split`` cuts it further. The pieces
+        run concurrently (within ``max_concurrency``, each with the usual retries) and
+        their records are merged in piece order, de-duplicated by ``id``.
 
         Args:
             query: a non-report :class:`Query` (or a bound one).
             as_: a class (attrs, dataclass...) to structure each record into; by default
                 records are dicts.
+            split: cut the query's date range into windows (``"day"``, ``"week"``,
+                ``"month"``, ``"year"`` or a number of days; see
+                :meth:`Query.split_dates`), or a value list into chunks with
+                ``(key, size)`` (see :meth:`Query.split_values`).
+            on_progress: called ``(done, total)`` with pieces done, from ``(0, total)``.
 
         Raises:
-            QueryError: a report query (use :meth:`report`), or a URL over the limit.
+            QueryError: a report query (use :meth:`report`), a bad ``split``, or a value
+                that cannot fit in ``max_url_length`` even alone (the message names its key).
             DecodeError: the body, or a record for ``as_``, is not as promised.
-            APIError, TransportError: see :meth:`_send`.
+            APIError, TransportError: see :meth:`_send`; for a split pull the error's
+                ``query`` is the piece that failed (and, on Python 3.11+, a note names it).
         """
         q = _unwrap(query)
         if q.dimension_key is not None:
             raise QueryError(f"{q!r} is a report query: use report() instead of fetch()")
-        request = self._get(q.path, q.query_string if q.resolve else "")
-        rows = decode_records(request, await self._send(request))
-        if as_ is None:
-            return rows
-        return structure_records(rows, as_, request.label)
+        if split is None:
+            path = q.path
+            query_string = q.query_string if q.resolve else ""
+            size = len(self._base) + len(path) + (len(query_string) + 1 if query_string else 0)
+            if size <= self._max_url_length:
+                # The hot path: one request, nothing planned.
+                if on_progress is not None:
+                    on_progress(0, 1)
+                request = self._get(path, query_string)
+                rows = decode_records(request, await self._send(request))
+                if on_progress is not None:
+                    on_progress(1, 1)
+                if as_ is None:
+                    return rows
+                return structure_records(rows, as_, request.label)
+        return await self._fetch_pieces(q, as_, split, on_progress)
 
     @overload
     async def fetch_one(self, query: Query | BoundQuery, as_: None = None) -> dict[str, Any]: ...
@@ -780,5 +831,242 @@ class Client:
         ids = _writes.created_ids(request.label, decode_json(request, response))
         return UploadResult(tuple(ids), tuple(f.filename for f in prepared.files))
 
-    # -- batching (branch `batching`): gather, split fetch, stream, stream_many ------------
-    # Streaming reads go through self._stream(self._get(path, query_string)).
+    # -- Batching and streaming ------------------------------------------------------------
+    # Policy (cutting, merging) is in batching.py; the pool and stream merger in
+    # _concurrency.py; incremental decoding in _streaming.py. These methods only compose.
+
+    def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:
+        """The pieces to send for ``query``: ``split`` first, then cut to the URL limit."""
+        if split is None:
+            pieces = [query]
+        elif isinstance(split, tuple):
+            key, size = split
+            pieces = query.split_values(key, size)
+        else:
+            pieces = query.split_dates(split)
+        limit = self._max_url_length
+        return [part for piece in pieces for part in split_to_fit(piece, self._base, limit)]
+
+    def _piece_request(self, piece: Query) -> Request:
+        return self._get(piece.path, piece.query_string if piece.resolve else "")
+
+    async def _fetch_pieces(
+        self,
+        query: Query,
+        as_: type[T] | None,
+        split: DateUnit | tuple[str, int] | None,
+        on_progress: ProgressCallback | None,
+    ) -> list[Any]:
+        pieces = self._plan(query, split)
+        total = len(pieces)
+
+        async def fetch_piece(index: int, piece: Query) -> tuple[Request, list[dict[str, Any]]]:
+            request = self._piece_request(piece)
+            try:
+                return request, decode_records(request, await self._send(request))
+            except DizionsError as exc:
+                annotate_failure(exc, piece, request.label, f"piece {index + 1} of {total}")
+                raise
+
+        parts = await run_pool(
+            pieces, fetch_piece, limit=self._max_concurrency, on_progress=on_progress
+        )
+        seen = SeenIds()
+        out: list[Any] = []
+        for request, rows in parts:
+            kept = [row for row in rows if seen.accept(row)]
+            out.extend(kept if as_ is None else structure_records(kept, as_, request.label))
+        return out
+
+    async def gather(
+        self,
+        queries: Iterable[Query | BoundQuery],
+        *,
+        as_: type[Any] | None = None,
+        return_exceptions: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Any]:
+        """Run many queries concurrently; their results come back in input order.
+
+        A fixed pool of ``max_concurrency`` workers pulls the queries one by one, so a
+        list of thousands never becomes thousands of waiting tasks. Record queries give
+        what :meth:`fetch` gives (split if their URL is too long); report queries give a
+        :class:`Report`.
+
+        Args:
+            queries: the queries, in order.
+            as_: a class to structure records into, as in :meth:`fetch`.
+            return_exceptions: put each failure in its query's place instead of raising.
+            on_progress: called ``(done, total)`` with queries done, from ``(0, total)``.
+
+        Returns:
+            One result per query, in input order.
+
+        Raises:
+            DizionsError: without ``return_exceptions``, the first failure, after the other
+                queries are cancelled; its ``query`` attribute is the query that failed.
+
+        Example::
+
+            by_project = await dz.gather(base.filter(project=p) for p in (5, 6, 7))
+        """
+        items = [_unwrap(q) for q in queries]
+        total = len(items)
+
+        async def run(index: int, q: Query) -> Any:
+            try:
+                if q.dimension_key is not None:
+                    return await self.report(q)
+                return await self.fetch(q, as_)
+            except DizionsError as exc:
+                annotate_failure(exc, q, f"GET {redact(q.path)}", f"query {index + 1} of {total}")
+                raise
+
+        return await run_pool(
+            items,
+            run,
+            limit=self._max_concurrency,
+            return_exceptions=return_exceptions,
+            on_progress=on_progress,
+        )
+
+    async def _piece_batches(
+        self,
+        piece: Query,
+        as_: type[Any] | None,
+        seen: SeenIds | None,
+        where: str | None,
+    ) -> AsyncGenerator[list[Any], None]:
+        """One piece's records, streamed in batches, de-duplicated and structured."""
+        request = self._piece_request(piece)
+        try:
+            async with self._stream(request) as response:
+                async for batch in record_batches(response.chunks, label=request.label):
+                    if seen is not None:
+                        batch = [row for row in batch if seen.accept(row)]
+                        if not batch:
+                            continue
+                    yield batch if as_ is None else structure_records(batch, as_, request.label)
+        except DizionsError as exc:
+            if where is not None:
+                annotate_failure(exc, piece, request.label, where)
+            raise
+
+    @overload
+    def stream(
+        self, query: Query | BoundQuery, as_: None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+    @overload
+    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncIterator[T]: ...
+    async def stream(
+        self, query: Query | BoundQuery, as_: type[Any] | None = None
+    ) -> AsyncIterator[Any]:
+        """The records of a read query, decoded as the body arrives.
+
+        Memory stays at about one network chunk plus the record in hand, however large
+        the response. A query over ``max_url_length`` is cut as in :meth:`fetch` and its
+        pieces streamed one after the other, de-duplicated by ``id``. The request holds
+        one of the client's ``max_concurrency`` slots until the iteration ends; to leave
+        early, close the iterator (``contextlib.aclosing``) to free it at once.
+
+        Args:
+            query: a non-report query.
+            as_: a class to structure each record into, as in :meth:`fetch`.
+
+        Raises:
+            QueryError, DecodeError, APIError, TransportError: as :meth:`fetch`. Retries
+                apply until the response starts; a failure mid-body is raised.
+
+        Example::
+
+            async with contextlib.aclosing(dz.stream(q)) as rows:
+                async for row in rows:
+                    ...
+        """
+        q = _unwrap(query)
+        if q.dimension_key is not None:
+            raise QueryError(f"{q!r} is a report query: use report() instead of stream()")
+        pieces = self._plan(q, None)
+        seen = SeenIds() if len(pieces) > 1 else None
+        for index, piece in enumerate(pieces):
+            where = f"piece {index + 1} of {len(pieces)}" if seen is not None else None
+            batches = self._piece_batches(piece, as_, seen, where)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    for row in batch:
+                        yield row
+
+    @overload
+    def stream_many(
+        self,
+        queries: Iterable[Query | BoundQuery],
+        as_: None = None,
+        *,
+        dedupe: bool = False,
+        buffer: int = 16,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[dict[str, Any]]: ...
+    @overload
+    def stream_many(
+        self,
+        queries: Iterable[Query | BoundQuery],
+        as_: type[T],
+        *,
+        dedupe: bool = False,
+        buffer: int = 16,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[T]: ...
+    async def stream_many(
+        self,
+        queries: Iterable[Query | BoundQuery],
+        as_: type[Any] | None = None,
+        *,
+        dedupe: bool = False,
+        buffer: int = 16,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[Any]:
+        """The records of many read queries, streamed concurrently, as they arrive.
+
+        Up to ``max_concurrency - 1`` responses are read at once (one slot is left for
+        other requests). Decoded records wait in a queue of at most ``buffer`` batches
+        (a batch is what one 64 KiB network chunk held); when it is full the readers
+        pause, so a slow consumer slows the pulls and memory does not grow.
+
+        Args:
+            queries: non-report queries; each is cut to ``max_url_length`` as in fetch.
+            as_: a class to structure each record into.
+            dedupe: drop records whose ``id`` was already yielded (for pieces of one
+                resource, e.g. ``q.split_dates("month")`` on ``date_active``).
+            buffer: the most decoded batches waiting for the consumer.
+            on_progress: ``(done, total)`` over pieces.
+
+        Returns:
+            An async iterator of records; the order across queries is not defined, the
+            order within one query is kept.
+
+        Raises:
+            DizionsError: the first failure of any piece (its ``query`` names the piece),
+                after the other pieces are cancelled.
+        """
+        pieces: list[Query] = []
+        for query in queries:
+            q = _unwrap(query)
+            if q.dimension_key is not None:
+                raise QueryError(f"{q!r} is a report query; stream_many() reads records")
+            pieces.extend(self._plan(q, None))
+        seen = SeenIds() if dedupe else None
+        total = len(pieces)
+
+        def open_piece(index: int, piece: Query) -> AsyncIterator[list[Any]]:
+            return self._piece_batches(piece, as_, seen, f"piece {index + 1} of {total}")
+
+        merged = merge_streams(
+            pieces,
+            open_piece,
+            limit=max(1, self._max_concurrency - 1),
+            buffer=buffer,
+            on_progress=on_progress,
+        )
+        async with contextlib.aclosing(merged):
+            async for row in merged:
+                yield row

@@ -50,6 +50,8 @@ class DizionsError(Exception):
 
     #: True when a write may have been applied by the server although it failed here.
     outcome_unknown: bool = False
+    #: For a failure in one piece of a split or batched pull: the (sub-)query that failed.
+    query: object | None = None
 
 
 class QueryError(DizionsError, ValueError):

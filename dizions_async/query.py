@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
@@ -37,6 +37,9 @@ from dizions_async.catalogue import (
     get_resource,
 )
 from dizions_async.errors import QueryError
+
+if TYPE_CHECKING:
+    from dizions_async.batching import DateUnit
 
 __all__ = ["ExtensionDatabase", "FilterValue", "Query"]
 
@@ -377,6 +380,37 @@ class Query:
             if unquote(name) == "resolveIds[]" and value:
                 q = q.resolve_ids(unquote(value))
         return q
+
+    # -- splitting (policy in dizions_async.batching) ---------------------------------------
+
+    def split_dates(self, unit: DateUnit, *, key: str | None = None) -> list[Query]:
+        """Cut a date range into windows that cover it exactly once (no gap, no overlap).
+
+        ``unit`` is ``"day"``, ``"week"`` (ISO, Monday to Sunday), ``"month"``, ``"year"``
+        (calendar-aligned, the first and last window clipped to the range) or a number of
+        days counted from the range's start. ``key`` names the date range to cut when the
+        query has several.
+
+        Raises:
+            QueryError: no (or no such) date range, or a bad unit.
+
+        Example::
+
+            Query("referrals").date_range("date", "2024-01-01", "2024-12-31").split_dates("month")
+        """
+        from dizions_async import batching  # batching imports this module
+
+        return batching.split_dates(self, unit, key=key)
+
+    def split_values(self, key: str, size: int) -> list[Query]:
+        """Cut the value list ``key`` (``"id"`` for the IDs) into chunks of ``size`` values.
+
+        Raises:
+            QueryError: the query has no value list ``key``, or ``size`` is below 1.
+        """
+        from dizions_async import batching  # batching imports this module
+
+        return batching.split_values(self, key, size)
 
     # -- checks ---------------------------------------------------------------------------
 
