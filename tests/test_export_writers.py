@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,42 +103,59 @@ def test_csv_cell(value: Any, text: str) -> None:
 
 
 class FakeStreamer:
-    """A client whose ``stream`` yields records piece by piece, reporting pieces done."""
+    """A client whose ``stream_many`` yields each query's records, reporting pieces done."""
 
-    def __init__(self, pieces: list[list[dict[str, Any]]]) -> None:
-        self.pieces = pieces
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
         self.calls: list[dict[str, Any]] = []
 
-    async def stream(
-        self, query: Query, *, split: Any = None, on_progress: Any = None
+    async def stream_many(
+        self, queries: Iterable[Query], *, dedupe: bool = False, on_progress: Any = None
     ) -> AsyncIterator[dict[str, Any]]:
-        self.calls.append({"query": query, "split": split})
-        total = len(self.pieces)
+        pieces = list(queries)
+        self.calls.append({"pieces": pieces, "dedupe": dedupe})
+        total = len(pieces)
         if on_progress is not None:
             on_progress(0, total)
-        for done, piece in enumerate(self.pieces, 1):
-            for record in piece:
+        share = -(-len(self.records) // total)
+        for done in range(1, total + 1):
+            for record in self.records[(done - 1) * share : done * share]:
                 yield record
             if on_progress is not None:
                 on_progress(done, total)
 
 
-async def test_export_streams_records_and_reports_pieces(tmp_path: Path) -> None:
-    client = FakeStreamer([RECORDS[:2], RECORDS[2:]])
+async def test_export_splits_by_month_and_reports_pieces(tmp_path: Path) -> None:
+    client = FakeStreamer(RECORDS)
     seen: list[ExportProgress] = []
     query = Query("referrals").date_range("date", "2024-01-01", "2024-02-29")
     summary = await export(
         client, query, tmp_path / "r.jsonl", split="month", on_progress=seen.append
     )
     assert (summary.records, summary.pieces, summary.format) == (3, 2, "jsonl")
-    assert client.calls[0]["split"] == "month"
+    pieces = client.calls[0]["pieces"]
+    assert [p.date_ranges[0][2].isoformat() for p in pieces] == ["2024-01-31", "2024-02-29"]
+    assert client.calls[0]["dedupe"] is True
     assert seen[-1] == ExportProgress(3, 2, 2)
     assert ExportProgress(2, 0, 2) in seen
     assert "3 records" in summary.describe()
 
 
+async def test_export_without_split_is_one_piece_without_dedupe(tmp_path: Path) -> None:
+    client = FakeStreamer(RECORDS)
+    summary = await export(client, Query("clients"), tmp_path / "c.jsonl")
+    assert summary.pieces == 1 and client.calls[0]["dedupe"] is False
+
+
+async def test_export_split_by_values(tmp_path: Path) -> None:
+    client = FakeStreamer(RECORDS)
+    query = Query("clients").id(*range(1, 11))
+    await export(client, query, tmp_path / "c.jsonl", split=("id", 4))
+    assert [len(p.ids) for p in client.calls[0]["pieces"]] == [4, 4, 2]
+
+
 async def test_export_csv_columns_are_the_selected_fields(tmp_path: Path) -> None:
-    client = FakeStreamer([RECORDS])
+    client = FakeStreamer(RECORDS)
     query = Query("clients").fields("surname", "id")
     summary = await export(client, query, tmp_path / "c.csv", format="csv")
     assert summary.columns == ("surname", "id")

@@ -6,6 +6,7 @@ import click
 
 from dizions_async import __version__
 from dizions_async.cli._dict import dict_
+from dizions_async.cli._export import export_command
 from dizions_async.cli._get import get
 from dizions_async.cli._migrate import migrate_group
 from dizions_async.cli._paths import paths
@@ -25,3 +26,4 @@ app.add_command(get)
 app.add_command(report)
 app.add_command(dict_)
 app.add_command(migrate_group)
+app.add_command(export_command)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
 
+from dizions_async.batching import DateUnit
 from dizions_async.jobs._writers import ExportFormat, Output, make_writer, open_output
 from dizions_async.query import Query
 
@@ -29,13 +30,13 @@ __all__ = [
 
 
 class ExportClient(Protocol):
-    """What ``export`` needs of a client: the streaming read (``dizions_async.Client``)."""
+    """What ``export`` needs of a client: ``stream_many`` (``dizions_async.Client`` has it)."""
 
-    def stream(
+    def stream_many(
         self,
-        query: Query,
+        queries: Iterable[Query],
         *,
-        split: Any = None,
+        dedupe: bool = False,
         on_progress: Callable[[int, int], object] | None = None,
     ) -> AsyncIterator[dict[str, Any]]: ...
 
@@ -132,7 +133,7 @@ async def export(
     out: Output,
     *,
     format: ExportFormat = "jsonl",
-    split: Any = None,
+    split: DateUnit | tuple[str, int] | None = None,
     on_progress: Callable[[ExportProgress], None] | None = None,
 ) -> ExportSummary:
     """Stream every record of ``query`` to ``out`` as JSONL or CSV, memory flat.
@@ -144,8 +145,11 @@ async def export(
         out: a path (written as ``PATH.part`` and renamed when complete), ``"-"`` for
             standard output, or a binary file object (left open).
         format: ``"jsonl"`` or ``"csv"``.
-        split: as in ``Client.fetch``: cut the query into pieces (e.g. ``"month"`` for
-            its date range) pulled concurrently.
+        split: as in ``Client.fetch``: ``"day"``, ``"week"``, ``"month"``, ``"year"`` or
+            a number of days cuts the query's date range into windows; ``(key, n)`` cuts
+            a value list into chunks of ``n``. The pieces are pulled concurrently and
+            records repeated across them are written once; their order across pieces is
+            the order they arrive in.
         on_progress: called with an :class:`ExportProgress` after each record and each
             piece.
 
@@ -174,11 +178,12 @@ async def export(
         state[0] = count
         report()
 
-    options: dict[str, Any] = {"on_progress": piece_done}
-    if split is not None:
-        options["split"] = split
+    pieces = _pieces(query, split)
+    # Only pieces can repeat a record (a date_active record falls in several windows);
+    # de-duplication keeps a set of the ids seen, so it is paid for only then.
+    records = client.stream_many(pieces, dedupe=len(pieces) > 1, on_progress=piece_done)
     count, columns = await write_records(
-        client.stream(query, **options),
+        records,
         out,
         format=format,
         fields=csv_fields(query) if format == "csv" else None,
@@ -192,3 +197,12 @@ async def export(
         pieces=max(state[2], 1),
         elapsed=time.monotonic() - started,
     )
+
+
+def _pieces(query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:
+    if split is None:
+        return [query]
+    if isinstance(split, tuple):
+        key, size = split
+        return query.split_values(key, size)
+    return query.split_dates(split)
