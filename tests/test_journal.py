@@ -102,3 +102,24 @@ def test_committed_marks_are_visible_to_another_connection(journal: Journal) -> 
 def test_status_outside_the_four_is_refused(journal: Journal) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         journal.apply([Mark("a", "sent")])
+
+
+def test_jobs_package_exports_exactly_these_names() -> None:
+    import dizions_async.jobs as jobs
+
+    assert sorted(jobs.__all__) == [
+        "Entry",
+        "ExportClient",
+        "ExportProgress",
+        "ExportSummary",
+        "Journal",
+        "JournalMismatch",
+        "JournalWriteError",
+        "MigrationClient",
+        "MigrationSummary",
+        "Problem",
+        "export",
+        "iter_rows",
+        "migrate",
+    ]
+    assert all(hasattr(jobs, name) for name in jobs.__all__)
