@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -425,6 +425,9 @@ async def migrate(
     Re-running with the same journal resumes: done rows are skipped, rows a crash left
     in flight are read back (clients by external ID) before anything is resent.
 
+    Rows are read one chunk at a time; what grows with the input is only the set of
+    source keys already seen in this run (to catch a key repeated in the input).
+
     Args:
         client: a ``Client`` (or anything with ``create_client``, ``create``, ``fetch``).
         rows: an iterable of mappings, or the path of a CSV or JSONL file.
@@ -488,7 +491,7 @@ async def migrate(
     )
 
 
-async def _run(engine: _Engine, reader: Any, concurrency: int) -> None:
+async def _run(engine: _Engine, reader: Iterator[SourceRow], concurrency: int) -> None:
     queue: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * concurrency)
     workers = [asyncio.ensure_future(engine.work(queue)) for _ in range(concurrency)]
 
