@@ -60,6 +60,9 @@ _USAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+
+
 class ClientOptions:
     """The connection options of one invocation; ``repr`` never shows the keys."""
 
@@ -102,9 +105,6 @@ def client_options(command: F) -> F:
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
-
-
-debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 
 
 def _split_pair(text: str, what: str) -> tuple[str, str]:
