@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dizions_async import __version__
+from dizions_async.cli._demo import demo
 from dizions_async.cli._paths import paths
 from dizions_async.cli._serve import serve
 
@@ -17,3 +18,4 @@ def app() -> None:
 
 app.add_command(paths)
 app.add_command(serve)
+app.add_command(demo)
