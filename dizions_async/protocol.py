@@ -248,6 +248,9 @@ def decode_json(request: Request, response: Response) -> Any:
         ) from None
 
 
+_DICT_ONLY = {dict}
+
+
 def decode_records(request: Request, response: Response) -> list[dict[str, Any]]:
     """A read's records: the body must be a JSON array of objects.
 
@@ -259,7 +262,8 @@ def decode_records(request: Request, response: Response) -> list[dict[str, Any]]
         raise DecodeError(
             f"{request.label}: expected a JSON array of records, got {type(data).__name__}"
         )
-    if all(type(row) is dict for row in data):
+    # One C-level pass over the types: a Python-level check per record costs ~3% of a read.
+    if not data or set(map(type, data)) == _DICT_ONLY:
         return data
     for i, row in enumerate(data):
         if type(row) is not dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dizions_async import __version__
+from dizions_async.cli._demo import demo
 from dizions_async.cli._dict import dict_
 from dizions_async.cli._export import export_command
 from dizions_async.cli._get import get
@@ -27,3 +28,4 @@ app.add_command(report)
 app.add_command(dict_)
 app.add_command(migrate_group)
 app.add_command(export_command)
+app.add_command(demo)
