@@ -27,20 +27,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any, Literal
-from urllib.parse import quote
+from itertools import repeat
+from typing import Any, Literal, NamedTuple
 
 import attrs
 from yarl import URL
 
+from dizions_async.catalogue import API_PREFIX
 from dizions_async.errors import QueryError
 from dizions_async.query import Query
 
 __all__ = [
     "DateUnit",
+    "Piece",
     "SeenIds",
     "date_windows",
     "merge_records",
+    "plan_pieces",
     "split_dates",
     "split_to_fit",
     "split_values",
@@ -53,7 +56,6 @@ DateUnit = Literal["day", "week", "month", "year"] | int
 _UNITS = ("day", "week", "month", "year")
 #: The key under which a query's record IDs are split (``Query.ids``).
 ID_KEY = "id"
-_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
 # -- date windows ---------------------------------------------------------------------------
@@ -229,25 +231,45 @@ def url_length(query: Query, base: str | URL) -> int:
     return len(str(query.url(base)))
 
 
-def _encoded_len(value: str) -> int:
-    # The same quoting as the Query compiler: per value, nothing safe but unreserved chars.
-    return len(value) if _SAFE.issuperset(value) else len(quote(value, safe=""))
+class Piece(NamedTuple):
+    """One planned request: the sub-query and its compiled path (without query string)."""
+
+    query: Query
+    path: str
 
 
-def _pack(lengths: list[int], budget: int) -> list[tuple[int, int]]:
-    """Greedy ``[start, stop)`` spans whose ``;``-joined length stays within ``budget``.
+#: A value list as the splitter sees it: key, index of its value segment among the
+#: query's segments, number of values, and the encoded length of its longest value.
+_List = tuple[str, int, int, int]
 
-    Greedy packing is optimal here: values keep their order and every chunk is a run.
+
+def _pack(segment: str, budget: int) -> list[tuple[int, int, int, int]]:
+    """Greedy runs of a ``;``-joined segment, each at most ``budget`` characters long.
+
+    Greedy packing is optimal here: values keep their order and every chunk is a run. The
+    cuts are found with ``str.rfind`` on the encoded segment (values never hold a raw
+    ``;``), so a list of many thousands of values is packed without a Python-level loop
+    over them. A single value longer than ``budget`` makes a run of its own.
+
+    Returns:
+        ``(first value, stop value, first char, stop char)`` for each run.
     """
-    spans: list[tuple[int, int]] = []
-    start, used = 0, -1
-    for i, n in enumerate(lengths):
-        if used + 1 + n > budget and i > start:
-            spans.append((start, i))
-            start, used = i, -1
-        used += 1 + n
-    spans.append((start, len(lengths)))
-    return spans
+    spans: list[tuple[int, int, int, int]] = []
+    pos, index, end = 0, 0, len(segment)
+    while True:
+        if end - pos <= budget:
+            cut = end
+        else:
+            cut = segment.rfind(";", pos, pos + budget + 1)
+            if cut == -1:  # the next value alone is longer than the budget
+                cut = segment.find(";", pos)
+                if cut == -1:
+                    cut = end
+        count = segment.count(";", pos, cut) + 1
+        spans.append((index, index + count, pos, cut))
+        if cut == end:
+            return spans
+        index, pos = index + count, cut + 1
 
 
 def split_to_fit(query: Query, base: str | URL, max_length: int) -> list[Query]:
@@ -272,61 +294,104 @@ def split_to_fit(query: Query, base: str | URL, max_length: int) -> list[Query]:
             longest value cannot fit (values themselves are never shown), or says the URL is
             too long without any value list.
     """
-    root = URL(base) if isinstance(base, str) else base
-    total = url_length(query, root)
+    return [piece.query for piece in plan_pieces(query, base, max_length)]
+
+
+def plan_pieces(query: Query, base: str | URL, max_length: int) -> list[Piece]:
+    """:func:`split_to_fit`, with each piece's compiled path.
+
+    The paths are cut out of the query's own compiled segments, so a pull of tens of
+    thousands of IDs turns them into text once, not once more per piece.
+
+    Raises:
+        QueryError: as :func:`split_to_fit`.
+    """
+    segments = list(query.segments)
+    path = f"{API_PREFIX}/{'/'.join(segments)}"
+    # The URL is base + path + query string: measure the parts that do not change once.
+    outside = url_length(Query(query.resource), base) - len(Query(query.resource).path)
+    if query.resolve:
+        outside += len(query.query_string) + 1
+    total = outside + len(path)  # == url_length(query, base), without compiling it twice
     if total <= max_length:
-        return [query]
-    _check_can_fit(query, root, total, max_length)
-    return _split(query, root, total, max_length)
+        return [Piece(query, path)]
+    lists = _lists(query)
+    _check_can_fit(query, segments, lists, total, max_length)
+    return _split(query, segments, total, max_length, lists)
 
 
-def _lists(query: Query) -> list[tuple[str, list[int]]]:
-    out: list[tuple[str, list[int]]] = []
+def _lists(query: Query) -> list[_List]:
+    at = len(query.resource.split("/"))
+    out: list[_List] = []
     if query.ids:
-        out.append((ID_KEY, [len(str(i)) for i in query.ids]))
-    out.extend((k, [_encoded_len(v) for v in values]) for k, values in query.filters)
+        # IDs are non-negative ints: the longest is the largest.
+        out.append((ID_KEY, at + 1, len(query.ids), len(str(max(query.ids)))))
+        at += 2
+    for key, values in query.filters:
+        out.append((key, at + 1, len(values), -1))  # longest: measured when needed
+        at += 2
     return out
 
 
-def _joined(lengths: list[int]) -> int:
-    return sum(lengths) + len(lengths) - 1
+def _longest(segments: list[str], item: _List) -> int:
+    longest = item[3]
+    return longest if longest >= 0 else max(map(len, segments[item[1]].split(";")))
 
 
-def _check_can_fit(query: Query, root: URL, total: int, max_length: int) -> None:
+def _check_can_fit(
+    query: Query, segments: list[str], lists: list[_List], total: int, max_length: int
+) -> None:
     """Refuse up front a query no split can fit, rather than cutting it to single values."""
-    lists = _lists(query)
     if not lists:
         raise QueryError(
             f"the query's URL is {total} bytes, over max_url_length {max_length}, and it "
             "has no value list (id or filter values) to split"
         )
     # Every split leaves some piece holding the longest value of each list at once.
-    smallest = total - sum(_joined(n) - max(n) for _, n in lists)
+    longest = {item[0]: _longest(segments, item) for item in lists}
+    smallest = total - sum(len(segments[item[1]]) - longest[item[0]] for item in lists)
     if smallest > max_length:
-        key, _ = max(lists, key=lambda kv: max(kv[1]))
+        key = max(longest, key=longest.__getitem__)
         raise QueryError(
             f"value list {key!r} cannot be split to fit max_url_length {max_length}: even "
             f"one value per list gives a URL of {smallest} bytes"
         )
 
 
-def _split(query: Query, root: URL, total: int, max_length: int) -> list[Query]:
-    splittable = [(k, n) for k, n in _lists(query) if len(n) > 1]
-    if not splittable:
-        # _check_can_fit rules this out for well-behaved quoting; keep a clear error anyway.
+def _slice(query: Query, key: str, start: int, stop: int) -> Query:
+    if key == ID_KEY:
+        return attrs.evolve(query, ids=query.ids[start:stop])
+    filters = tuple((k, v[start:stop] if k == key else v) for k, v in query.filters)
+    return attrs.evolve(query, filters=filters)
+
+
+def _split(
+    query: Query, segments: list[str], total: int, max_length: int, lists: list[_List]
+) -> list[Piece]:
+    candidates = [item for item in lists if item[2] > 1]
+    if not candidates:  # ruled out by _check_can_fit; a clear error all the same
         raise QueryError(f"the query's URL is {total} bytes and cannot be split under {max_length}")
-    key, lengths = max(splittable, key=lambda kv: _joined(kv[1]))
-    budget = max_length - (total - _joined(lengths))
-    if budget < max(lengths):
+    item = max(candidates, key=lambda c: len(segments[c[1]]))
+    key, at = item[0], item[1]
+    segment = segments[at]
+    longest = _longest(segments, item)
+    fixed = total - len(segment)
+    budget = max_length - fixed
+    if budget < longest:
         # The other lists leave too little room for even one of these values: halve this
         # list (by length) so that, in the pieces, the other lists become the longest.
-        budget = max(max(lengths), _joined(lengths) // 2)
-    values = _value_list(query, key)
-    out: list[Query] = []
-    for start, stop in _pack(lengths, budget):
-        piece = _with_values(query, key, values[start:stop])
-        size = url_length(piece, root)
-        out.extend([piece] if size <= max_length else _split(piece, root, size, max_length))
+        budget = max(longest, len(segment) // 2)
+    out: list[Piece] = []
+    for start, stop, first_char, stop_char in _pack(segment, budget):
+        piece = _slice(query, key, start, stop)
+        cut = segments.copy()
+        cut[at] = segment[first_char:stop_char]
+        size = fixed + stop_char - first_char
+        if size <= max_length:
+            out.append(Piece(piece, f"{API_PREFIX}/{'/'.join(cut)}"))
+        else:
+            # The rare several-long-lists case: cut this piece again along its longest list.
+            out.extend(_split(piece, cut, size, max_length, _lists(piece)))
     return out
 
 
@@ -353,12 +418,35 @@ class SeenIds:
         if not isinstance(record, Mapping):
             return True
         rid = record.get(ID_KEY)
-        if rid is None or not isinstance(rid, Hashable):
+        if rid is None:
             return True
-        if rid in self._seen:
-            return False
-        self._seen.add(rid)
+        seen = self._seen
+        try:
+            if rid in seen:
+                return False
+            seen.add(rid)
+        except TypeError:  # an unhashable id (a list...): nothing to compare by
+            pass
         return True
+
+    def filter(self, records: Iterable[Any]) -> list[Any]:
+        """The records not seen before, in order; remembers their IDs.
+
+        The same as ``[r for r in records if self.accept(r)]``, but it runs once per record
+        of every split pull, so the usual case (dicts with distinct, new IDs) is checked
+        with set operations in C and the list comes back as it is.
+        """
+        rows = records if isinstance(records, list) else list(records)
+        seen = self._seen
+        try:
+            keys = list(map(dict.get, rows, repeat(ID_KEY)))
+            fresh = set(keys)
+        except TypeError:  # a record that is not a dict, or an unhashable id
+            return [row for row in rows if self.accept(row)]
+        if len(fresh) == len(keys) and None not in fresh and fresh.isdisjoint(seen):
+            seen |= fresh
+            return rows
+        return [row for row in rows if self.accept(row)]
 
 
 def merge_records(parts: Iterable[Iterable[Any]]) -> list[Any]:
@@ -372,4 +460,7 @@ def merge_records(parts: Iterable[Iterable[Any]]) -> list[Any]:
         same piece) is left out. Records without an ``id`` are all kept.
     """
     seen = SeenIds()
-    return [record for part in parts for record in part if seen.accept(record)]
+    out: list[Any] = []
+    for part in parts:
+        out.extend(seen.filter(part))
+    return out

@@ -45,7 +45,7 @@ from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async._streaming import record_batches
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.batching import DateUnit, SeenIds, split_to_fit
+from dizions_async.batching import DateUnit, Piece, SeenIds, plan_pieces
 from dizions_async.catalogue import API_PREFIX, get_resource
 from dizions_async.errors import (
     ClientClosedError,
@@ -496,7 +496,8 @@ class Client:
         q = _unwrap(query)
         if q.dimension_key is not None:
             raise QueryError(f"{q!r} is a report query: use report() instead of fetch()")
-        if split is None:
+        if split is None and 2 * len(q.ids) <= self._max_url_length:
+            # (Past that, the IDs alone are too long: no need to compile the path to know.)
             path = q.path
             query_string = q.query_string if q.resolve else ""
             size = len(self._base) + len(path) + (len(query_string) + 1 if query_string else 0)
@@ -835,8 +836,8 @@ class Client:
     # Policy (cutting, merging) is in batching.py; the pool and stream merger in
     # _concurrency.py; incremental decoding in _streaming.py. These methods only compose.
 
-    def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:
-        """The pieces to send for ``query``: ``split`` first, then cut to the URL limit."""
+    def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Piece]:
+        """The requests to send for ``query``: ``split`` first, then cut to the URL limit."""
         if split is None:
             pieces = [query]
         elif isinstance(split, tuple):
@@ -844,11 +845,12 @@ class Client:
             pieces = query.split_values(key, size)
         else:
             pieces = query.split_dates(split)
-        limit = self._max_url_length
-        return [part for piece in pieces for part in split_to_fit(piece, self._base, limit)]
+        base, limit = self._base, self._max_url_length
+        return [part for piece in pieces for part in plan_pieces(piece, base, limit)]
 
-    def _piece_request(self, piece: Query) -> Request:
-        return self._get(piece.path, piece.query_string if piece.resolve else "")
+    def _piece_request(self, piece: Piece) -> Request:
+        q = piece.query
+        return self._get(piece.path, q.query_string if q.resolve else "")
 
     async def _fetch_pieces(
         self,
@@ -860,12 +862,13 @@ class Client:
         pieces = self._plan(query, split)
         total = len(pieces)
 
-        async def fetch_piece(index: int, piece: Query) -> tuple[Request, list[dict[str, Any]]]:
+        async def fetch_piece(index: int, piece: Piece) -> tuple[Request, list[dict[str, Any]]]:
             request = self._piece_request(piece)
             try:
                 return request, decode_records(request, await self._send(request))
             except DizionsError as exc:
-                annotate_failure(exc, piece, request.label, f"piece {index + 1} of {total}")
+                where = f"piece {index + 1} of {total}"
+                annotate_failure(exc, piece.query, request.label, where)
                 raise
 
         parts = await run_pool(
@@ -874,7 +877,7 @@ class Client:
         seen = SeenIds()
         out: list[Any] = []
         for request, rows in parts:
-            kept = [row for row in rows if seen.accept(row)]
+            kept = seen.filter(rows)
             out.extend(kept if as_ is None else structure_records(kept, as_, request.label))
         return out
 
@@ -932,7 +935,7 @@ class Client:
 
     async def _piece_batches(
         self,
-        piece: Query,
+        piece: Piece,
         as_: type[Any] | None,
         seen: SeenIds | None,
         where: str | None,
@@ -943,13 +946,13 @@ class Client:
             async with self._stream(request) as response:
                 async for batch in record_batches(response.chunks, label=request.label):
                     if seen is not None:
-                        batch = [row for row in batch if seen.accept(row)]
+                        batch = seen.filter(batch)
                         if not batch:
                             continue
                     yield batch if as_ is None else structure_records(batch, as_, request.label)
         except DizionsError as exc:
             if where is not None:
-                annotate_failure(exc, piece, request.label, where)
+                annotate_failure(exc, piece.query, request.label, where)
             raise
 
     @overload
@@ -1048,7 +1051,7 @@ class Client:
             DizionsError: the first failure of any piece (its ``query`` names the piece),
                 after the other pieces are cancelled.
         """
-        pieces: list[Query] = []
+        pieces: list[Piece] = []
         for query in queries:
             q = _unwrap(query)
             if q.dimension_key is not None:
@@ -1057,7 +1060,7 @@ class Client:
         seen = SeenIds() if dedupe else None
         total = len(pieces)
 
-        def open_piece(index: int, piece: Query) -> AsyncIterator[list[Any]]:
+        def open_piece(index: int, piece: Piece) -> AsyncIterator[list[Any]]:
             return self._piece_batches(piece, as_, seen, f"piece {index + 1} of {total}")
 
         merged = merge_streams(

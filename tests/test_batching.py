@@ -16,6 +16,7 @@ from dizions_async.batching import (
     SeenIds,
     date_windows,
     merge_records,
+    plan_pieces,
     split_dates,
     split_to_fit,
     split_values,
@@ -302,6 +303,20 @@ def test_a_long_url_without_value_lists_is_a_query_error() -> None:
         split_to_fit(q, BASE, 200)
 
 
+@pytest.mark.parametrize("base", ["http://h", "https://proxy.example/dz/", "http://h:8080/a/b"])
+def test_pieces_fit_under_any_base_and_with_a_query_string(base: str) -> None:
+    q = Query("clients").id(*range(2000)).filter(gender=[1, 2]).resolve_ids("ethnicity", "ALL")
+    planned = plan_pieces(q, base, 700)
+    assert len(planned) > 1
+    for piece in planned:
+        assert piece.path == piece.query.path
+        assert url_length(piece.query, base) <= 700
+    # Fewest: the first piece could not have taken one more id.
+    first = planned[0].query
+    bigger = attrs.evolve(first, ids=q.ids[: len(first.ids) + 1])
+    assert url_length(bigger, base) > 700
+
+
 def test_the_base_url_counts_towards_the_limit() -> None:
     q = Query("clients").id(*range(300))
     short = split_to_fit(q, "http://h", 500)
@@ -342,6 +357,9 @@ def test_split_to_fit_pieces_fit_and_ask_for_every_combination_once(
         assert url_length(smallest, BASE) > limit
         return
     assert all(url_length(p, BASE) <= limit for p in pieces)
+    planned = plan_pieces(q, BASE, limit)
+    assert [p.query for p in planned] == pieces
+    assert all(p.path == p.query.path for p in planned)  # paths cut, not recompiled
 
     def combos(p: Query) -> list[tuple[object, ...]]:
         f = dict(p.filters)
