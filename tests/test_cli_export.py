@@ -8,15 +8,17 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 from dizions_async import Client, Query
-from dizions_async.cli._app import app
 from dizions_async.jobs import export
 from dizions_async.testing import FakeDizions
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,25 +29,11 @@ async def fake() -> AsyncIterator[FakeDizions]:
         yield server
 
 
-def _env(fake: FakeDizions) -> dict[str, str]:
-    return {
-        "DIZIONS_SOURCE": fake.keys.source,
-        "DIZIONS_ORG": fake.keys.org,
-        "DIZIONS_USER": fake.keys.user,
-        "DIZIONS_BASE_URL": fake.url,
-    }
-
-
-async def invoke(fake: FakeDizions, *args: str, **env: str) -> Result:
-    result = await asyncio.to_thread(CliRunner().invoke, app, list(args), env={**_env(fake), **env})
-    for key in (fake.keys.source, fake.keys.org, fake.keys.user):
-        assert key not in result.output
-    return result
-
-
-async def test_export_jsonl_file_holds_every_record(fake: FakeDizions, tmp_path: Path) -> None:
+async def test_export_jsonl_file_holds_every_record(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
     out = tmp_path / "clients.jsonl"
-    result = await invoke(fake, "export", "clients", "--out", str(out))
+    result = await cli(fake, "export", "clients", "--out", str(out))
     assert result.exit_code == 0, result.output
     ids = [orjson.loads(line)["id"] for line in out.read_bytes().splitlines()]
     assert sorted(ids) == sorted(r["id"] for r in fake.store.rows("clients"))
@@ -53,9 +41,11 @@ async def test_export_jsonl_file_holds_every_record(fake: FakeDizions, tmp_path:
     assert "\x1b[" not in result.output  # no progress bar off a terminal
 
 
-async def test_export_csv_by_suffix_with_selected_fields(fake: FakeDizions, tmp_path: Path) -> None:
+async def test_export_csv_by_suffix_with_selected_fields(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
     out = tmp_path / "c.csv"
-    result = await invoke(
+    result = await cli(
         fake,
         "export",
         "clients",
@@ -74,37 +64,41 @@ async def test_export_csv_by_suffix_with_selected_fields(fake: FakeDizions, tmp_
 
 
 async def test_export_split_by_month_writes_each_referral_once(
-    fake: FakeDizions, tmp_path: Path
+    fake: FakeDizions, cli: Cli, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.jsonl"
     args = ["--date", "date=2015-01-01..2030-12-31", "--split", "year", "--out", str(out)]
-    result = await invoke(fake, "export", "referrals", *args)
+    result = await cli(fake, "export", "referrals", *args)
     assert result.exit_code == 0, result.output
     ids = [orjson.loads(line)["id"] for line in out.read_bytes().splitlines()]
     assert len(ids) == len(set(ids)) > 0
     assert "16 request(s)" in result.stderr
 
 
-async def test_export_to_stdout(fake: FakeDizions) -> None:
-    result = await invoke(fake, "export", "clients", "--id", "2", "--format", "csv", "--out", "-")
+async def test_export_to_stdout(fake: FakeDizions, cli: Cli) -> None:
+    result = await cli(fake, "export", "clients", "--id", "2", "--format", "csv", "--out", "-")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].startswith("2,")
 
 
-async def test_export_bad_split_is_a_usage_error(fake: FakeDizions, tmp_path: Path) -> None:
-    result = await invoke(fake, "export", "clients", "--split", "fortnight", "--out", "x.jsonl")
+async def test_export_bad_split_is_a_usage_error(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    result = await cli(fake, "export", "clients", "--split", "fortnight", "--out", "x.jsonl")
     assert result.exit_code == 2 and "--split" in result.output
 
 
-async def test_export_failure_leaves_no_output_file(fake: FakeDizions, tmp_path: Path) -> None:
+async def test_export_failure_leaves_no_output_file(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
     out = tmp_path / "r.jsonl"
-    result = await invoke(fake, "export", "referrals", "--out", str(out), DIZIONS_ORG="wrong")
+    result = await cli(fake, "export", "referrals", "--out", str(out), DIZIONS_ORG="wrong")
     assert result.exit_code == 1 and "401" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 async def test_jobs_export_with_the_client_matches_the_store(
-    fake: FakeDizions, tmp_path: Path
+    fake: FakeDizions, cli: Cli, tmp_path: Path
 ) -> None:
     k = fake.keys
     async with Client(k.source, k.org, k.user, base_url=fake.url) as dz:
