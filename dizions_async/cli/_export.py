@@ -44,23 +44,24 @@ def _progress_bar(label: str) -> Iterator[Callable[[ExportProgress], None] | Non
     )
     with Progress(*columns, console=stderr_console()) as bar:
         task = bar.add_task(label, total=1, records=0, rate="")
-        last = [-1, -1]
+        shown = [-1, -1]  # records and pieces last drawn
+        latest: list[ExportProgress] = []
 
-        def update(p: ExportProgress) -> None:
-            if p.pieces_done == last[1] and p.records - last[0] < _EVERY:
-                return
-            last[:] = [p.records, p.pieces_done]
+        def draw(p: ExportProgress) -> None:
+            shown[:] = [p.records, p.pieces_done]
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = f"{p.records / elapsed:,.0f}/s" if elapsed > 0 else ""
-            bar.update(
-                task,
-                completed=p.pieces_done,
-                total=max(p.pieces_total, 1),
-                records=p.records,
-                rate=rate,
-            )
+            total = max(p.pieces_total, 1)
+            bar.update(task, completed=p.pieces_done, total=total, records=p.records, rate=rate)
+
+        def update(p: ExportProgress) -> None:
+            latest[:] = [p]
+            if p.pieces_done != shown[1] or p.records - shown[0] >= _EVERY:
+                draw(p)
 
         yield update
+        if latest:  # the final counts, which the throttle may have skipped
+            draw(latest[0])
 
 
 def _parse_split(text: str | None) -> DateUnit | tuple[str, int] | None:
