@@ -861,24 +861,32 @@ class Client:
     ) -> list[Any]:
         pieces = self._plan(query, split)
         total = len(pieces)
+        seen = SeenIds()
+        out: list[Any] = []
+        # Pieces are merged in planned order as soon as every earlier one is in, so the
+        # merging overlaps the later pieces' I/O instead of following it.
+        arrived: dict[int, tuple[Request, list[dict[str, Any]]]] = {}
+        cursor = 0
 
-        async def fetch_piece(index: int, piece: Piece) -> tuple[Request, list[dict[str, Any]]]:
+        async def fetch_piece(index: int, piece: Piece) -> None:
+            nonlocal cursor
             request = self._piece_request(piece)
             try:
-                return request, decode_records(request, await self._send(request))
+                arrived[index] = (request, decode_records(request, await self._send(request)))
             except DizionsError as exc:
                 where = f"piece {index + 1} of {total}"
                 annotate_failure(exc, piece.query, request.label, where)
                 raise
+            while cursor in arrived:
+                done_request, rows = arrived.pop(cursor)
+                kept = seen.filter(rows)
+                if as_ is not None:
+                    # A record that does not fit: the DecodeError names its own request.
+                    kept = structure_records(kept, as_, done_request.label)
+                out.extend(kept)
+                cursor += 1
 
-        parts = await run_pool(
-            pieces, fetch_piece, limit=self._max_concurrency, on_progress=on_progress
-        )
-        seen = SeenIds()
-        out: list[Any] = []
-        for request, rows in parts:
-            kept = seen.filter(rows)
-            out.extend(kept if as_ is None else structure_records(kept, as_, request.label))
+        await run_pool(pieces, fetch_piece, limit=self._max_concurrency, on_progress=on_progress)
         return out
 
     async def gather(
