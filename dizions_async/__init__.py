@@ -6,6 +6,7 @@ The public names are re-exported here; everything else is an implementation deta
 from __future__ import annotations
 
 from dizions_async._config import Timeouts
+from dizions_async._writes import UploadResult
 from dizions_async.client import Client
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
@@ -21,5 +22,6 @@ __all__ = [
     "Report",
     "RetryPolicy",
     "Timeouts",
+    "UploadResult",
 ]
 __version__ = "0.1.0.dev0"

@@ -15,7 +15,7 @@ message, with any key value scrubbed out of that message.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import orjson
@@ -35,6 +35,8 @@ from dizions_async.results import DictionaryEntry, Report
 __all__ = [
     "FORM_CONTENT_TYPE",
     "JSON_CONTENT_TYPE",
+    "FilePart",
+    "Multipart",
     "Request",
     "Response",
     "auth_headers",
@@ -108,6 +110,49 @@ def redact(path: str) -> str:
 
 
 @attrs.frozen(slots=True, repr=False)
+class FilePart:
+    """One file of a multipart body: an open binary stream, streamed by the transport.
+
+    Attributes:
+        field: the form field name.
+        filename: the name the server stores the file under.
+        content_type: the part's media type.
+        stream: open for reading; the transport reads it in chunks and never closes it.
+        offset: where the content starts; the transport seeks there before each send.
+            None for a stream that cannot seek, which can be sent only once.
+    """
+
+    field: str
+    filename: str
+    content_type: str
+    stream: IO[bytes] = attrs.field(eq=False)
+    offset: int | None
+
+    def __repr__(self) -> str:
+        return f"<FilePart {self.field} {self.filename!r}>"
+
+
+@attrs.frozen(slots=True, repr=False)
+class Multipart:
+    """A ``multipart/form-data`` body (uploads): text fields, then files.
+
+    Unlike ``Request.body`` it is not bytes: files are streamed from disk, so a large
+    upload is never held in memory. The transport builds the wire form (and its boundary).
+    """
+
+    fields: tuple[tuple[str, str], ...]
+    files: tuple[FilePart, ...]
+
+    @property
+    def rewindable(self) -> bool:
+        """Whether every file can be read again from its start (so the body can be resent)."""
+        return all(part.offset is not None for part in self.files)
+
+    def __repr__(self) -> str:
+        return f"<Multipart {len(self.fields)} fields, {len(self.files)} files>"
+
+
+@attrs.frozen(slots=True, repr=False)
 class Request:
     """One HTTP request, ready for a transport.
 
@@ -120,6 +165,7 @@ class Request:
         idempotent: True for reads; False for creates, updates and uploads, which are
             resent only when the server certainly did not act on them.
         label: method and redacted path, for logs and error messages.
+        multipart: a streamed multipart body (uploads) instead of ``body``, or None.
     """
 
     method: str
@@ -129,6 +175,12 @@ class Request:
     content_type: str | None = None
     idempotent: bool = True
     label: str = ""
+    multipart: Multipart | None = None
+
+    @property
+    def resendable(self) -> bool:
+        """False when the body cannot be sent again (a multipart with an unseekable file)."""
+        return self.multipart is None or self.multipart.rewindable
 
     @classmethod
     def build(
@@ -140,11 +192,15 @@ class Request:
         body: bytes | None = None,
         content_type: str | None = None,
         idempotent: bool | None = None,
+        multipart: Multipart | None = None,
     ) -> Request:
         """A Request with its label computed; ``idempotent`` defaults to ``method == "GET"``.
 
-        A body's ``Content-Type`` header is added here, so transports send headers as given.
+        A body's ``Content-Type`` header is added here, so transports send headers as given;
+        a ``multipart`` body's header (with its boundary) is set by the transport.
         """
+        if multipart is not None and (body is not None or content_type is not None):
+            raise ValueError("a Request has either a multipart body or body bytes, not both")
         if content_type is not None:
             headers = (*headers, ("Content-Type", content_type))
         return cls(
@@ -155,6 +211,7 @@ class Request:
             content_type,
             method == "GET" if idempotent is None else idempotent,
             f"{method} {redact(url.raw_path)}",
+            multipart,
         )
 
     def __repr__(self) -> str:
@@ -191,6 +248,9 @@ def decode_json(request: Request, response: Response) -> Any:
         ) from None
 
 
+_DICT_ONLY = {dict}
+
+
 def decode_records(request: Request, response: Response) -> list[dict[str, Any]]:
     """A read's records: the body must be a JSON array of objects.
 
@@ -202,7 +262,8 @@ def decode_records(request: Request, response: Response) -> list[dict[str, Any]]
         raise DecodeError(
             f"{request.label}: expected a JSON array of records, got {type(data).__name__}"
         )
-    if all(type(row) is dict for row in data):
+    # One C-level pass over the types: a Python-level check per record costs ~3% of a read.
+    if not data or set(map(type, data)) == _DICT_ONLY:
         return data
     for i, row in enumerate(data):
         if type(row) is not dict:

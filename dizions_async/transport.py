@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 import aiohttp
 import attrs
@@ -35,7 +36,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from dizions_async._config import Timeouts
 from dizions_async.errors import ConnectError, RequestTimeout, TransportError
-from dizions_async.protocol import Headers, Request, Response
+from dizions_async.protocol import Headers, Multipart, Request, Response
 
 __all__ = [
     "AiohttpTransport",
@@ -127,6 +128,56 @@ def _fail(request: Request, exc: BaseException) -> TransportError:
     return TransportError(f"{label}: {why}", method=method, url=url, outcome_unknown=unknown)
 
 
+class _Borrowed(io.RawIOBase):
+    """A caller's binary stream, lent to aiohttp: aiohttp closes its payloads after
+    sending, and closing this view leaves the stream itself open for its owner."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._stream.seekable()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._stream.read(-1 if size is None else size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+def _form_data(body: Multipart) -> aiohttp.FormData:
+    """A fresh multipart body for one attempt; files are streamed in chunks by aiohttp
+    (read in a worker thread), from their recorded start, so a resend sends them whole."""
+    form = aiohttp.FormData(quote_fields=True)
+    for name, value in body.fields:
+        form.add_field(name, value)
+    for part in body.files:
+        if part.offset is not None:
+            part.stream.seek(part.offset)
+        form.add_field(
+            part.field,
+            _Borrowed(part.stream),
+            filename=part.filename,
+            content_type=part.content_type,
+        )
+    return form
+
+
 #: What the aiohttp transport catches and maps; anything else is a bug and propagates.
 _CAUGHT = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -212,11 +263,12 @@ class AiohttpTransport:
 
     def _request(self, request: Request) -> Any:
         # Never follow redirects: the keys would go along to wherever they point.
+        data = request.body if request.multipart is None else _form_data(request.multipart)
         return self._session.request(
             request.method,
             request.url,
             headers=self._multidict(request.headers),
-            data=request.body,
+            data=data,
             timeout=self._timeout,
             allow_redirects=False,
         )

@@ -100,6 +100,7 @@ def test_public_names_are_exactly_these() -> None:
         "Report",
         "RetryPolicy",
         "Timeouts",
+        "UploadResult",
     ]
     for name in dizions_async.__all__:
         assert getattr(dizions_async, name) is not None

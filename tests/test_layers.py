@@ -14,6 +14,7 @@ PURE = [
     "dizions_async.catalogue",
     "dizions_async.results",
     "dizions_async._config",
+    "dizions_async._writes",
 ]
 
 

@@ -1,0 +1,170 @@
+"""The journal's cost: 5,000 client creates through ``migrate`` against a hand-written loop.
+
+Both sides send the same creates (``PUT /v2/clients/external_id/{EXT}``, a form body with
+first_name and surname) at the same concurrency to a server in a separate process. The
+baseline is a plain aiohttp loop under a semaphore, with no journal, no checks and no
+retries; ``migrate`` adds the SDK client and the SQLite journal (WAL, synchronous=FULL,
+group commit). Each side runs once (after a short warm-up of both), and the script prints
+creates per second and the ratio migrate / baseline. Target: >= 0.80.
+
+Servers (``--server``):
+  static  a minimal aiohttp app answering 201 {"id": n} (default: the strictest, since
+          the server costs almost nothing, the client's and the journal's costs show)
+  fake    ``dizions serve`` (the fake Dizions server: SQLite store, validation)
+
+Run: ``python benchmarks/bench_migrate.py [--rows 5000] [--concurrency 16] [--server static]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from dizions_async import Client
+from dizions_async.jobs import migrate
+
+STATIC_KEYS = ("bench-source", "bench-org", "bench-user")
+
+
+def _serve_static(port: int) -> None:
+    ids = itertools.count(1)
+
+    async def create(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(
+            body=orjson.dumps({"id": next(ids)}), status=201, content_type="application/json"
+        )
+
+    async def read(request: web.Request) -> web.Response:
+        return web.Response(body=b"[]", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_put("/{tail:.*}", create)
+    app.router.add_get("/{tail:.*}", read)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_up(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(base + "/v2/workers") as resp:
+                    await resp.read()
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError("benchmark server did not start")
+
+
+def _rows(prefix: str, n: int) -> list[dict[str, str]]:
+    return [
+        {"external_id": f"{prefix}-{i}", "first_name": f"First{i}", "surname": f"Sur{i}"}
+        for i in range(n)
+    ]
+
+
+async def run_baseline(
+    base: str, keys: tuple[str, str, str], rows: list[dict[str, str]], concurrency: int
+) -> float:
+    headers = dict(zip(("Source", "Org", "User"), keys, strict=True))
+    gate = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+
+        async def one(row: dict[str, str]) -> None:
+            url = f"{base}/v2/clients/external_id/{quote(row['external_id'], safe='')}"
+            body = {"first_name": row["first_name"], "surname": row["surname"]}
+            async with gate, session.put(url, data=body) as resp:
+                data = orjson.loads(await resp.read())
+                if resp.status not in (200, 201) or not isinstance(data.get("id"), int):
+                    raise RuntimeError(f"create failed: {resp.status} {data}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(r) for r in rows))
+        return time.perf_counter() - started
+
+
+async def run_migrate(
+    base: str, keys: tuple[str, str, str], rows: list[dict[str, str]], concurrency: int
+) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        async with Client(*keys, base_url=base, max_concurrency=concurrency) as dz:
+            started = time.perf_counter()
+            summary = await migrate(
+                dz, rows, journal=os.path.join(folder, "bench.sqlite"), concurrency=concurrency
+            )
+            elapsed = time.perf_counter() - started
+        if summary.created != len(rows):
+            raise RuntimeError(summary.describe())
+        return elapsed
+
+
+def _start_server(kind: str) -> tuple[str, tuple[str, str, str], object]:
+    port = _free_port()
+    if kind == "static":
+        proc = multiprocessing.Process(target=_serve_static, args=(port,), daemon=True)
+        proc.start()
+        return f"http://127.0.0.1:{port}", STATIC_KEYS, proc
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "dizions_async.cli", "serve", "--port", str(port), "--clients", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert serve.stdout is not None
+    lines = [serve.stdout.readline() for _ in range(4)]
+    keys = tuple(re.sub(r"^\s*\w+:\s*", "", line).strip() for line in lines[1:4])
+    return f"http://127.0.0.1:{port}", (keys[0], keys[1], keys[2]), serve
+
+
+def _stop(server: object) -> None:
+    if isinstance(server, subprocess.Popen):
+        server.terminate()
+        server.wait()
+    elif isinstance(server, multiprocessing.Process):
+        server.terminate()
+        server.join()
+
+
+async def main(rows: int, concurrency: int, kind: str) -> None:
+    base, keys, server = _start_server(kind)
+    try:
+        await _wait_up(base)
+        await run_baseline(base, keys, _rows("warm-a", 200), concurrency)
+        await run_migrate(base, keys, _rows("warm-m", 200), concurrency)
+        baseline = await run_baseline(base, keys, _rows("base", rows), concurrency)
+        journaled = await run_migrate(base, keys, _rows("mig", rows), concurrency)
+    finally:
+        _stop(server)
+    print(f"server: {kind}, {rows} creates, concurrency {concurrency}, one run each")
+    print(f"aiohttp loop, no journal: {baseline:6.2f}s  {rows / baseline:8.0f} creates/s")
+    print(f"migrate with journal:     {journaled:6.2f}s  {rows / journaled:8.0f} creates/s")
+    print(f"ratio migrate/baseline: {baseline / journaled:.2f}  (target >= 0.80)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--server", choices=["static", "fake"], default="static")
+    args = parser.parse_args()
+    asyncio.run(main(args.rows, args.concurrency, args.server))

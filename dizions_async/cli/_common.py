@@ -1,0 +1,256 @@
+"""What every API command shares: key options, building a Client, the query options,
+output helpers, and the one mapping from errors to exit codes.
+
+Exit codes: 0 ok; 2 usage (bad options, a query or row the SDK refuses, missing keys);
+1 the API or the network failed, or a job left work undone. Errors print one line on
+standard error; ``--debug`` adds the traceback. The keys are read from ``--source``,
+``--org``, ``--user`` or ``DIZIONS_SOURCE``/``DIZIONS_ORG``/``DIZIONS_USER`` (and
+``DIZIONS_BASE_URL``) and are never echoed: messages come from the SDK's errors, which
+never hold them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import traceback
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import IO, Any, NoReturn, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dizions_async.client import Client
+from dizions_async.errors import (
+    ConfigurationError,
+    DizionsError,
+    QueryError,
+    ValidationError,
+)
+from dizions_async.jobs import JournalMismatch, JournalWriteError
+from dizions_async.jobs._writers import CsvWriter, csv_cell
+from dizions_async.query import Query
+
+__all__ = [
+    "ClientOptions",
+    "build_query",
+    "client_options",
+    "echo_records",
+    "echo_table",
+    "progress_wanted",
+    "query_options",
+    "run",
+    "stderr_console",
+    "stdout_bytes",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+#: Errors that mean "the invocation is wrong": exit 2.
+_USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    QueryError,
+    ValidationError,
+    ConfigurationError,
+    JournalMismatch,
+)
+
+
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+
+
+class ClientOptions:
+    """The connection options of one invocation; ``repr`` never shows the keys."""
+
+    def __init__(
+        self, source: str | None, org: str | None, user: str | None, base_url: str | None
+    ) -> None:
+        self._keys = (source, org, user)
+        self.base_url = base_url
+
+    def __repr__(self) -> str:
+        return f"ClientOptions(base_url={self.base_url!r}, keys=***)"
+
+    def client(self, **settings: Any) -> Client:
+        """A Client from these options, falling back to the environment for each one."""
+        source, org, user = self._keys
+        return Client(source, org, user, base_url=self.base_url, **settings)
+
+
+def client_options(command: F) -> F:
+    """Add ``--source/--org/--user/--base-url`` (gathered as ``conn``) and ``--debug``."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        source: str | None,
+        org: str | None,
+        user: str | None,
+        base_url: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        return command(*args, conn=ClientOptions(source, org, user, base_url), **kwargs)
+
+    options = [
+        click.option("--source", default=None, metavar="KEY", help="Source key [DIZIONS_SOURCE]."),
+        click.option("--org", default=None, metavar="KEY", help="Org key [DIZIONS_ORG]."),
+        click.option("--user", default=None, metavar="KEY", help="User key [DIZIONS_USER]."),
+        click.option("--base-url", default=None, help="API base URL [DIZIONS_BASE_URL]."),
+        debug_option,
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _split_pair(text: str, what: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value:
+        raise click.BadParameter(f"{text!r}: expected KEY=VALUE", param_hint=what)
+    return key.strip(), value
+
+
+def build_query(
+    resource: str,
+    *,
+    filters: Sequence[str] = (),
+    dates: Sequence[str] = (),
+    fields: str | None = None,
+    ids: Sequence[int] = (),
+    resolve: str | None = None,
+    dimension: str | None = None,
+    metric: str | None = None,
+) -> Query:
+    """The Query the command-line options describe.
+
+    ``filters`` are ``key=v1,v2``; ``dates`` are ``key=START..END``; ``fields`` and
+    ``resolve`` are comma-separated (``resolve`` may be ``ALL``).
+
+    Raises:
+        click.BadParameter: an option is malformed.
+        QueryError: the SDK refuses the query (unknown key, too many filters, ...).
+    """
+    q = Query(resource)
+    if ids:
+        q = q.id(*ids)
+    for text in filters:
+        key, value = _split_pair(text, "--filter")
+        q = q.filter(key, *[v for v in value.split(",") if v])
+    for text in dates:
+        key, value = _split_pair(text, "--date")
+        start, sep, end = value.partition("..")
+        if not sep:
+            raise click.BadParameter(f"{text!r}: expected KEY=START..END", param_hint="--date")
+        q = q.date_range(key, start, end)
+    if dimension:
+        q = q.dimension(dimension)
+    if metric:
+        q = q.metric(metric)
+    if fields:
+        q = q.fields(*[f.strip() for f in fields.split(",") if f.strip()])
+    if resolve:
+        q = q.resolve_ids(*[f.strip() for f in resolve.split(",") if f.strip()])
+    return q
+
+
+def query_options(command: F) -> F:
+    """Add ``--filter``, ``--date``, ``--fields``, ``--id``, ``--resolve``."""
+    options = [
+        click.option(
+            "--filter",
+            "filters",
+            multiple=True,
+            metavar="KEY=V1,V2",
+            help="Filter; repeat for more keys.",
+        ),
+        click.option(
+            "--date", "dates", multiple=True, metavar="KEY=START..END", help="Date range."
+        ),
+        click.option("--fields", default=None, metavar="A,B", help="Fields to return."),
+        click.option("--id", "ids", multiple=True, type=int, help="Record id; repeatable."),
+        click.option("--resolve", default=None, metavar="A,B|ALL", help="Names instead of ids."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def stderr_console() -> Console:
+    """The console progress bars and summaries go to (standard error)."""
+    return Console(stderr=True)
+
+
+def progress_wanted() -> bool:
+    """Progress bars only on a terminal: piped or redirected runs stay clean."""
+    return stderr_console().is_terminal
+
+
+def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``job`` to completion, mapping failures to exit codes and one-line messages.
+
+    Raises:
+        SystemExit: 2 for a usage error, 1 for an API, network or journal failure.
+    """
+    try:
+        return asyncio.run(job())
+    except click.ClickException:
+        raise
+    except _USAGE_ERRORS as exc:
+        _fail(exc, debug, 2)
+    except (DizionsError, JournalWriteError, OSError) as exc:
+        _fail(exc, debug, 1)
+    except KeyboardInterrupt:
+        click.echo("dizions: interrupted", err=True)
+        raise SystemExit(130) from None
+
+
+def _fail(exc: BaseException, debug: bool, code: int) -> NoReturn:
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    click.echo(f"dizions: error: {message}", err=True)
+    raise SystemExit(code) from None
+
+
+def stdout_bytes() -> IO[bytes]:
+    """Standard output as bytes, after flushing what was written to it as text.
+
+    Looked up at each call: click's test runner swaps ``sys.stdout``.
+    """
+    sys.stdout.flush()
+    return sys.stdout.buffer
+
+
+def echo_records(records: Sequence[dict[str, Any]], format: str) -> None:
+    """Print records as ``json`` (an array), ``jsonl``, ``csv`` or a ``table``."""
+    out = stdout_bytes()
+    if format == "json":
+        out.write(orjson.dumps(list(records), option=orjson.OPT_INDENT_2) + b"\n")
+    elif format == "jsonl":
+        for record in records:
+            out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+    elif format == "csv":
+        writer = CsvWriter(out)
+        for record in records:
+            writer.write(record)
+        writer.finish()
+    else:
+        columns: dict[str, None] = {}
+        for record in records:
+            columns.update(dict.fromkeys(record))
+        echo_table(list(columns), ([r.get(c) for c in columns] for r in records))
+    out.flush()
+
+
+def echo_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A rich table on standard output (values shown as text, never as rich markup)."""
+    table = Table()
+    for column in columns:
+        table.add_column(Text(column))
+    for row in rows:
+        table.add_row(*(Text(csv_cell(v)) for v in row))
+    Console().print(table)

@@ -1,0 +1,279 @@
+"""``dizions migrate``: load a file of rows exactly once, and look after its journal.
+
+``migrate clients FILE --journal JOB.sqlite`` runs (or resumes) a migration;
+``migrate status`` reports a journal, ``migrate retry-failed`` redoes its failed rows and
+``migrate settle`` records by hand what became of a row whose outcome is unknown.
+Exit code 1 when a run leaves any row not done (the summary says which and why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from dizions_async.cli._common import (
+    ClientOptions,
+    client_options,
+    debug_option,
+    echo_table,
+    progress_wanted,
+    run,
+    stderr_console,
+)
+from dizions_async.jobs import Journal, MigrationSummary, migrate
+from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
+from dizions_async.jobs._sources import RowFormat
+
+_FORMAT = click.Choice(["csv", "jsonl"])
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A rich bar on standard error (rows done of total, rows/s); None off a terminal."""
+    if not progress_wanted():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=stderr_console(), transient=False) as bar:
+        task = bar.add_task(label, total=None, rate="")
+
+        def update(done: int, total: int | None) -> None:
+            speed = bar.tasks[0].speed
+            rate = f"{speed:,.0f} rows/s" if speed else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
+
+
+def _run_migration(
+    conn: ClientOptions,
+    debug: bool,
+    *,
+    resource: str,
+    file: str,
+    journal: str,
+    key: str,
+    concurrency: int,
+    fmt: RowFormat | None,
+    retry_failed: bool = False,
+) -> None:
+    async def job() -> MigrationSummary:
+        with _progress_bar(f"{resource}") as on_progress:
+            async with conn.client(max_concurrency=concurrency) as dz:
+                return await migrate(
+                    dz,
+                    file,
+                    journal=journal,
+                    resource=resource,
+                    key=key,
+                    concurrency=concurrency,
+                    retry_failed=retry_failed,
+                    format=fmt,
+                    on_progress=on_progress,
+                )
+
+    summary = run(debug, job)
+    click.echo(summary.describe())
+    if not summary.complete:
+        raise SystemExit(1)
+
+
+@click.group(name="migrate")
+def migrate_group() -> None:
+    """Load rows into Dizions exactly once, journaled so a crash can be resumed."""
+
+
+_journal_option = click.option(
+    "--journal",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The SQLite journal: created on the first run, reused to resume.",
+)
+_concurrency_option = click.option(
+    "--concurrency", default=8, show_default=True, type=click.IntRange(1, 64)
+)
+_format_option = click.option(
+    "--format", "fmt", type=_FORMAT, default=None, help="Row file format [default: by suffix]."
+)
+
+
+@migrate_group.command(name="clients")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_journal_option
+@_concurrency_option
+@click.option("--key", default="external_id", show_default=True, help="Source key column.")
+@_format_option
+@client_options
+def migrate_clients(
+    file: str,
+    journal: str,
+    concurrency: int,
+    key: str,
+    fmt: RowFormat | None,
+    conn: ClientOptions,
+    debug: bool,
+) -> None:
+    """Create one client per row of FILE (CSV or JSONL), by external ID, exactly once.
+
+    \b
+    Example:
+      dizions migrate clients book.csv --journal book.sqlite --concurrency 8
+    Run the same command again to resume after a crash.
+    """
+    _run_migration(
+        conn,
+        debug,
+        resource="clients",
+        file=file,
+        journal=journal,
+        key=key,
+        concurrency=concurrency,
+        fmt=fmt,
+    )
+
+
+@migrate_group.command(name="records")
+@click.argument("resource")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_journal_option
+@click.option("--key", required=True, help="The column holding each row's unique source key.")
+@_concurrency_option
+@_format_option
+@client_options
+def migrate_records(
+    resource: str,
+    file: str,
+    journal: str,
+    key: str,
+    concurrency: int,
+    fmt: RowFormat | None,
+    conn: ClientOptions,
+    debug: bool,
+) -> None:
+    """Create one RESOURCE record per row of FILE (e.g. referrals), exactly once or flagged.
+
+    Without an external ID an interrupted create cannot be read back: such rows are
+    marked unknown and never resent; settle them with ``dizions migrate settle``.
+    """
+    _run_migration(
+        conn,
+        debug,
+        resource=resource,
+        file=file,
+        journal=journal,
+        key=key,
+        concurrency=concurrency,
+        fmt=fmt,
+    )
+
+
+def _open_journal(path: str) -> Journal:
+    if not os.path.exists(path):
+        raise click.BadParameter(f"no journal at {path!r}", param_hint="JOURNAL")
+    return Journal(path)
+
+
+@migrate_group.command(name="retry-failed")
+@click.argument("journal", type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@_concurrency_option
+@_format_option
+@client_options
+def retry_failed(
+    journal: str,
+    file: str | None,
+    concurrency: int,
+    fmt: RowFormat | None,
+    conn: ClientOptions,
+    debug: bool,
+) -> None:
+    """Resume the migration of JOURNAL, sending its failed rows again.
+
+    FILE defaults to the row file the journal was started with. Fix the rows first:
+    ``dizions migrate status JOURNAL`` lists each failure's reason.
+    """
+    with _open_journal(journal) as book:
+        meta = book.meta()
+    source = file or meta.get("source")
+    if not source:
+        raise click.UsageError("the journal does not record its row file: pass FILE")
+    _run_migration(
+        conn,
+        debug,
+        resource=meta["resource"],
+        file=source,
+        journal=journal,
+        key=meta["key"],
+        concurrency=concurrency,
+        fmt=fmt,
+        retry_failed=True,
+    )
+
+
+@migrate_group.command(name="status")
+@click.argument("journal", type=click.Path(dir_okay=False))
+@click.option("--limit", default=50, show_default=True, help="Most rows to list.")
+def status(journal: str, limit: int) -> None:
+    """Report JOURNAL: counts per status, then the rows not done, with their reasons."""
+    with _open_journal(journal) as book:
+        meta = book.meta()
+        counts = book.counts()
+        open_rows = list(book.entries(FAILED, UNKNOWN, PENDING, limit=limit))
+    click.echo(
+        f"{meta.get('resource', '?')} migration keyed by {meta.get('key', '?')}, "
+        f"started {meta.get('started', '?')}, rows from {meta.get('source', '(iterable)')}"
+    )
+    click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
+    if open_rows:
+        echo_table(
+            ["source key", "status", "attempts", "reason"],
+            ([e.source_key, e.status, e.attempts, e.reason] for e in open_rows),
+        )
+    if counts[FAILED]:
+        click.echo(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
+    if counts[UNKNOWN]:
+        click.echo(
+            f"Unknown rows: look each up in Dizions, then: dizions migrate settle {journal} "
+            "KEY --id ID (it exists) or --not-created (then retry-failed)"
+        )
+    if counts[PENDING]:
+        click.echo("Pending rows were interrupted: run the migration again to check them.")
+
+
+@migrate_group.command(name="settle")
+@click.argument("journal", type=click.Path(dir_okay=False))
+@click.argument("key")
+@click.option("--id", "dizions_id", type=int, default=None, help="The record exists: its id.")
+@click.option("--not-created", is_flag=True, help="The record does not exist in Dizions.")
+@debug_option
+def settle(journal: str, key: str, dizions_id: int | None, not_created: bool, debug: bool) -> None:
+    """Record what you found in Dizions for the row KEY of JOURNAL."""
+    if (dizions_id is None) == (not not_created):
+        raise click.UsageError("give exactly one of --id ID and --not-created")
+    with _open_journal(journal) as book:
+        try:
+            entry = book.settle(key, dizions_id=dizions_id)
+        except KeyError:
+            raise click.BadParameter(f"no row {key!r} in the journal", param_hint="KEY") from None
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    found = f" (id {entry.dizions_id})" if entry.dizions_id is not None else ""
+    click.echo(f"{entry.source_key}: {entry.status}{found}")

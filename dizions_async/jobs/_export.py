@@ -1,0 +1,208 @@
+"""The export job: a query's records streamed to JSONL or CSV as they arrive.
+
+Records come from the client's streaming read (decoded incrementally, piece by piece
+when ``split`` partitions the query) and go straight to a writer, so memory stays flat
+whatever the size of the export. See ``_writers`` for how CSV columns are chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Protocol
+
+import attrs
+
+from dizions_async.batching import DateUnit
+from dizions_async.jobs._writers import ExportFormat, Output, make_writer, open_output
+from dizions_async.query import Query
+
+__all__ = [
+    "ExportClient",
+    "ExportProgress",
+    "ExportSummary",
+    "csv_fields",
+    "export",
+    "output_name",
+    "write_records",
+]
+
+
+class ExportClient(Protocol):
+    """What ``export`` needs of a client: ``stream_many`` (``dizions_async.Client`` has it)."""
+
+    def stream_many(
+        self,
+        queries: Iterable[Query],
+        *,
+        dedupe: bool = False,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+@attrs.frozen
+class ExportProgress:
+    """Where an export is: records written, and pieces of a split query done of total."""
+
+    records: int
+    pieces_done: int = 0
+    pieces_total: int = 0
+
+
+@attrs.frozen
+class ExportSummary:
+    """What an export wrote.
+
+    Attributes:
+        records: how many records were written.
+        out: the output path, or ``"-"`` for standard output or a file object.
+        format: ``"jsonl"`` or ``"csv"``.
+        columns: the CSV header (None for JSONL).
+        pieces: how many requests the query was split into (1 when not split).
+        elapsed: seconds the export took.
+    """
+
+    records: int
+    out: str
+    format: str
+    columns: tuple[str, ...] | None
+    pieces: int
+    elapsed: float
+
+    def describe(self) -> str:
+        """One line: how many records went where, in how long."""
+        where = "standard output" if self.out == "-" else self.out
+        rate = self.records / self.elapsed if self.elapsed > 0 else 0.0
+        return (
+            f"exported {self.records} records as {self.format} to {where} in "
+            f"{self.elapsed:.1f}s ({rate:,.0f}/s, {self.pieces} request(s))"
+        )
+
+
+def output_name(out: Output) -> str:
+    """How a summary names ``out``: its path, or ``"-"``."""
+    return os.fspath(out) if isinstance(out, (str, os.PathLike)) else "-"
+
+
+async def write_records(
+    records: AsyncIterator[dict[str, Any]],
+    out: Output,
+    *,
+    format: ExportFormat = "jsonl",
+    fields: tuple[str, ...] | None = None,
+    on_record: Callable[[int], None] | None = None,
+) -> tuple[int, tuple[str, ...] | None]:
+    """Write every record of ``records`` to ``out``.
+
+    Args:
+        records: the records, as they arrive.
+        out: a path (written to ``PATH.part``, renamed when complete), ``"-"`` for
+            standard output, or a binary file object.
+        format: ``"jsonl"`` or ``"csv"``.
+        fields: the CSV columns; None for the union of the records' keys.
+        on_record: called with the running count after each record.
+
+    Returns:
+        How many records were written, and the CSV columns (None for JSONL).
+
+    Raises:
+        ValueError: an unknown format.
+        OSError: the output cannot be written.
+    """
+    count = 0
+    with open_output(out) as sink:
+        writer = make_writer(format, sink, fields)
+        async for record in records:
+            writer.write(record)
+            count += 1
+            if on_record is not None:
+                on_record(count)
+        writer.finish()
+    return count, writer.columns
+
+
+def csv_fields(query: Query) -> tuple[str, ...] | None:
+    """The CSV columns a query asks for: its selected fields, if any."""
+    return tuple(query.field_names) or None
+
+
+async def export(
+    client: ExportClient,
+    query: Query,
+    out: Output,
+    *,
+    format: ExportFormat = "jsonl",
+    split: DateUnit | tuple[str, int] | None = None,
+    on_progress: Callable[[ExportProgress], None] | None = None,
+) -> ExportSummary:
+    """Stream every record of ``query`` to ``out`` as JSONL or CSV, memory flat.
+
+    Args:
+        client: a ``Client`` (anything with its ``stream``).
+        query: the read; its selected fields (if any) are the CSV columns, else the
+            columns are the union of the records' keys in first-seen order.
+        out: a path (written as ``PATH.part`` and renamed when complete), ``"-"`` for
+            standard output, or a binary file object (left open).
+        format: ``"jsonl"`` or ``"csv"``.
+        split: as in ``Client.fetch``: ``"day"``, ``"week"``, ``"month"``, ``"year"`` or
+            a number of days cuts the query's date range into windows; ``(key, n)`` cuts
+            a value list into chunks of ``n``. The pieces are pulled concurrently and
+            records repeated across them are written once; their order across pieces is
+            the order they arrive in.
+        on_progress: called with an :class:`ExportProgress` after each record and each
+            piece.
+
+    Returns:
+        An :class:`ExportSummary`.
+
+    Raises:
+        ValueError: an unknown format.
+        QueryError, APIError, TransportError: from the read; a path output is then
+            left untouched (only its ``.part`` file was written, and it is removed).
+        OSError: the output cannot be written.
+    """
+    started = time.monotonic()
+    # the latest counts, updated by the two callbacks: records, pieces done, pieces total
+    state = [0, 0, 1]
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(ExportProgress(*state))
+
+    def piece_done(done: int, total: int) -> None:
+        state[1:] = [done, total]
+        report()
+
+    def record_done(count: int) -> None:
+        state[0] = count
+        report()
+
+    pieces = _pieces(query, split)
+    # Only pieces can repeat a record (a date_active record falls in several windows);
+    # de-duplication keeps a set of the ids seen, so it is paid for only then.
+    records = client.stream_many(pieces, dedupe=len(pieces) > 1, on_progress=piece_done)
+    count, columns = await write_records(
+        records,
+        out,
+        format=format,
+        fields=csv_fields(query) if format == "csv" else None,
+        on_record=record_done,
+    )
+    return ExportSummary(
+        records=count,
+        out=output_name(out),
+        format=format,
+        columns=columns,
+        pieces=max(state[2], 1),
+        elapsed=time.monotonic() - started,
+    )
+
+
+def _pieces(query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:
+    if split is None:
+        return [query]
+    if isinstance(split, tuple):
+        key, size = split
+        return query.split_values(key, size)
+    return query.split_dates(split)

@@ -1,0 +1,521 @@
+"""The migration engine: rows in, one create per row, exactly once, journaled.
+
+For each row, in order of need:
+
+1. The row's source key (``key`` field) is looked up in the journal. ``done`` rows are
+   skipped; ``failed`` rows are skipped unless ``retry_failed``.
+2. A row the journal holds as ``pending`` (the last run died while its create may have
+   been in flight) or ``unknown`` is first checked: clients with an external ID are read
+   back by ``/clients/external_id/{EXT}``; found means done, not found means "send".
+   Without an external ID there is nothing to read by, so the row is left ``unknown``
+   and listed; it is never resent automatically.
+3. ``pending`` is committed durably, then the create is sent (clients by external ID).
+   Client rows with an external ID are claimed a chunk at a time (one commit for up to
+   256 rows, ahead of their sends), since a claimed-but-unsent row costs a re-run one
+   read; rows without one are claimed singly, just before their own create, since a
+   re-run could only flag them ``unknown``.
+4. The answer is recorded: ``done`` with the new id; ``failed`` with the reason when the
+   server refused it or the row was invalid; when the outcome is unknown
+   (``exc.outcome_unknown``), clients with an external ID are read back and created
+   again only if absent; other rows become ``unknown``.
+
+So a row is sent only after its ``pending`` is on disk, and sent again only after a read
+showed it absent: killed at any instant and re-run with the same journal, every client
+with an external ID is created exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from dizions_async.catalogue import get_resource
+from dizions_async.errors import (
+    APIError,
+    AuthenticationError,
+    ClientClosedError,
+    ConfigurationError,
+    DizionsError,
+)
+from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Entry, Journal, Mark
+from dizions_async.jobs._recorder import Recorder
+from dizions_async.jobs._sources import RowFormat, RowSource, SourceRow, count_rows, iter_rows
+from dizions_async.query import Query
+
+__all__ = ["MigrationClient", "MigrationSummary", "Problem", "migrate"]
+
+#: Rows read, checked against the journal and queued together.
+_CHUNK = 256
+#: Most problems a summary lists one by one; the journal holds them all.
+_MAX_PROBLEMS = 50
+#: Times a client create is sent when each attempt's outcome is unknown and a read then
+#: shows it absent, before the row is recorded as failed.
+_MAX_SENDS = 3
+_EXTERNAL_ID = "external_id"
+
+
+class MigrationClient(Protocol):
+    """What ``migrate`` needs of a client (``dizions_async.Client`` has all three)."""
+
+    async def create_client(
+        self, fields: Mapping[str, Any], external_id: str | None = None
+    ) -> int: ...
+
+    async def create(self, resource: str, fields: Mapping[str, Any]) -> int: ...
+
+    async def fetch(self, query: Query) -> list[dict[str, Any]]: ...
+
+
+@attrs.frozen
+class Problem:
+    """A row the job did not complete: its source key (or input row number), status, why."""
+
+    key: str
+    status: str
+    reason: str
+
+
+@attrs.frozen
+class MigrationSummary:
+    """What a migration run did and did not do.
+
+    Attributes:
+        resource: the resource created.
+        journal: the journal file's path.
+        rows: input rows read.
+        created: rows created by this run.
+        recovered: rows found already created (by reading their external ID) after a
+            crash or an unknown outcome, and recorded without a second create.
+        skipped_done: rows already done in the journal.
+        failed: rows that failed in this run (invalid, or refused by the server).
+        skipped_failed: rows that had failed in an earlier run and were not retried.
+        unknown: rows whose create may or may not have happened; never resent.
+        rejected: input rows without a usable source key (not in the journal).
+        duplicates: input rows whose source key an earlier row already had (ignored).
+        problems: up to 50 failed, unknown or rejected rows, one by one.
+        elapsed: seconds the run took.
+    """
+
+    resource: str
+    journal: str
+    rows: int = 0
+    created: int = 0
+    recovered: int = 0
+    skipped_done: int = 0
+    failed: int = 0
+    skipped_failed: int = 0
+    unknown: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    problems: tuple[Problem, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """True when every input row is now done in Dizions (nothing to settle or redo)."""
+        return not (self.failed or self.skipped_failed or self.unknown or self.rejected)
+
+    def describe(self) -> str:
+        """The summary as text: what was done, what was not, and how to carry on."""
+        j = self.journal
+        lines = [
+            f"{self.resource}: {self.rows} rows read in {self.elapsed:.1f}s; "
+            f"created {self.created}, found already created {self.recovered}, "
+            f"skipped as done earlier {self.skipped_done}.",
+        ]
+        if self.complete:
+            lines.append("Every row is done.")
+        if self.failed or self.skipped_failed:
+            lines.append(
+                f"Not done: {self.failed} failed now, {self.skipped_failed} failed earlier "
+                f"(reasons in the journal: `dizions migrate status {j}`); fix those rows "
+                f"and run `dizions migrate retry-failed {j}` (or migrate(retry_failed=True))."
+            )
+        if self.unknown:
+            lines.append(
+                f"Not done: {self.unknown} unknown: each create may or may not have reached "
+                "Dizions and is not resent automatically. Look each one up in Dizions, then "
+                f"`dizions migrate settle {j} KEY --id ID` if it exists, or "
+                f"`dizions migrate settle {j} KEY --not-created` and retry-failed."
+            )
+        if self.rejected:
+            lines.append(f"Not done: {self.rejected} rows have no usable source key (listed).")
+        if self.duplicates:
+            lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row's source key.")
+        if not self.complete:
+            lines.append(
+                f"Resume any time with the same command and journal ({j}): done rows are "
+                "skipped, interrupted ones are checked before anything is resent."
+            )
+        for p in self.problems:
+            lines.append(f"  {p.status:8} {p.key}: {p.reason}")
+        hidden = self.failed + self.unknown + self.rejected - len(self.problems)
+        if hidden > 0:
+            lines.append(f"  ... and {hidden} more in the journal")
+        return "\n".join(lines)
+
+
+@attrs.define
+class _Work:
+    key: str
+    fields: dict[str, Any]
+    external_id: str | None
+    prior: Entry | None
+    invalid: str | None
+    #: already marked pending by the feeder for its first send
+    claimed: bool = False
+
+
+@attrs.define
+class _Tally:
+    rows: int = 0
+    created: int = 0
+    recovered: int = 0
+    skipped_done: int = 0
+    failed: int = 0
+    skipped_failed: int = 0
+    unknown: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    finished: int = 0
+    problems: list[Problem] = attrs.field(factory=list)
+
+    def problem(self, key: str, status: str, reason: str) -> None:
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(Problem(key, status, reason))
+
+
+class _Fatal(Exception):
+    """A failure that would fail every row alike (wrong keys, closed client): stop."""
+
+
+class _Engine:
+    def __init__(
+        self,
+        client: MigrationClient,
+        recorder: Recorder,
+        *,
+        resource: str,
+        key: str,
+        retry_failed: bool,
+        on_progress: Callable[[int, int | None], None] | None,
+        total: int | None,
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.resource = resource
+        self.key = key
+        self.required = get_resource(resource).required
+        self.by_external_id = resource == "clients"
+        self.retry_failed = retry_failed
+        self.on_progress = on_progress
+        self.total = total
+        self.tally = _Tally()
+        self.seen: set[str] = set()
+
+    # -- feeding ----------------------------------------------------------------------
+
+    async def feed(self, rows: Sequence[SourceRow], queue: asyncio.Queue[_Work | None]) -> None:
+        work: list[_Work] = []
+        for row in rows:
+            self.tally.rows += 1
+            item = self._prepare(row)
+            if item is not None:
+                work.append(item)
+        if not work:
+            return
+        known = await self.recorder.call(self.recorder.journal.lookup, [w.key for w in work])
+        todo: list[_Work] = []
+        for item in work:
+            item.prior = known.get(item.key)
+            if self._settled_without_sending(item):
+                self._finish()
+            else:
+                todo.append(item)
+        # Claim fresh client rows for the whole chunk in one commit, ahead of sending:
+        # one fsync per chunk instead of a commit wait before every create. A crash
+        # leaves the unsent ones pending, and a re-run reads each back (one GET) before
+        # sending it. Rows without an external ID cannot be read back, so they are
+        # claimed one by one just before their create (see _one), never ahead.
+        ahead = [i for i in todo if i.external_id is not None and i.invalid is None]
+        ahead = [i for i in ahead if i.prior is None or i.prior.status == FAILED]
+        if ahead:
+            await self.recorder.durable(*(Mark(i.key, PENDING) for i in ahead))
+            for item in ahead:
+                item.claimed = True
+        for item in todo:
+            await queue.put(item)
+
+    def _prepare(self, row: SourceRow) -> _Work | None:
+        label = f"row {row.number}"
+        if row.fields is None:
+            self._reject(label, row.error or "unreadable")
+            return None
+        raw = row.fields.get(self.key)
+        source_key = "" if raw is None else str(raw).strip()
+        if not source_key:
+            self._reject(label, f"no {self.key!r} value")
+            return None
+        if source_key in self.seen:
+            self.tally.duplicates += 1
+            self._finish()
+            return None
+        self.seen.add(source_key)
+        fields = {k: v for k, v in row.fields.items() if k != self.key}
+        external_id: str | None = None
+        if self.by_external_id:
+            ext = source_key if self.key == _EXTERNAL_ID else fields.pop(_EXTERNAL_ID, None)
+            external_id = (str(ext).strip() or None) if ext is not None else None
+        missing = [name for name in self.required if name not in fields]
+        invalid = f"missing required field(s): {', '.join(missing)}" if missing else None
+        return _Work(source_key, fields, external_id, None, invalid)
+
+    def _reject(self, label: str, reason: str) -> None:
+        self.tally.rejected += 1
+        self.tally.problem(label, "rejected", reason)
+        self._finish()
+
+    def _settled_without_sending(self, item: _Work) -> bool:
+        prior = item.prior
+        if prior is None:
+            return False
+        if prior.status == DONE:
+            self.tally.skipped_done += 1
+            return True
+        if prior.status == FAILED and not self.retry_failed:
+            self.tally.skipped_failed += 1
+            return True
+        if prior.status in (PENDING, UNKNOWN) and item.external_id is None:
+            reason = prior.reason or "interrupted while its create was in flight"
+            if prior.status == PENDING:
+                # a crash left it in flight and nothing can be read back: never resend
+                self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
+            self._unknown(item.key, reason)
+            return True
+        return False
+
+    # -- working ----------------------------------------------------------------------
+
+    async def work(self, queue: asyncio.Queue[_Work | None]) -> None:
+        while (item := await queue.get()) is not None:
+            await self._one(item)
+            self._finish()
+
+    async def _one(self, item: _Work) -> None:
+        interrupted = item.prior is not None and item.prior.status in (PENDING, UNKNOWN)
+        # An earlier run may have created it: read before anything else.
+        if interrupted and await self._found(item, "after an interrupted run"):
+            return
+        if item.invalid is not None:
+            self._fail(item.key, item.invalid)
+            return
+        for attempt in range(_MAX_SENDS):
+            if attempt or not item.claimed:
+                await self.recorder.durable(Mark(item.key, PENDING))
+            try:
+                new_id = await self._create(item)
+            except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:
+                raise _Fatal(str(exc)) from exc
+            except DizionsError as exc:
+                if not exc.outcome_unknown:
+                    await self._refused(item, exc)
+                    return
+                if item.external_id is None:
+                    self.recorder.record(Mark(item.key, UNKNOWN, reason=str(exc)))
+                    self._unknown(item.key, str(exc))
+                    return
+                if await self._found(item, f"after an unknown outcome ({exc})"):
+                    return
+                continue  # read back and absent: safe to send again
+            self.recorder.record(Mark(item.key, DONE, dizions_id=new_id))
+            self.tally.created += 1
+            return
+        self._fail(item.key, f"{_MAX_SENDS} sends, each outcome unknown, each found absent")
+
+    async def _create(self, item: _Work) -> int:
+        if self.by_external_id:
+            return await self.client.create_client(item.fields, external_id=item.external_id)
+        return await self.client.create(self.resource, item.fields)
+
+    async def _found(self, item: _Work, why: str) -> bool:
+        """Read the client back by external ID; record it done if it exists.
+
+        Returns True when it exists (recorded done) or cannot be checked (recorded
+        unknown); False when it certainly does not exist, so it may be sent.
+        """
+        assert item.external_id is not None
+        try:
+            ids = await self._read_back(item.external_id)
+        except DizionsError as exc:
+            reason = f"could not check {why}: {exc}"
+            self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
+            self._unknown(item.key, reason)
+            return True
+        if not ids:
+            return False
+        self._recovered(item.key, ids, None)
+        return True
+
+    async def _read_back(self, external_id: str) -> list[int]:
+        """The ids of the clients with this external ID (``/clients/external_id/{EXT}``)."""
+        query = Query("clients").filter(external_id=external_id).fields("id")
+        try:
+            records = await self.client.fetch(query)
+        except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:
+            raise _Fatal(str(exc)) from exc
+        return sorted(int(r["id"]) for r in records if r.get("id") is not None)
+
+    def _recovered(self, key: str, ids: list[int], note: str | None) -> None:
+        if len(ids) > 1:
+            note = f"{note + '; ' if note else ''}{len(ids)} clients have this external_id: {ids}"
+        self.recorder.record(Mark(key, DONE, dizions_id=ids[0], reason=note))
+        self.tally.recovered += 1
+
+    async def _refused(self, item: _Work, exc: DizionsError) -> None:
+        """Record a create the server refused (or that was never sent) as failed.
+
+        A client refused with a 4xx is read back first: a server may refuse a second
+        create of an external ID that already exists (the fake server does), and then
+        the row is done, not failed.
+        """
+        refused = isinstance(exc, APIError) and 400 <= exc.status < 500
+        if item.external_id is not None and refused:
+            with contextlib.suppress(DizionsError):
+                ids = await self._read_back(item.external_id)
+                if ids:
+                    self._recovered(item.key, ids, f"create refused ({exc}); found existing")
+                    return
+        self._fail(item.key, str(exc))
+
+    def _fail(self, key: str, reason: str) -> None:
+        self.recorder.record(Mark(key, FAILED, reason=reason))
+        self.tally.failed += 1
+        self.tally.problem(key, FAILED, reason)
+
+    def _unknown(self, key: str, reason: str) -> None:
+        self.tally.unknown += 1
+        self.tally.problem(key, UNKNOWN, reason)
+
+    def _finish(self) -> None:
+        self.tally.finished += 1
+        if self.on_progress is not None:
+            self.on_progress(self.tally.finished, self.total)
+
+
+async def migrate(
+    client: MigrationClient,
+    rows: RowSource,
+    *,
+    journal: str | os.PathLike[str],
+    resource: str = "clients",
+    key: str = _EXTERNAL_ID,
+    concurrency: int = 8,
+    retry_failed: bool = False,
+    format: RowFormat | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> MigrationSummary:
+    """Create one record per row, exactly once, recording each row in a SQLite journal.
+
+    Re-running with the same journal resumes: done rows are skipped, rows a crash left
+    in flight are read back (clients by external ID) before anything is resent.
+
+    Rows are read one chunk at a time; what grows with the input is only the set of
+    source keys already seen in this run (to catch a key repeated in the input).
+
+    Args:
+        client: a ``Client`` (or anything with ``create_client``, ``create``, ``fetch``).
+        rows: an iterable of mappings, or the path of a CSV or JSONL file.
+        journal: the journal file; created if missing, resumed if it exists.
+        resource: what each row creates. ``"clients"`` are created by external ID.
+        key: the field holding each row's source key (unique per row; not sent, except
+            that for clients ``external_id`` goes into the create's path).
+        concurrency: creates in flight at once.
+        retry_failed: also redo rows that failed in an earlier run.
+        format: ``"csv"`` or ``"jsonl"`` when a file's suffix does not say.
+        on_progress: called as ``on_progress(rows_finished, total_or_None)``.
+
+    Returns:
+        A :class:`MigrationSummary`; ``summary.describe()`` says what is left and how to resume.
+
+    Raises:
+        JournalMismatch: the journal belongs to another resource or key.
+        JournalWriteError: the journal cannot be written (nothing unrecorded is sent).
+        AuthenticationError: the keys are refused (the job stops; re-run to resume).
+        ValueError: a bad argument (concurrency < 1, a file of unknown format).
+        OSError: the row file or the journal cannot be opened.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    get_resource(resource)  # an unknown resource fails here, before the journal is made
+    started = time.monotonic()
+    source = os.fspath(rows) if isinstance(rows, (str, os.PathLike)) else None
+    reader = iter_rows(rows, format=format)
+    total = count_rows(rows, format=format) if on_progress is not None else None
+    book = Journal(journal)
+    recorder = Recorder(book)
+    engine = _Engine(
+        client,
+        recorder,
+        resource=resource,
+        key=key,
+        retry_failed=retry_failed,
+        on_progress=on_progress,
+        total=total,
+    )
+    try:
+        await recorder.call(book.begin_job, resource, key, source)
+        await _run(engine, reader, concurrency)
+    finally:
+        await recorder.aclose()
+    t = engine.tally
+    return MigrationSummary(
+        resource=resource,
+        journal=book.path,
+        rows=t.rows,
+        created=t.created,
+        recovered=t.recovered,
+        skipped_done=t.skipped_done,
+        failed=t.failed,
+        skipped_failed=t.skipped_failed,
+        unknown=t.unknown,
+        rejected=t.rejected,
+        duplicates=t.duplicates,
+        problems=tuple(t.problems),
+        elapsed=time.monotonic() - started,
+    )
+
+
+async def _run(engine: _Engine, reader: Iterator[SourceRow], concurrency: int) -> None:
+    queue: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * concurrency)
+    workers = [asyncio.ensure_future(engine.work(queue)) for _ in range(concurrency)]
+
+    async def feed() -> None:
+        chunk: list[SourceRow] = []
+        for row in reader:
+            chunk.append(row)
+            if len(chunk) == _CHUNK:
+                await engine.feed(chunk, queue)
+                chunk = []
+        await engine.feed(chunk, queue)
+        for _ in workers:
+            await queue.put(None)
+
+    feeder = asyncio.ensure_future(feed())
+    everything = [feeder, *workers]
+    try:
+        done, _ = await asyncio.wait(everything, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # re-raise the first failure
+    except _Fatal as exc:
+        cause = exc.__cause__
+        raise (cause if cause is not None else exc) from None
+    finally:
+        for task in everything:
+            task.cancel()
+        await asyncio.gather(*everything, return_exceptions=True)

@@ -1,0 +1,188 @@
+"""Export writers: records (dicts) in, JSONL or CSV bytes out, one record at a time.
+
+Memory stays flat whatever the number of records: a writer holds one record, plus, for a
+CSV without selected fields, the set of column names seen so far.
+
+CSV columns are the selected fields when the query names them. Otherwise they are the
+union of the keys of every record, in the order first seen; since the header comes first
+but the union is known only at the end, that CSV is written in two passes: records are
+spooled as JSONL to a temporary file (in memory up to a few MB, then on disk) while the
+key set grows, then the header and the rows are written from the spool. The spool costs
+a second encode and decode per record; keeping the records in memory would not be flat,
+and guessing the columns from the first record would silently drop later keys.
+
+A path output is written to ``PATH.part`` and renamed over ``PATH`` only when the export
+is complete, so a crashed export never leaves a truncated file under the real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, Literal, Protocol
+
+import orjson
+
+__all__ = [
+    "CsvWriter",
+    "ExportFormat",
+    "JsonlWriter",
+    "Output",
+    "RecordWriter",
+    "csv_cell",
+    "make_writer",
+    "open_output",
+]
+
+ExportFormat = Literal["jsonl", "csv"]
+#: Where an export goes: a path, ``"-"`` for standard output, or a binary file object.
+Output = str | os.PathLike[str] | IO[bytes]
+
+# Records up to this size stay in memory in the CSV spool before it moves to disk.
+_SPOOL_MEMORY = 8 * 1024 * 1024
+
+
+class RecordWriter(Protocol):
+    """Writes records one at a time; ``finish`` completes the output."""
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def finish(self) -> None: ...
+
+    @property
+    def columns(self) -> tuple[str, ...] | None: ...
+
+
+def csv_cell(value: Any) -> str:
+    """One value as CSV text: nothing for None, JSON for booleans, lists and objects."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, list, dict)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+class JsonlWriter:
+    """One JSON object per line."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        return None
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._sink.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def finish(self) -> None:
+        self._sink.flush()
+
+
+class _Utf8:
+    """The text side csv.writer needs, encoding onto a binary sink it does not own.
+
+    (An io.TextIOWrapper would close the sink when garbage-collected, standard output
+    included, unless detached on every path.)
+    """
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        return self._sink.write(text.encode("utf-8"))
+
+
+class CsvWriter:
+    """CSV with a header row; see the module docstring for how columns are chosen.
+
+    Args:
+        sink: the binary output.
+        fields: the columns, when the query selected fields; None for the union of keys.
+    """
+
+    def __init__(self, sink: IO[bytes], fields: Sequence[str] | None = None) -> None:
+        self._sink = sink
+        self._csv = csv.writer(_Utf8(sink))
+        self._fields: tuple[str, ...] | None = tuple(fields) if fields else None
+        self._seen: dict[str, None] = {}
+        self._spool: IO[bytes] | None = None
+        if self._fields is not None:
+            self._csv.writerow(self._fields)
+        else:
+            # closed in finish(); its life spans many calls, so no ``with`` block
+            self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY)  # noqa: SIM115
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        return self._fields if self._fields is not None else tuple(self._seen)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._spool is None:
+            assert self._fields is not None
+            self._csv.writerow([csv_cell(record.get(name)) for name in self._fields])
+            return
+        for name in record:
+            if name not in self._seen:
+                self._seen[name] = None
+        self._spool.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def finish(self) -> None:
+        if self._spool is not None:
+            columns = tuple(self._seen)
+            self._csv.writerow(columns)
+            self._spool.seek(0)
+            for line in self._spool:
+                record = orjson.loads(line)
+                self._csv.writerow([csv_cell(record.get(name)) for name in columns])
+            self._spool.close()
+            self._spool = None
+            self._fields = columns
+        self._sink.flush()
+
+
+def make_writer(
+    format: ExportFormat, sink: IO[bytes], fields: Sequence[str] | None = None
+) -> RecordWriter:
+    """The writer for ``format`` ("jsonl" or "csv") on ``sink``.
+
+    Raises:
+        ValueError: an unknown format.
+    """
+    if format == "jsonl":
+        return JsonlWriter(sink)
+    if format == "csv":
+        return CsvWriter(sink, fields)
+    raise ValueError(f"unknown export format {format!r}: use 'jsonl' or 'csv'")
+
+
+@contextlib.contextmanager
+def open_output(out: Output) -> Iterator[IO[bytes]]:
+    """A binary sink for ``out``; a path is written to ``PATH.part`` and renamed on success.
+
+    On failure the ``.part`` file is removed; a file object or standard output is left
+    open (the caller owns it) and flushed.
+    """
+    if isinstance(out, (str, os.PathLike)) and os.fspath(out) != "-":
+        final = os.fspath(out)
+        part = final + ".part"
+        try:
+            with open(part, "wb") as handle:
+                yield handle
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(part)
+            raise
+        os.replace(part, final)
+        return
+    sink: IO[bytes] = sys.stdout.buffer if isinstance(out, (str, os.PathLike)) else out
+    try:
+        yield sink
+    finally:
+        sink.flush()

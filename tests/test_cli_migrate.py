@@ -1,0 +1,107 @@
+"""``dizions migrate ...`` through click's runner against the fake server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from dizions_async.jobs import Journal
+from dizions_async.jobs._journal import DONE, FAILED, UNKNOWN, Mark
+from dizions_async.testing import FakeDizions
+
+if TYPE_CHECKING:
+    from conftest import Cli
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDizions]:
+    async with FakeDizions(clients=3, seed=4) as server:
+        yield server
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    path = tmp_path / "book.csv"
+    path.write_text(
+        "external_id,first_name,surname\nB-1,Ann,Lee\nB-2,Bo,\nB-3,Cy,Doe\n", encoding="utf-8"
+    )
+    return path
+
+
+async def test_migrate_clients_prints_a_summary_and_exits_1_when_rows_failed(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "job.sqlite"
+    result = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+    assert result.exit_code == 1, result.output
+    assert "created 2" in result.stdout and "1 failed now" in result.stdout
+    assert "retry-failed" in result.stdout
+    assert "\x1b[" not in result.output  # no progress bar off a terminal
+    assert len(fake.store.rows("clients", external_id="B-1")) == 1
+
+
+async def test_rerun_skips_done_rows(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "job.sqlite")
+    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
+    again = await cli(fake, "migrate", "clients", str(book), "--journal", journal)
+    assert "skipped as done earlier 2" in again.stdout and "1 failed earlier" in again.stdout
+
+
+async def test_status_lists_failed_rows_with_reasons(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "job.sqlite")
+    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
+    result = await cli(fake, "migrate", "status", journal)
+    assert result.exit_code == 0, result.output
+    assert "done: 2" in result.stdout and "failed: 1" in result.stdout
+    assert "B-2" in result.stdout and "surname" in result.stdout
+
+
+async def test_retry_failed_uses_the_journals_file_after_it_is_fixed(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "job.sqlite")
+    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
+    book.write_text(book.read_text().replace("B-2,Bo,", "B-2,Bo,Roe"))
+    result = await cli(fake, "migrate", "retry-failed", journal)
+    assert result.exit_code == 0, result.output
+    assert "created 1" in result.stdout and "Every row is done" in result.stdout
+    assert len(fake.store.rows("clients", external_id="B-2")) == 1
+
+
+async def test_settle_records_what_was_found(fake: FakeDizions, cli: Cli, tmp_path: Path) -> None:
+    journal = tmp_path / "job.sqlite"
+    with Journal(journal) as j:
+        j.begin_job("referrals", "legacy")
+        j.apply([Mark("R1", UNKNOWN, reason="timeout"), Mark("R2", UNKNOWN, reason="timeout")])
+    one = await cli(fake, "migrate", "settle", str(journal), "R1", "--id", "77")
+    two = await cli(fake, "migrate", "settle", str(journal), "R2", "--not-created")
+    assert (one.exit_code, two.exit_code) == (0, 0)
+    assert "R1: done (id 77)" in one.stdout
+    with Journal(journal) as j:
+        assert [j.get("R1").status, j.get("R2").status] == [DONE, FAILED]  # type: ignore[union-attr]
+    both = await cli(fake, "migrate", "settle", str(journal), "R2", "--id", "1", "--not-created")
+    assert both.exit_code == 2
+
+
+async def test_status_of_a_missing_journal_is_a_usage_error(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    result = await cli(fake, "migrate", "status", str(tmp_path / "nope.sqlite"))
+    assert result.exit_code == 2 and not (tmp_path / "nope.sqlite").exists()
+
+
+async def test_journal_of_another_resource_is_a_usage_error(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "job.sqlite"
+    with Journal(journal) as j:
+        j.begin_job("referrals", "external_id")
+    result = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+    assert result.exit_code == 2 and "referrals" in result.stderr

@@ -1,0 +1,59 @@
+"""Peak memory of a 100,000-record export (slow: run with ``-m slow``).
+
+The export runs as its own ``dizions export`` process against ``dizions serve`` in
+another process; its peak RSS comes from the kernel when it exits (``os.wait4``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = 100_000
+LIMIT = 150 * 1024 * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_of_100k_records_peaks_under_150_mb(fmt: str, tmp_path: Path) -> None:
+    cli = [sys.executable, "-m", "dizions_async.cli"]
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", "0", "--clients", str(RECORDS)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(4)]
+        keys = [line.split(":", 1)[1].strip() for line in lines[1:4]]
+        env = {
+            **os.environ,
+            "DIZIONS_SOURCE": keys[0],
+            "DIZIONS_ORG": keys[1],
+            "DIZIONS_USER": keys[2],
+            "DIZIONS_BASE_URL": lines[0].split()[-1],
+        }
+        out = tmp_path / f"clients.{fmt}"
+        proc = subprocess.Popen(
+            [*cli, "export", "clients", "--out", str(out)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        server.terminate()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+    assert proc.returncode == 0
+    with out.open("rb") as handle:
+        assert sum(1 for _ in handle) == RECORDS + (1 if fmt == "csv" else 0)
+    assert usage.ru_maxrss * 1024 < LIMIT  # ru_maxrss is in KiB on Linux
