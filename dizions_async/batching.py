@@ -26,7 +26,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any, Literal, NamedTuple
 
@@ -44,6 +44,7 @@ __all__ = [
     "SeenIds",
     "date_windows",
     "merge_records",
+    "pieces_may_overlap",
     "plan_pieces",
     "split_dates",
     "split_to_fit",
@@ -394,6 +395,23 @@ def _split(
             # The rare several-long-lists case: cut this piece again along its longest list.
             out.extend(_split(piece, cut, size, max_length, _lists(piece)))
     return out
+
+
+def pieces_may_overlap(query: Query, pieces: Sequence[Piece]) -> bool:
+    """Whether a record can come back from more than one of ``query``'s pieces.
+
+    Pieces cut only from a list of distinct IDs cannot overlap (a record has one ID), so
+    their merge need not de-duplicate; anything else (date windows, a cut filter list,
+    a repeated ID) may.
+    """
+    if len(pieces) < 2:
+        return False
+    for piece in pieces:
+        cut = piece.query
+        # Cutting the IDs leaves the other fields the very same objects.
+        if cut.filters is not query.filters or cut.date_ranges is not query.date_ranges:
+            return True
+    return len(set(query.ids)) != len(query.ids)
 
 
 class MissingPieces:

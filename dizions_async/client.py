@@ -45,7 +45,14 @@ from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async._streaming import record_batches
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.batching import DateUnit, MissingPieces, Piece, SeenIds, plan_pieces
+from dizions_async.batching import (
+    DateUnit,
+    MissingPieces,
+    Piece,
+    SeenIds,
+    pieces_may_overlap,
+    plan_pieces,
+)
 from dizions_async.catalogue import API_PREFIX, get_resource
 from dizions_async.errors import (
     ClientClosedError,
@@ -862,7 +869,7 @@ class Client:
     ) -> list[Any]:
         pieces = self._plan(query, split)
         total = len(pieces)
-        seen = SeenIds()
+        seen = SeenIds() if pieces_may_overlap(query, pieces) else None
         missing = MissingPieces(total)
         out: list[Any] = []
         # Pieces are merged in planned order as soon as every earlier one is in, so the
@@ -883,7 +890,7 @@ class Client:
                 arrived[index] = (request, [])
             while cursor in arrived:
                 done_request, rows = arrived.pop(cursor)
-                kept = seen.filter(rows)
+                kept = rows if seen is None else seen.filter(rows)
                 if as_ is not None:
                     # A record that does not fit: the DecodeError names its own request.
                     kept = structure_records(kept, as_, done_request.label)
@@ -1009,10 +1016,10 @@ class Client:
         if q.dimension_key is not None:
             raise QueryError(f"{q!r} is a report query: use report() instead of stream()")
         pieces = self._plan(q, None)
-        seen = SeenIds() if len(pieces) > 1 else None
+        seen = SeenIds() if pieces_may_overlap(q, pieces) else None
         missing = MissingPieces(len(pieces))
         for index, piece in enumerate(pieces):
-            where = f"piece {index + 1} of {len(pieces)}" if seen is not None else None
+            where = f"piece {index + 1} of {len(pieces)}" if len(pieces) > 1 else None
             batches = self._piece_batches(piece, as_, seen, where, missing)
             async with contextlib.aclosing(batches):
                 async for batch in batches:

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from dizions_async import Query
 from dizions_async.batching import (
     MissingPieces,
+    Piece,
     SeenIds,
     date_windows,
     merge_records,
+    pieces_may_overlap,
     plan_pieces,
     split_dates,
     split_to_fit,
@@ -417,3 +419,16 @@ def test_missing_pieces_are_empty_unless_every_piece_is_missing() -> None:
         every.check()
     whole = MissingPieces(1)  # an unsplit query's 404 is its own
     assert not whole.absorb(not_found())
+
+
+def test_pieces_overlap_unless_cut_only_from_distinct_ids() -> None:
+    ids = Query("clients").id(*range(3000)).filter(gender=[1, 2])
+    assert not pieces_may_overlap(ids, plan_pieces(ids, BASE, 1000))
+    repeated = Query("clients").id(*range(3000), 5)
+    assert pieces_may_overlap(repeated, plan_pieces(repeated, BASE, 1000))
+    postcodes = Query("clients").filter(postcode=[f"AB{i} 1CD" for i in range(300)])
+    assert pieces_may_overlap(postcodes, plan_pieces(postcodes, BASE, 1000))
+    dated = Query("referrals").date_range("date_active", "2024-01-01", "2024-03-31")
+    windows = [Piece(w, w.path) for w in dated.split_dates("month")]
+    assert pieces_may_overlap(dated, windows)
+    assert not pieces_may_overlap(dated, windows[:1])

@@ -376,3 +376,11 @@ async def test_a_split_query_whose_ids_all_miss_is_not_found_like_the_whole(
             [r async for r in dz.stream(q)]
         with pytest.raises(NotFoundError):
             [r async for r in dz.stream_many([q, Query("clients").id(1)])]
+
+
+async def test_an_id_list_with_repeats_gives_each_record_once(fake: FakeDizions) -> None:
+    wanted = [*range(1, 1001), *range(1, 1001)]
+    async with client(fake, max_url_length=600) as dz:
+        rows = await dz.fetch(Query("clients").id(*wanted).fields("id"))
+    assert len(fake.requests) > 2
+    assert ids(rows) == list(range(1, 1001))
