@@ -15,6 +15,9 @@ PURE = [
     "dizions_async.results",
     "dizions_async._config",
     "dizions_async._writes",
+    "dizions_async.batching",
+    "dizions_async._concurrency",
+    "dizions_async._streaming",
 ]
 
 
