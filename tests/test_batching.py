@@ -432,3 +432,23 @@ def test_pieces_overlap_unless_cut_only_from_distinct_ids() -> None:
     windows = [Piece(w, w.path) for w in dated.split_dates("month")]
     assert pieces_may_overlap(dated, windows)
     assert not pieces_may_overlap(dated, windows[:1])
+
+
+def test_the_batching_module_exports_its_planning_names() -> None:
+    import dizions_async.batching as batching
+
+    assert sorted(batching.__all__) == [
+        "DateUnit",
+        "MissingPieces",
+        "Piece",
+        "SeenIds",
+        "date_windows",
+        "merge_records",
+        "pieces_may_overlap",
+        "plan_pieces",
+        "split_dates",
+        "split_to_fit",
+        "split_values",
+        "url_length",
+    ]
+    assert all(hasattr(batching, name) for name in batching.__all__)
