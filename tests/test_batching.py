@@ -452,3 +452,17 @@ def test_the_batching_module_exports_its_planning_names() -> None:
         "url_length",
     ]
     assert all(hasattr(batching, name) for name in batching.__all__)
+
+
+RECORD = st.one_of(
+    st.fixed_dictionaries({"id": st.one_of(st.integers(0, 20), st.none(), st.just([1]))}),
+    st.fixed_dictionaries({"name": st.text(max_size=2)}),
+)
+
+
+@given(parts=st.lists(st.lists(RECORD, max_size=8), max_size=5))
+def test_seen_ids_filter_is_accept_record_by_record(parts: list[list[dict[str, object]]]) -> None:
+    fast, slow = SeenIds(), SeenIds()
+    for part in parts:
+        assert fast.filter(part) == [r for r in part if slow.accept(r)]
+    assert len(fast) == len(slow)
