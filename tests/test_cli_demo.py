@@ -12,6 +12,7 @@ def test_demo_pulls_every_client_and_reports_the_same_total() -> None:
     assert result.exit_code == 0, result.output
     assert "Pulled 300 clients" in result.output
     assert "300 in all" in result.output  # the report's total agrees with the pull
+    assert "in 72 monthly windows" in result.output  # the split pull ran
     assert "Carers Support" in result.output  # the dictionary search found the project
 
 
