@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["_ClientCore"]
 
 _C = TypeVar("_C", bound="_ClientCore")
+R = TypeVar("R")
 
 _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_RETRY = RetryPolicy()
@@ -197,6 +198,56 @@ class _ClientCore:
             return f"{request.method} {request.url.raw_path_qs}"
         return request.label
 
+    # -- the attempt/retry path shared by _send and _stream --------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, call: _Call) -> AsyncIterator[None]:
+        """Hold a concurrency slot for one attempt of ``call``, ready to send.
+
+        Waits for the rate limiter, then a slot, then any 429 pause; starts the call's
+        deadline at its first attempt (queueing is not a timeout).
+
+        Raises:
+            ClientClosedError: the client was closed while the request waited.
+        """
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        async with self._slots:
+            if self._closed:
+                raise ClientClosedError("this Client was closed while the request waited")
+            if self._paused_until:
+                await self._wait_if_paused()
+            total = self._timeouts.total
+            if call.deadline is None and total is not None:
+                call.deadline = self._retry.clock() + total
+            call.started = time.perf_counter() if call.debug else 0.0
+            yield
+
+    async def _attempt(self, call: _Call, attempt: Awaitable[R]) -> R | TransportError:
+        """Await one attempt and log it at DEBUG.
+
+        Returns:
+            What ``attempt`` returns, or the ``TransportError`` it raised.
+        """
+        outcome: R | TransportError
+        try:
+            outcome = await attempt
+        except TransportError as exc:
+            outcome = exc
+        if call.debug:
+            if isinstance(outcome, TransportError):
+                result = type(outcome).__name__
+            else:
+                result = str(getattr(outcome, "status", "?"))
+            logger.debug(
+                "%s -> %s in %.1f ms (attempt %d)",
+                self._log_target(call.request),
+                result,
+                (time.perf_counter() - call.started) * 1000,
+                call.retries + 1,
+            )
+        return outcome
+
     async def _wait_if_paused(self) -> None:
         # A 429 pauses every request of this client until its Retry-After has passed.
         clock = self._retry.clock
@@ -207,17 +258,17 @@ class _ClientCore:
                 return
             await self._retry.sleep(remaining)
 
-    def _past_deadline(self, deadline: float | None, delay: float) -> bool:
-        return deadline is not None and self._retry.clock() + delay > deadline
+    def _past_deadline(self, call: _Call, delay: float) -> bool:
+        return call.deadline is not None and self._retry.clock() + delay > call.deadline
 
-    def _retry_delay(
-        self,
-        request: Request,
-        outcome: Response | TransportError,
-        retries: int,
-        deadline: float | None,
-    ) -> float:
-        """Seconds to wait before retrying ``request``; raises the error when giving up."""
+    async def _retry_after(self, call: _Call, outcome: Response | TransportError) -> None:
+        """Wait before the next attempt of ``call`` after ``outcome`` failed it.
+
+        Raises:
+            APIError, TransportError: the error for ``outcome`` when the policy gives up,
+                the request cannot be resent, or the wait would pass the deadline.
+        """
+        request, retries = call.request, call.retries
         policy = self._retry
         if isinstance(outcome, Response):
             status = outcome.status
@@ -232,7 +283,7 @@ class _ClientCore:
             )
             # An upload from an unseekable stream has been consumed: it cannot be resent.
             delay = delay if request.resendable else None
-            if delay is None or self._past_deadline(deadline, delay):
+            if delay is None or self._past_deadline(call, delay):
                 raise error_for_status(request, outcome, retries=retries, retry_after=retry_after)
             if status == 429:
                 self._paused_until = max(self._paused_until, policy.clock() + delay)
@@ -241,7 +292,7 @@ class _ClientCore:
             sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
             delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
             delay = delay if request.resendable else None
-            if delay is None or self._past_deadline(deadline, delay):
+            if delay is None or self._past_deadline(call, delay):
                 raise self._final_error(request, outcome, retries) from None
             reason = type(outcome).__name__
         logger.warning(
@@ -252,7 +303,8 @@ class _ClientCore:
             retries + 1,
             policy.max_retries,
         )
-        return delay
+        await policy.sleep(delay)
+        call.retries += 1
 
     @staticmethod
     def _final_error(request: Request, exc: TransportError, retries: int) -> TransportError:
@@ -262,15 +314,6 @@ class _ClientCore:
         message = str(exc) + (f" (after {retries} retries)" if retries else "")
         return type(exc)(
             message, method=exc.method, url=exc.url, retries=retries, outcome_unknown=unknown
-        )
-
-    def _log_attempt(self, request: Request, result: str, started: float, attempt: int) -> None:
-        logger.debug(
-            "%s -> %s in %.1f ms (attempt %d)",
-            self._log_target(request),
-            result,
-            (time.perf_counter() - started) * 1000,
-            attempt,
         )
 
     async def _send(self, request: Request) -> Response:
@@ -286,37 +329,13 @@ class _ClientCore:
                 On a write that may have been applied, ``outcome_unknown`` is True.
         """
         transport = self._get_transport()
-        retries = 0
-        deadline: float | None = None
-        total = self._timeouts.total
-        debug = logger.isEnabledFor(_DEBUG)
+        call = _Call(request)
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            async with self._slots:
-                if self._closed:
-                    raise ClientClosedError("this Client was closed while the request waited")
-                if self._paused_until:
-                    await self._wait_if_paused()
-                if deadline is None and total is not None:
-                    # The deadline starts once a slot is held: queueing is not a timeout.
-                    deadline = self._retry.clock() + total
-                started = time.perf_counter() if debug else 0.0
-                outcome: Response | TransportError
-                try:
-                    outcome = await transport.send(request)
-                except TransportError as exc:
-                    outcome = exc
-            if debug:
-                result = (
-                    str(outcome.status) if isinstance(outcome, Response) else type(outcome).__name__
-                )
-                self._log_attempt(request, result, started, retries + 1)
+            async with self._slot(call):
+                outcome = await self._attempt(call, transport.send(request))
             if isinstance(outcome, Response) and outcome.status < 300:
                 return outcome
-            delay = self._retry_delay(request, outcome, retries, deadline)
-            await self._retry.sleep(delay)
-            retries += 1
+            await self._retry_after(call, outcome)
 
     @contextlib.asynccontextmanager
     async def _stream(self, request: Request) -> AsyncIterator[StreamResponse]:
@@ -330,38 +349,34 @@ class _ClientCore:
             As :meth:`_send`.
         """
         transport = self._get_transport()
-        retries = 0
-        deadline: float | None = None
-        total = self._timeouts.total
-        debug = logger.isEnabledFor(_DEBUG)
+        call = _Call(request)
+
+        async def start(stack: contextlib.AsyncExitStack) -> StreamResponse | Response:
+            response = await stack.enter_async_context(transport.stream(request))
+            if response.status < 300:
+                return response
+            # An error body is small: read it whole, for the error's message.
+            return Response(response.status, response.headers, await response.read())
+
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            outcome: Response | TransportError
             async with contextlib.AsyncExitStack() as stack:
-                await stack.enter_async_context(self._slots)
-                if self._closed:
-                    raise ClientClosedError("this Client was closed while the request waited")
-                if self._paused_until:
-                    await self._wait_if_paused()
-                if deadline is None and total is not None:
-                    deadline = self._retry.clock() + total
-                started = time.perf_counter() if debug else 0.0
-                try:
-                    response = await stack.enter_async_context(transport.stream(request))
-                    if response.status < 300:
-                        if debug:
-                            self._log_attempt(request, str(response.status), started, retries + 1)
-                        yield response
-                        return
-                    outcome = Response(response.status, response.headers, await response.read())
-                except TransportError as exc:
-                    outcome = exc
-            if debug:
-                result = (
-                    str(outcome.status) if isinstance(outcome, Response) else type(outcome).__name__
-                )
-                self._log_attempt(request, result, started, retries + 1)
-            delay = self._retry_delay(request, outcome, retries, deadline)
-            await self._retry.sleep(delay)
-            retries += 1
+                await stack.enter_async_context(self._slot(call))
+                outcome = await self._attempt(call, start(stack))
+                if isinstance(outcome, StreamResponse):
+                    yield outcome
+                    return
+            await self._retry_after(call, outcome)
+
+
+class _Call:
+    """The state of one ``_send``/``_stream`` call across its attempts."""
+
+    __slots__ = ("deadline", "debug", "request", "retries", "started")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.retries = 0
+        #: Clock time the per-call ``total`` runs out; set when the first attempt starts.
+        self.deadline: float | None = None
+        self.debug = logger.isEnabledFor(_DEBUG)
+        self.started = 0.0
