@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 from yarl import URL
@@ -36,6 +36,7 @@ from dizions_async.errors import (
     ConfigurationError,
     ConnectError,
     QueryError,
+    RequestTimeout,
     TransportError,
 )
 from dizions_async.protocol import Request, Response, auth_headers, error_for_status
@@ -224,16 +225,33 @@ class _ClientCore:
             yield
 
     async def _attempt(self, call: _Call, attempt: Awaitable[R]) -> R | TransportError:
-        """Await one attempt and log it at DEBUG.
+        """Await one attempt, cut short at the call's deadline; log it at DEBUG.
 
         Returns:
-            What ``attempt`` returns, or the ``TransportError`` it raised.
+            What ``attempt`` returns, or the ``TransportError`` it raised (a
+            ``RequestTimeout`` when the deadline cut it short).
         """
         outcome: R | TransportError
+        cut: asyncio.TimerHandle | None = None
+        task = asyncio.current_task()
+        if call.deadline is not None and task is not None:
+            # The connect and read timeouts bound each wait on the network; this bounds
+            # the attempt as a whole, so the per-call total holds within one slow attempt
+            # too. It cancels this task at the deadline, as asyncio.timeout (3.11+) does,
+            # without a task per attempt.
+            remaining = max(call.deadline - self._retry.clock(), 0.0)
+            cut = asyncio.get_running_loop().call_later(remaining, _expire, call, task)
         try:
             outcome = await attempt
         except TransportError as exc:
             outcome = exc
+        except asyncio.CancelledError:
+            if not call.expired or _cancelled_from_outside(task):
+                raise
+            outcome = self._total_timeout(call.request)
+        finally:
+            if cut is not None:
+                cut.cancel()
         if call.debug:
             if isinstance(outcome, TransportError):
                 result = type(outcome).__name__
@@ -248,6 +266,16 @@ class _ClientCore:
             )
         return outcome
 
+    def _total_timeout(self, request: Request) -> RequestTimeout:
+        method, _, url = request.label.partition(" ")
+        return RequestTimeout(
+            f"{request.label}: no response within the total timeout "
+            f"({self._timeouts.total} s per call)",
+            method=method,
+            url=url,
+            outcome_unknown=not request.idempotent,
+        )
+
     async def _wait_if_paused(self) -> None:
         # A 429 pauses every request of this client until its Retry-After has passed.
         clock = self._retry.clock
@@ -259,6 +287,8 @@ class _ClientCore:
             await self._retry.sleep(remaining)
 
     def _past_deadline(self, call: _Call, delay: float) -> bool:
+        if call.expired:
+            return True
         return call.deadline is not None and self._retry.clock() + delay > call.deadline
 
     async def _retry_after(self, call: _Call, outcome: Response | TransportError) -> None:
@@ -319,6 +349,8 @@ class _ClientCore:
     async def _send(self, request: Request) -> Response:
         """Send ``request`` with queuing, pausing, retries, logging and error mapping.
 
+        Each attempt is cut short when the per-call ``total`` timeout runs out.
+
         Returns:
             A response with a status below 300.
 
@@ -343,7 +375,8 @@ class _ClientCore:
 
         Retries apply until a success status arrives; once the body is being read, a
         failure is raised (as ``TransportError``), not retried. The concurrency slot is
-        held until the context exits.
+        held until the context exits. The ``total`` timeout bounds the wait for the
+        response to start, not the reading of its body.
 
         Raises:
             As :meth:`_send`.
@@ -371,12 +404,29 @@ class _ClientCore:
 class _Call:
     """The state of one ``_send``/``_stream`` call across its attempts."""
 
-    __slots__ = ("deadline", "debug", "request", "retries", "started")
+    __slots__ = ("deadline", "debug", "expired", "request", "retries", "started")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.retries = 0
         #: Clock time the per-call ``total`` runs out; set when the first attempt starts.
         self.deadline: float | None = None
+        #: An attempt was cut short by the deadline: no more attempts.
+        self.expired = False
         self.debug = logger.isEnabledFor(_DEBUG)
         self.started = 0.0
+
+
+def _expire(call: _Call, task: asyncio.Task[Any]) -> None:
+    call.expired = True
+    task.cancel()
+
+
+def _cancelled_from_outside(task: asyncio.Task[Any] | None) -> bool:
+    """Undo our own cancel of ``task``; True if someone else cancelled it too.
+
+    Python 3.10 cannot tell (no ``Task.uncancel``): there a cancel from outside that
+    lands in the same instant as the deadline is taken for the deadline.
+    """
+    uncancel = getattr(task, "uncancel", None)
+    return uncancel is not None and bool(uncancel())
