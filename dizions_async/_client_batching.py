@@ -229,6 +229,8 @@ class _ClientBatching(_ClientCore):
         pieces streamed one after the other, de-duplicated by ``id``. The request holds
         one of the client's ``max_concurrency`` slots until the iteration ends; to leave
         early, close the iterator (``contextlib.aclosing``) to free it at once.
+        With ``max_concurrency=1``, a request the loop body makes through this client
+        waits for that slot, so it never starts: use another client or a larger limit.
 
         Args:
             query: a non-report query.
@@ -294,6 +296,11 @@ class _ClientBatching(_ClientCore):
         other requests). Decoded records wait in a queue of at most ``buffer`` batches
         (a batch is what one 64 KiB network chunk held); when it is full the readers
         pause, so a slow consumer slows the pulls and memory does not grow.
+
+        With ``max_concurrency=1`` no slot is left: the one reader holds the only slot
+        until its response is read, so a request the loop body makes through this client
+        waits for it, and once the buffer is full the two wait for each other for ever.
+        If the loop body calls the client, use ``max_concurrency >= 2``.
 
         Args:
             queries: non-report queries; each is cut to ``max_url_length`` as in fetch.
