@@ -201,28 +201,31 @@ class _ClientCore:
 
     # -- the attempt/retry path shared by _send and _stream --------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, call: _Call) -> AsyncIterator[None]:
-        """Hold a concurrency slot for one attempt of ``call``, ready to send.
+    async def _take_slot(self, call: _Call) -> None:
+        """Take a concurrency slot for one attempt of ``call``; the caller releases it.
 
         Waits for the rate limiter, then a slot, then any 429 pause; starts the call's
-        deadline at its first attempt (queueing is not a timeout).
+        deadline at its first attempt (queueing is not a timeout). On an error the slot
+        is released here. (A plain method, not a context manager: this is the hot path.)
 
         Raises:
             ClientClosedError: the client was closed while the request waited.
         """
         if self._limiter is not None:
             await self._limiter.acquire()
-        async with self._slots:
+        await self._slots.acquire()
+        try:
             if self._closed:
                 raise ClientClosedError("this Client was closed while the request waited")
             if self._paused_until:
                 await self._wait_if_paused()
-            total = self._timeouts.total
-            if call.deadline is None and total is not None:
-                call.deadline = self._retry.clock() + total
-            call.started = time.perf_counter() if call.debug else 0.0
-            yield
+        except BaseException:
+            self._slots.release()
+            raise
+        total = self._timeouts.total
+        if call.deadline is None and total is not None:
+            call.deadline = self._retry.clock() + total
+        call.started = time.perf_counter() if call.debug else 0.0
 
     async def _attempt(self, call: _Call, attempt: Awaitable[R]) -> R | TransportError:
         """Await one attempt, cut short at the call's deadline; log it at DEBUG.
@@ -363,8 +366,11 @@ class _ClientCore:
         transport = self._get_transport()
         call = _Call(request)
         while True:
-            async with self._slot(call):
+            await self._take_slot(call)
+            try:
                 outcome = await self._attempt(call, transport.send(request))
+            finally:
+                self._slots.release()
             if isinstance(outcome, Response) and outcome.status < 300:
                 return outcome
             await self._retry_after(call, outcome)
@@ -393,7 +399,8 @@ class _ClientCore:
 
         while True:
             async with contextlib.AsyncExitStack() as stack:
-                await stack.enter_async_context(self._slot(call))
+                await self._take_slot(call)
+                stack.callback(self._slots.release)
                 outcome = await self._attempt(call, start(stack))
                 if isinstance(outcome, StreamResponse):
                     yield outcome
