@@ -16,7 +16,6 @@ import click
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -27,9 +26,8 @@ from dizions_async.cli._common import (
     client_options,
     debug_option,
     echo_table,
-    progress_wanted,
+    progress_bar,
     run,
-    stderr_console,
 )
 from dizions_async.jobs import Journal, MigrationSummary, migrate
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
@@ -41,9 +39,6 @@ _FORMAT = click.Choice(["csv", "jsonl"])
 @contextlib.contextmanager
 def _progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A rich bar on standard error (rows done of total, rows/s); None off a terminal."""
-    if not progress_wanted():
-        yield None
-        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -52,7 +47,10 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | No
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=stderr_console(), transient=False) as bar:
+    with progress_bar(*columns) as bar:
+        if bar is None:
+            yield None
+            return
         task = bar.add_task(label, total=None, rate="")
 
         def update(done: int, total: int | None) -> None:
