@@ -85,23 +85,19 @@ class ClientOptions:
 
     def client(self, **settings: Any) -> Client:
         """A Client from these options, falling back to the environment for each one."""
-        source, org, user = self._keys
-        return Client(source, org, user, base_url=self.base_url, **settings)
+        # No local names for the keys: a traceback that shows locals shows only ``self``.
+        return Client(*self._keys, base_url=self.base_url, **settings)
 
 
 def client_options(command: F) -> F:
     """Add ``--source/--org/--user/--base-url`` (gathered as ``conn``) and ``--debug``."""
 
     @functools.wraps(command)
-    def wrapper(
-        *args: Any,
-        source: str | None,
-        org: str | None,
-        user: str | None,
-        base_url: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        return command(*args, conn=ClientOptions(source, org, user, base_url), **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The keys go straight into ClientOptions (whose repr hides them), never into a
+        # local of their own that a traceback showing locals would print.
+        conn = ClientOptions(*(kwargs.pop(name) for name in ("source", "org", "user", "base_url")))
+        return command(*args, conn=conn, **kwargs)
 
     options = [
         click.option("--source", default=None, metavar="KEY", help="Source key [DIZIONS_SOURCE]."),
