@@ -107,3 +107,30 @@ async def test_journal_of_another_resource_is_a_usage_error(
         j.begin_job("referrals", "external_id")
     result = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
     assert result.exit_code == 2 and "referrals" in result.stderr
+
+
+async def test_row_file_of_unknown_format_is_a_usage_error_in_one_line(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    rows = tmp_path / "book.txt"
+    rows.write_text("external_id,first_name,surname\nT-1,Ann,Lee\n", encoding="utf-8")
+    journal = tmp_path / "job.sqlite"
+    result = await cli(fake, "migrate", "clients", str(rows), "--journal", str(journal))
+    assert result.exit_code == 2, result.output
+    assert ".csv" in result.stderr and "Traceback" not in result.output
+    assert not journal.exists() and fake.store.rows("clients", external_id="T-1") == []
+
+
+@pytest.mark.parametrize("command", ["status", "run"])
+async def test_a_journal_that_is_not_one_is_a_usage_error_in_one_line(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path, command: str
+) -> None:
+    journal = tmp_path / "notes.sqlite"
+    journal.write_text("not a database\n" * 100, encoding="utf-8")
+    if command == "status":
+        result = await cli(fake, "migrate", "status", str(journal))
+    else:
+        result = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+    assert result.exit_code == 2, result.output
+    assert "not a migration journal" in result.stderr and "Traceback" not in result.output
+    assert fake.store.rows("clients", external_id="B-1") == []

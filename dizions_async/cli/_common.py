@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import functools
+import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
@@ -249,7 +250,7 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``job`` to completion, mapping failures to exit codes and one-line messages.
 
     Raises:
-        SystemExit: 2 for a usage error, 1 for an API, network or journal failure.
+        SystemExit: 2 for a usage error, 1 for an API, network, file or journal failure.
     """
     try:
         return asyncio.run(job())
@@ -257,7 +258,7 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise
     except _USAGE_ERRORS as exc:
         _fail(exc, debug, 2)
-    except (DizionsError, JournalWriteError, OSError) as exc:
+    except (DizionsError, JournalWriteError, OSError, sqlite3.Error) as exc:
         _fail(exc, debug, 1)
     except KeyboardInterrupt:
         click.echo("dizions: interrupted", err=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 
 import click
@@ -31,7 +32,7 @@ from dizions_async.cli._common import (
 )
 from dizions_async.jobs import Journal, MigrationSummary, migrate
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
-from dizions_async.jobs._sources import RowFormat
+from dizions_async.jobs._sources import RowFormat, source_format
 
 _FORMAT = click.Choice(["csv", "jsonl"])
 
@@ -73,6 +74,14 @@ def _run_migration(
     fmt: RowFormat | None,
     retry_failed: bool = False,
 ) -> None:
+    # Usage errors found before any work starts: exit 2 with one line, not a traceback.
+    try:
+        source_format(file, fmt)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    if os.path.exists(journal):
+        _open_journal(journal).close()
+
     async def job() -> MigrationSummary:
         with _progress_bar(f"{resource}") as on_progress:
             async with conn.client(max_concurrency=concurrency) as dz:
@@ -186,7 +195,12 @@ def migrate_records(
 def _open_journal(path: str) -> Journal:
     if not os.path.exists(path):
         raise click.BadParameter(f"no journal at {path!r}", param_hint="JOURNAL")
-    return Journal(path)
+    try:
+        return Journal(path)
+    except sqlite3.DatabaseError as exc:
+        raise click.BadParameter(
+            f"{path!r} is not a migration journal ({exc})", param_hint="JOURNAL"
+        ) from None
 
 
 @migrate_group.command(name="retry-failed")

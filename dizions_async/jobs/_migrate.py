@@ -147,7 +147,10 @@ class MigrationSummary:
                 f"`dizions migrate settle {j} KEY --not-created` and retry-failed."
             )
         if self.rejected:
-            lines.append(f"Not done: {self.rejected} rows have no usable source key (listed).")
+            lines.append(
+                f"Not done: {self.rejected} rows have no usable source key (listed, not in "
+                "the journal); fix them in the input and run again."
+            )
         if self.duplicates:
             lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row's source key.")
         if not self.complete:
