@@ -75,6 +75,7 @@ async def _demo(clients: int, seed: int, console: Console) -> None:
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
+                disable=not console.is_terminal,  # piped or redirected: no bar, no blank line
             ) as progress:
                 task = progress.add_task("pull", total=clients)
                 rows = await _pull_by_district(dz, districts, lambda n: progress.advance(task, n))
