@@ -54,6 +54,7 @@ def _progress(console: Console, what: str) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,  # piped or redirected: no bar, no blank line
     )
 
 
