@@ -115,8 +115,11 @@ class _ClientCore:
         configure_from_env(env)
 
     def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
-        return f"<Client {self._base} max_concurrency={self._max_concurrency}{state}>"
+        # getattr: a traceback that shows locals may repr a Client whose __init__ failed.
+        base = getattr(self, "_base", "(not set up)")
+        state = " closed" if getattr(self, "_closed", False) else ""
+        concurrency = getattr(self, "_max_concurrency", "?")
+        return f"<Client {base} max_concurrency={concurrency}{state}>"
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -151,6 +151,12 @@ def test_keys_never_appear_in_the_repr() -> None:
     assert not any(key in repr(client) for key in KEYS)
 
 
+def test_a_client_whose_setup_failed_can_still_be_shown() -> None:
+    # A traceback that shows locals reprs the half-built instance; that must not raise.
+    half_built = Client.__new__(Client)
+    assert repr(half_built) == "<Client (not set up) max_concurrency=?>"
+
+
 # -- reads --------------------------------------------------------------------------------
 
 
