@@ -242,8 +242,11 @@ class AiohttpTransport:
         if hasattr(session, "_retry_connection"):
             session._retry_connection = False
         self._session = session
+        # sock_connect, not connect: aiohttp arms a `connect` timer on every request, even
+        # one that reuses a pooled connection; `sock_connect` only when it really connects.
+        # Waiting for a pooled connection is bounded by the client's own semaphore.
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeouts.connect, sock_read=timeouts.read
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
         self._chunk_size = chunk_size
         self._headers: dict[Headers, CIMultiDict[str]] = {}
