@@ -158,8 +158,11 @@ class Store:
             if key not in view.columns:
                 raise Problem(400, f"{key!r} cannot be a dimension or metric of {query.resource}")
         where, params = self._where(view, query)
-        group = ", ".join(view.columns[k] for k in keys)
-        sql = f"SELECT {group}, COUNT(*) FROM {view.from_sql} WHERE {where} GROUP BY {group}"
+        # Unary + keeps SQLite from walking an index in group order (a row lookup per
+        # entry, slower than one scan and a sort); WHERE still uses indexes.
+        group = ", ".join(f"+{view.columns[k]}" for k in keys)
+        positions = ", ".join(str(i + 1) for i in range(len(keys)))
+        sql = f"SELECT {group}, COUNT(*) FROM {view.from_sql} WHERE {where} GROUP BY {positions}"
         resolve = set(query.resolve)
         labels = [self._labeller(k, "ALL" in resolve or k in resolve) for k in keys]
         out: dict[str, Any] = {}
