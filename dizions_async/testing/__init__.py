@@ -20,6 +20,10 @@ Choices where the API document is silent:
   seen from both clients.
 - ``/v2/dictionary`` answers every entry with its ``group`` and ``table``.
 
+Speed: the same read (same raw path and query string) is answered from a cache of the
+bytes sent until the data changes (any write, through the API or into the store's
+database, empties it), so a client benchmark measures the client, not SQLite.
+
 The pytest plugin (``dizions_async.testing.plugin``) provides a ``fake_dizions`` fixture.
 """
 

@@ -4,7 +4,8 @@ One middleware wraps every request: it counts requests in flight, applies the fa
 answers 414 for a URL over 8,192 bytes and 401 for wrong keys, turns :class:`Problem` into
 ``{"error": ...}`` bodies, and appends a :class:`LoggedRequest` (keys masked). Routing is
 done by hand on ``request.raw_path`` so that percent-encoded values are parsed by
-``Query.from_path`` exactly once and never decoded early.
+``Query.from_path`` exactly once and never decoded early. Record reads and reports are
+answered from a :class:`ReadCache` while the store's data is unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiohttp import BodyPartReader, web
 from dizions_async.catalogue import OperationKind, get_resource
 from dizions_async.errors import QueryError
 from dizions_async.query import Query
+from dizions_async.testing._cache import ReadCache
 from dizions_async.testing._faults import Fault, Faults
 from dizions_async.testing._schema import VIEWS
 from dizions_async.testing._store import Problem, Store
@@ -89,6 +91,7 @@ class ServerState:
     faults: Faults
     upload_dir: Path
     requests: list[LoggedRequest] = attrs.field(factory=list)
+    read_cache: ReadCache = attrs.field(factory=ReadCache)
     in_flight: int = 0
     peak_in_flight: int = 0
 
@@ -201,7 +204,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         _known(resource, OperationKind.READ)
         if len(rest) == 1 and rest[0] in _LISTS:
             return _json(getattr(state.store, rest[0])(resource))
-        return _read(state.store, request.raw_path)
+        return _read(state, request.raw_path)
     if request.method == "PUT":
         return await _put(request, state, resource, rest)
     if request.method == "POST":
@@ -232,16 +235,24 @@ def _dictionary(store: Store, rest: list[str]) -> list[dict[str, Any]]:
     raise Problem(404, "no such dictionary path")
 
 
-def _read(store: Store, raw_path: str) -> web.Response:
-    query = Query.from_path(raw_path, strict=False)
-    if query.metric_key is not None and query.dimension_key is None:
-        raise Problem(400, f"metric {query.metric_key!r} needs a dimension")
-    if query.is_report:
-        return _json(store.report(query))
-    records = store.read(query)
-    if query.ids and not records and len(query.filters) + len(query.date_ranges) == 0:
-        raise Problem(404, f"{query.resource} record(s) {';'.join(map(str, query.ids))} not found")
-    return _json(records)
+def _read(state: ServerState, raw_path: str) -> web.Response:
+    store = state.store
+    version = store.version
+    body = state.read_cache.get(version, raw_path)
+    if body is None:
+        query = Query.from_path(raw_path, strict=False)
+        if query.metric_key is not None and query.dimension_key is None:
+            raise Problem(400, f"metric {query.metric_key!r} needs a dimension")
+        if query.is_report:
+            body = orjson.dumps(store.report(query))
+        else:
+            records = store.read(query)
+            if query.ids and not records and not (query.filters or query.date_ranges):
+                ids = ";".join(map(str, query.ids))
+                raise Problem(404, f"{query.resource} record(s) {ids} not found")
+            body = orjson.dumps(records)
+        state.read_cache.put(version, raw_path, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def _put(

@@ -79,6 +79,17 @@ class Store:
         """Close the database."""
         self._conn.close()
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """A value that changes whenever the data may have changed.
+
+        It counts the rows changed through this connection (the API's writes, and any a
+        test makes itself) and, for a file, commits by other connections. The server
+        keeps read answers only while it stays the same.
+        """
+        data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return self._conn.total_changes, int(data_version)
+
     # -- read access for tests --------------------------------------------------------------
 
     def tables(self) -> list[str]:
