@@ -54,6 +54,16 @@ async def test_data_and_writes_survive_a_restart_with_a_db_file(tmp_path: Path) 
             assert await response.json() == [{"surname": "Row"}]
 
 
+async def test_the_store_after_stop_raises_a_clear_error() -> None:
+    async with FakeDizions(clients=5, seed=1) as fake:
+        store = fake.store
+        assert store.count("clients") == 5
+    for read in (lambda: store.count("clients"), lambda: fake.store.rows("clients")):
+        with pytest.raises(RuntimeError, match=r"store is closed.*FakeDizions\.stop"):
+            read()
+    await fake.stop()  # stopping twice is harmless
+
+
 async def test_same_seed_gives_same_data_and_keys() -> None:
     async with FakeDizions(clients=40, seed=9) as a, FakeDizions(clients=40, seed=9) as b:
         assert a.store.rows("referrals") == b.store.rows("referrals")

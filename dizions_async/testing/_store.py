@@ -64,7 +64,9 @@ class Store:
     """
 
     def __init__(self, path: str | Path | None = None, *, clients: int = 500, seed: int = 1):
-        self._conn = sqlite3.connect(":memory:" if path is None else str(path))
+        self._connection: sqlite3.Connection | None = sqlite3.connect(
+            ":memory:" if path is None else str(path)
+        )
         for statement in DDL:
             self._conn.execute(statement)
         if self.count("dictionaries") == 0:
@@ -76,8 +78,19 @@ class Store:
             self._names.setdefault((grp, tbl), {})[key] = name
 
     def close(self) -> None:
-        """Close the database."""
-        self._conn.close()
+        """Close the database; any later use raises ``RuntimeError``."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError(
+                "the fake server's store is closed: FakeDizions.stop() (leaving 'async with') "
+                "closes it; read fake.store while the server runs"
+            )
+        return self._connection
 
     @property
     def version(self) -> tuple[int, int]:
