@@ -6,6 +6,7 @@ cannot hide; one test checks that Query builds the same paths.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -268,6 +269,22 @@ async def test_missing_or_wrong_keys_are_401(
     ):
         assert response.status == status
         assert "error" in await response.json()
+
+
+async def test_a_key_header_that_is_not_utf8_is_401_not_500(fake: FakeDizions) -> None:
+    # aiohttp's client will not send such bytes; write the request by hand.
+    host, port = fake.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = "".join(f"{k}: {v}\r\n" for k, v in fake.headers.items() if k != "User")
+    writer.write(
+        b"GET /v2/clients HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + head.encode()
+        + b"User: \xff\xfe\r\n\r\n"
+    )
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"401"
 
 
 @pytest.mark.parametrize(

@@ -118,8 +118,12 @@ def _drop(request: web.Request) -> web.Response:
 
 def _authorised(request: web.Request, keys: Keys) -> bool:
     expected = keys.headers
+    # surrogateescape: a header with undecodable bytes is a wrong key (401), not a crash.
     return all(
-        hmac.compare_digest(request.headers.get(name, "").encode(), expected[name].encode())
+        hmac.compare_digest(
+            request.headers.get(name, "").encode("utf-8", "surrogateescape"),
+            expected[name].encode(),
+        )
         for name in _KEY_HEADERS
     )
 
