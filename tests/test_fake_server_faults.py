@@ -98,6 +98,16 @@ async def test_commit_then_fail_commits_the_write_then_fails(
     assert fake.requests[-1].fault == f"commit_then_{mode}"
 
 
+async def test_commit_then_fail_leaves_reads_alone_and_hits_writes(
+    fake: FakeDizions, http: aiohttp.ClientSession
+) -> None:
+    fake.faults.set(commit_then_fail=1.0)
+    assert await status_of(http, "GET", "/v2/workers") == 200
+    assert fake.requests[-1].fault is None
+    assert await status_of(http, "POST", "/v2/clients/id/1", data={"postcode": "A1"}) == 500
+    assert fake.requests[-1].fault == "commit_then_500"
+
+
 async def test_shares_are_deterministic_for_a_seed() -> None:
     async def statuses(seed: int) -> list[int]:
         async with (

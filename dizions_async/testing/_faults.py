@@ -4,7 +4,9 @@ A :class:`FaultConfig` is one rule; :class:`Faults` holds the rules and decides,
 request, which fault (if any) it gets. The newest rule that matches a request applies.
 Rates are shares drawn from one ``random.Random(seed)``: a request draws once, and the
 draw falls into 429, 503, drop or commit-then-fail by the cumulative shares, so at most
-one fault hits a request. ``times=N`` limits a rule to the next N matching requests.
+one fault hits a request. Commit-then-fail is for writes only: a read (GET, HEAD) that
+draws it is answered normally, as it has nothing to commit. ``times=N`` limits a rule to
+the next N matching requests.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import random
 import attrs
 
 __all__ = ["Fault", "FaultConfig", "Faults"]
+
+# Methods with nothing to commit: commit-then-fail never applies to them.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Fault(str, enum.Enum):
@@ -40,8 +45,9 @@ class FaultConfig:
         retry_after: the ``Retry-After`` header value (seconds or an HTTP date).
         rate_503: share answered 503.
         drop: share whose connection is closed without a response.
-        commit_then_fail: share that is handled (a write is committed) and then answered
-            500, or dropped, as ``commit_fail_mode`` says (``"500"`` or ``"drop"``).
+        commit_then_fail: share of writes that are handled (committed) and then answered
+            500, or dropped, as ``commit_fail_mode`` says (``"500"`` or ``"drop"``). Reads
+            that draw it are answered normally.
         times: apply to the next ``times`` matching requests only; None for ever.
     """
 
@@ -173,4 +179,6 @@ class Faults:
             if share and draw < edge:
                 fault = kind
                 break
+        if fault in (Fault.COMMIT_THEN_500, Fault.COMMIT_THEN_DROP) and method in _READS:
+            fault = Fault.NONE
         return Decision(fault, c.latency, c.retry_after)
