@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from dizions_async.testing import FakeDizions, FaultConfig
+from dizions_async.testing._faults import parse_fault_rule
 
 
 @pytest.fixture
@@ -157,3 +158,33 @@ async def test_request_log_masks_the_keys(fake: FakeDizions, http: aiohttp.Clien
 def test_bad_fault_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         FaultConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01",
+            FaultConfig("PUT /v2/clients", commit_then_fail=0.1, drop=0.05, latency=0.01),
+        ),
+        ("rate_429=0.5, times=3", FaultConfig(rate_429=0.5, times=3)),
+        (
+            "GET /v2/x:rate_429=1,retry_after=Wed, 21 Oct 2015 07:28:00 GMT",
+            FaultConfig("GET /v2/x", rate_429=1, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"),
+        ),
+        (
+            "commit_then_fail=1,commit_fail_mode=drop",
+            FaultConfig(commit_then_fail=1, commit_fail_mode="drop"),
+        ),
+    ],
+)
+def test_fault_rules_parse_from_their_command_line_form(text: str, expected: FaultConfig) -> None:
+    assert parse_fault_rule(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "drop", "x=1", "times=-1", "times=0", "drop=0.7,rate_503=0.7"]
+)
+def test_bad_fault_rule_text_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_fault_rule(text)

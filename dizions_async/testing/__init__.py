@@ -4,8 +4,11 @@
 (see ``API.md``) at ``fake.url`` and accepts only ``fake.keys``. It is backed by SQLite
 (in memory, or a file with ``db_path=`` so data survives restarts) and seeded with
 deterministic synthetic data. ``fake.requests`` logs every request (keys masked),
-``fake.store`` reads the data directly, and ``fake.faults.set(...)`` injects latency, 429s,
-503s, dropped connections and commit-then-fail writes.
+``fake.store`` reads the data directly (until the server stops: after ``stop()`` it raises
+``RuntimeError``), and ``fake.faults.set(...)`` injects latency, 429s, 503s, dropped
+connections and commit-then-fail writes (a read is never hit by commit-then-fail: it has
+nothing to commit; it is answered normally). ``dizions serve --fault`` sets the same rules
+from the command line.
 
 Choices where the API document is silent:
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import enum
 import random
+import re
+from typing import Any
 
 import attrs
 
-__all__ = ["Fault", "FaultConfig", "Faults"]
+__all__ = ["Fault", "FaultConfig", "Faults", "parse_fault_rule"]
 
 # Methods with nothing to commit: commit-then-fail never applies to them.
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -182,3 +184,60 @@ class Faults:
         if fault in (Fault.COMMIT_THEN_500, Fault.COMMIT_THEN_DROP) and method in _READS:
             fault = Fault.NONE
         return Decision(fault, c.latency, c.retry_after)
+
+
+_FLOAT_SETTINGS = frozenset({"latency", "rate_429", "rate_503", "drop", "commit_then_fail"})
+_TEXT_SETTINGS = frozenset({"retry_after", "commit_fail_mode"})
+_ROUTE = re.compile(r"([A-Z]+ /[^:]*):(.*)\Z", re.DOTALL)
+
+
+def parse_fault_rule(text: str) -> FaultConfig:
+    """Parse a rule written ``[METHOD /prefix:]key=value[,key=value...]`` (the
+    ``dizions serve --fault`` syntax).
+
+    Keys are :class:`FaultConfig`'s (``latency``, ``rate_429``, ``retry_after``,
+    ``rate_503``, ``drop``, ``commit_then_fail``, ``commit_fail_mode``, ``times``). A
+    ``retry_after`` HTTP date may contain commas: a piece without ``=`` continues the
+    value before it.
+
+    Returns:
+        The rule; pass its attributes to :meth:`Faults.set`.
+
+    Raises:
+        ValueError: an unknown key, a bad number, or a rule :class:`FaultConfig` refuses.
+
+    Example::
+
+        parse_fault_rule("PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01")
+    """
+    route: str | None = None
+    settings = text.strip()
+    if m := _ROUTE.match(settings):
+        route, settings = m.group(1).strip(), m.group(2)
+    pieces: list[str] = []
+    for piece in settings.split(","):
+        if "=" in piece or not pieces:
+            pieces.append(piece)
+        else:
+            pieces[-1] += "," + piece
+    values: dict[str, Any] = {}
+    for piece in pieces:
+        key, sep, value = piece.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ValueError(f"fault setting {piece.strip()!r} is not key=value")
+        if key in _FLOAT_SETTINGS:
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise ValueError(f"fault setting {key} needs a number, got {value!r}") from None
+        elif key == "times":
+            if not value.isdigit():
+                raise ValueError(f"fault setting times needs a whole number, got {value!r}")
+            values[key] = int(value)
+        elif key in _TEXT_SETTINGS:
+            values[key] = value
+        else:
+            known = ", ".join(sorted({*_FLOAT_SETTINGS, *_TEXT_SETTINGS, "times"}))
+            raise ValueError(f"unknown fault setting {key!r}; known: {known}")
+    return FaultConfig(route, **values)
