@@ -17,7 +17,8 @@ Choices where the API document is silent:
   ``{"error": "external_id '...' already exists", "id": <existing id>}`` and writes nothing.
 - Unknown body fields answer 400 (the real API may ignore them; refusing catches typos).
 - ``PUT /v2/external_referral`` with a JSON array stages every person (all or none) and
-  answers ``{"id": <first>, "ids": [...]}``; uploads answer the same shape.
+  answers ``{"id": <first>, "ids": [...]}``; uploads answer the same shape. An upload is
+  all or none: one refused or cut off part way leaves no file on disk and no row.
 - A client's relationships are read with the ``relationships`` field
   (``/v2/clients/id/7/field/id;relationships``): ``[{"id", "relationship", "carer"}]``,
   seen from both clients.

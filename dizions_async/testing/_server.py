@@ -11,6 +11,7 @@ answered from a :class:`ReadCache` while the store's data is unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hmac
 import logging
@@ -70,7 +71,8 @@ class LoggedRequest:
         path: the raw path with its query string.
         headers: request headers, with Source, Org and User values masked as ``***``.
         body_size: bytes of request body read.
-        status: the status answered, or 0 when the connection was dropped.
+        status: the status answered, or 0 when the connection was dropped (by a fault, or
+            by the client before its request body ended).
         fault: the injected fault, or None.
     """
 
@@ -153,7 +155,12 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         elif fault is Fault.DROP:
             return _drop(request)
         else:
-            response = await _answer(request, handler, state)
+            try:
+                response = await _answer(request, handler, state)
+            except ConnectionResetError:
+                # The client closed the connection before its body ended: nobody is there
+                # to answer, so log it like a dropped connection (status 0).
+                return web.Response(status=400)
             if fault is Fault.COMMIT_THEN_500:
                 response = _error(500, "internal server error")
             elif fault is Fault.COMMIT_THEN_DROP:
@@ -188,6 +195,8 @@ async def _answer(request: web.Request, handler: Handler, state: ServerState) ->
         return _json(problem.body(), problem.status)
     except QueryError as exc:
         return _error(400, str(exc))
+    except ConnectionResetError:
+        raise  # the client went away mid-body: not a bug in the fake (see _middleware)
     except Exception as exc:  # a bug in the fake: answer like a server would, and say where
         _log.exception("fake Dizions server failed on %s %s", request.method, request.path)
         return _error(500, f"internal error in the fake server: {type(exc).__name__}")
@@ -334,46 +343,53 @@ async def _upload(
     fields: dict[str, str] = {}
     files: list[dict[str, object]] = []
     folder = state.upload_dir / resource / str(record)
-    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
     size_total = 0
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise Problem(400, "nested multipart bodies are not accepted")
-        if part.filename is None:
-            value = (await part.read()).decode()
-            size_total += len(value)
-            fields[part.name or ""] = value
-            continue
-        name = _UNSAFE_NAME.sub("_", Path(part.filename).name) or "upload"
-        target = folder / f"{uuid.uuid4().hex[:12]}_{name}"
-        size = 0
-        with target.open("wb") as out:
-            # Stream to disk chunk by chunk: an upload is never held whole in memory.
-            while chunk := await part.read_chunk(65536):
-                out.write(chunk)
-                size += len(chunk)
-        size_total += size
-        files.append(
-            {
-                "filename": part.filename,
-                "stored_path": str(target),
-                "size": size,
-                "content_type": part.headers.get("Content-Type", "application/octet-stream"),
-            }
-        )
-    _BODY_SIZE.get()[0] = size_total
-    if not files:
-        raise Problem(400, "the upload carries no files")
-    ids = [
-        state.store.add_upload(
-            resource,
-            record,
-            user_visibility=fields.get("user_visibility", ""),
-            group_visibility=fields.get("group_visibility", ""),
-            **f,
-        )
-        for f in files
-    ]
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise Problem(400, "nested multipart bodies are not accepted")
+            if part.filename is None:
+                value = (await part.read()).decode()
+                size_total += len(value)
+                fields[part.name or ""] = value
+                continue
+            name = _UNSAFE_NAME.sub("_", Path(part.filename).name) or "upload"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{uuid.uuid4().hex[:12]}_{name}"
+            written.append(target)
+            size = 0
+            with target.open("wb") as out:
+                # Stream to disk chunk by chunk: an upload is never held whole in memory.
+                while chunk := await part.read_chunk(65536):
+                    out.write(chunk)
+                    size += len(chunk)
+            size_total += size
+            files.append(
+                {
+                    "filename": part.filename,
+                    "stored_path": str(target),
+                    "size": size,
+                    "content_type": part.headers.get("Content-Type", "application/octet-stream"),
+                }
+            )
+        _BODY_SIZE.get()[0] = size_total
+        if not files:
+            raise Problem(400, "the upload carries no files")
+        visibility = {
+            "user_visibility": fields.get("user_visibility", ""),
+            "group_visibility": fields.get("group_visibility", ""),
+        }
+        ids = state.store.add_uploads(resource, record, [{**visibility, **f} for f in files])
+    except BaseException:
+        # Refused, cut off (the client went away: CancelledError) or failed: nothing of
+        # this upload stays on disk, as nothing of it was recorded.
+        _BODY_SIZE.get()[0] = size_total
+        for path in written:
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: earlier uploads keep it
+        raise
     return _json({"id": ids[0], "ids": ids}, 201)
 
 

@@ -413,6 +413,16 @@ class Store:
         with self._conn:
             return self._insert("uploads", {"resource": resource, "record": record_id, **values})
 
+    def add_uploads(
+        self, resource: str, record_id: int, files: Sequence[Mapping[str, object]]
+    ) -> list[int]:
+        """Record several stored uploads in one transaction (all or none); returns their IDs."""
+        with self._conn:
+            return [
+                self._insert("uploads", {"resource": resource, "record": record_id, **values})
+                for values in files
+            ]
+
     def _relationship(self, record_id: int, fields: dict[str, str]) -> dict[str, object] | None:
         second = fields.pop("id_second", "")
         given = {k: fields.pop(k) for k in _RELATIONSHIP_FIELDS if k in fields}
