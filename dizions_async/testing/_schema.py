@@ -341,6 +341,19 @@ class View:
         """Fields that are plain INTEGER columns (filter values for them bind as ints)."""
         return _INTEGER_FIELDS[self.from_sql]
 
+    def from_for(self, used_sql: str) -> str:
+        """The FROM clause without the LEFT JOINs (to clients ``c``, projects ``p``) that
+        ``used_sql`` (the statement's other clauses) never refers to.
+
+        Each such join matches at most one row, so leaving it out changes no result; it
+        saves a lookup per row, which SQLite does not always spare itself.
+        """
+        sql = self.from_sql
+        for alias, join in _OPTIONAL_JOINS:
+            if join in sql and not re.search(rf"\b{alias}\.", used_sql):
+                sql = sql.replace(join, "")
+        return sql
+
 
 #: Single-record extension fields: selectable and filterable, but not returned by default.
 EXTENSION_FIELDS = frozenset({"website_photo_consent", "newsletter_opt_in", "risk_level"})
@@ -356,6 +369,10 @@ def _base(table: str, alias: str = "t") -> dict[str, str]:
 
 _CLIENT_JOIN = " LEFT JOIN clients c ON c.id = {ref}.client"
 _PROJECT_JOIN = " LEFT JOIN projects p ON p.id = {ref}.project"
+_OPTIONAL_JOINS = (
+    *(("c", _CLIENT_JOIN.format(ref=ref)) for ref in ("t", "r")),
+    *(("p", _PROJECT_JOIN.format(ref=ref)) for ref in ("t", "r")),
+)
 _NOT_PREFIXED = {"id", "consent", "deceased", "social_services_number", "first_name", "surname"}
 
 

@@ -164,7 +164,8 @@ class Store:
             plain.append("id")  # computed fields need it; dropped below if not asked for
         where, params = self._where(view, query)
         select = ", ".join(view.columns[n] for n in plain)
-        sql = f"SELECT {select} FROM {view.from_sql} WHERE {where} ORDER BY t.id"
+        from_sql = view.from_for(f"{select} {where}")
+        sql = f"SELECT {select} FROM {from_sql} WHERE {where} ORDER BY t.id"
         out = [dict(zip(plain, row, strict=True)) for row in self._conn.execute(sql, params)]
         if "relationships" in names:
             self._add_relationships(out)
@@ -186,7 +187,8 @@ class Store:
         # entry, slower than one scan and a sort); WHERE still uses indexes.
         group = ", ".join(f"+{view.columns[k]}" for k in keys)
         positions = ", ".join(str(i + 1) for i in range(len(keys)))
-        sql = f"SELECT {group}, COUNT(*) FROM {view.from_sql} WHERE {where} GROUP BY {positions}"
+        from_sql = view.from_for(f"{group} {where}")
+        sql = f"SELECT {group}, COUNT(*) FROM {from_sql} WHERE {where} GROUP BY {positions}"
         resolve = set(query.resolve)
         labels = [self._labeller(k, "ALL" in resolve or k in resolve) for k in keys]
         out: dict[str, Any] = {}
