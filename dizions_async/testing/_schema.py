@@ -341,6 +341,11 @@ class View:
         """Fields that are plain INTEGER columns (filter values for them bind as ints)."""
         return _INTEGER_FIELDS[self.from_sql]
 
+    @property
+    def real_fields(self) -> frozenset[str]:
+        """Fields that are REAL columns."""
+        return _REAL_FIELDS[self.from_sql]
+
     def from_for(self, used_sql: str) -> str:
         """The FROM clause without the LEFT JOINs (to clients ``c``, projects ``p``) that
         ``used_sql`` (the statement's other clauses) never refers to.
@@ -489,14 +494,14 @@ _ALIASES = {"c": "clients", "r": "referrals", "p": "projects"}
 _COLUMN_EXPR = re.compile(r'(\w+)\."(\w+)"\Z')
 
 
-def _integer_fields(view: View) -> frozenset[str]:
+def _fields_of_type(view: View, sql_type: str) -> frozenset[str]:
     out = set()
     for field, expr in view.columns.items():
         m = _COLUMN_EXPR.match(expr)
         if m is not None:
             table = view.table if m.group(1) == "t" else _ALIASES[m.group(1)]
             kind = TABLES[table][m.group(2)]
-            if kind.startswith("INTEGER"):
+            if kind.startswith(sql_type):
                 out.add(field)
     return frozenset(out)
 
@@ -504,5 +509,8 @@ def _integer_fields(view: View) -> frozenset[str]:
 #: Resource path name -> View.
 VIEWS: Mapping[str, View] = _views()
 _INTEGER_FIELDS: Mapping[str, frozenset[str]] = {
-    v.from_sql: _integer_fields(v) for v in VIEWS.values()
+    v.from_sql: _fields_of_type(v, "INTEGER") for v in VIEWS.values()
+}
+_REAL_FIELDS: Mapping[str, frozenset[str]] = {
+    v.from_sql: _fields_of_type(v, "REAL") for v in VIEWS.values()
 }

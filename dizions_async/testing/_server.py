@@ -259,11 +259,10 @@ def _read(state: ServerState, raw_path: str) -> web.Response:
         if query.is_report:
             body = orjson.dumps(store.report(query))
         else:
-            records = store.read(query)
-            if query.ids and not records and not (query.filters or query.date_ranges):
+            body = store.read_json(query)
+            if query.ids and body == b"[]" and not (query.filters or query.date_ranges):
                 ids = ";".join(map(str, query.ids))
                 raise Problem(404, f"{query.resource} record(s) {ids} not found")
-            body = orjson.dumps(records)
         state.read_cache.put(version, raw_path, body)
     return web.Response(body=body, content_type="application/json")
 
