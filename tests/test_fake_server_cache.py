@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -90,3 +93,18 @@ def test_the_cache_keeps_no_more_than_its_byte_budget() -> None:
         None,
         b"x" * 6,
     )
+
+
+async def test_a_read_sees_a_write_another_connection_made_to_the_db_file(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "fake.sqlite3"
+    async with (
+        FakeDizions(clients=5, seed=1, db_path=db) as fake,
+        aiohttp.ClientSession(fake.url, headers=fake.headers) as http,
+    ):
+        path = "/v2/clients/id/1/field/surname"
+        assert await send(http, "GET", path) != [{"surname": "Elsewhere"}]
+        with contextlib.closing(sqlite3.connect(db)) as other, other:
+            other.execute("UPDATE clients SET surname = 'Elsewhere' WHERE id = 1")
+        assert await send(http, "GET", path) == [{"surname": "Elsewhere"}]
