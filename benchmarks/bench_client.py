@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 import httpx
 import orjson
+from _servers import static_server
 from aiohttp import web
 
 from dizions_async import Client, Query, RetryPolicy
@@ -41,7 +40,7 @@ RECORDS = [
 ]
 
 
-def _serve(port: int) -> None:
+def _app() -> web.Application:
     body = orjson.dumps(RECORDS)
 
     async def handler(request: web.Request) -> web.Response:
@@ -49,25 +48,7 @@ def _serve(port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_up(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(base + "/v2/clients") as resp:
-                    await resp.read()
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
+    return app
 
 
 def _paths(n: int) -> list[str]:
@@ -123,12 +104,7 @@ Runner = Callable[[str, list[str]], Awaitable[int]]
 
 
 async def main(requests: int, rounds: int) -> None:
-    port = _free_port()
-    server = multiprocessing.Process(target=_serve, args=(port,), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_up(base)
+    with static_server(_app) as base:
         paths = _paths(requests)
         runners: dict[str, Runner] = {
             "dizions_async": run_sdk,
@@ -156,9 +132,6 @@ async def main(requests: int, rounds: int) -> None:
         print(f"  SDK / aiohttp loop = {best['dizions_async'] / hand:.2f}")
         print(f"  httpx / aiohttp loop = {best['httpx loop'] / hand:.2f}")
         print(f"  SDK / httpx loop = {best['dizions_async'] / best['httpx loop']:.2f}")
-    finally:
-        server.terminate()
-        server.join()
 
 
 if __name__ == "__main__":

@@ -15,21 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _servers import ROOT, dizions_serve
+
 MB = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(*args: str) -> list[str]:
@@ -47,22 +40,15 @@ def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[int, float, int]:
 
 
 def main(records: int, db: str | None) -> None:
-    port = _free_port()
-    args = ["serve", "--port", str(port), "--clients", str(records)]
-    if db:
-        args += ["--db", db]
-    server = subprocess.Popen(_cli(*args), cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        lines = [server.stdout.readline() for _ in range(4)]
-        keys = [line.split(":", 1)[1].strip() for line in lines[1:4]]
+    args = ["--clients", str(records), *(["--db", db] if db else [])]
+    with dizions_serve(*args) as (url, keys):
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "DIZIONS_SOURCE": keys[0],
             "DIZIONS_ORG": keys[1],
             "DIZIONS_USER": keys[2],
-            "DIZIONS_BASE_URL": f"http://127.0.0.1:{port}",
+            "DIZIONS_BASE_URL": url,
         }
         _, _, idle = peak_rss(_cli("--help"), env)
         print(f"records: {records}; interpreter + imports (dizions --help): {idle / MB:.0f} MB")
@@ -80,11 +66,6 @@ def main(records: int, db: str | None) -> None:
                     f"{fmt:5}: {lines_out} records, {size:.0f} MB file, {seconds:.1f}s, "
                     f"peak RSS {peak / MB:.0f} MB ({verdict})"
                 )
-    finally:
-        server.terminate()
-        server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
 
 
 if __name__ == "__main__":

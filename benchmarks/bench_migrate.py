@@ -19,28 +19,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
-import multiprocessing
 import os
-import re
-import socket
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import aiohttp
 import orjson
+from _servers import Keys, dizions_serve, static_server
 from aiohttp import web
 
 from dizions_async import Client
 from dizions_async.jobs import migrate
 
-STATIC_KEYS = ("bench-source", "bench-org", "bench-user")
+STATIC_KEYS: Keys = ("bench-source", "bench-org", "bench-user")
 
 
-def _serve_static(port: int) -> None:
+def _static_app() -> web.Application:
     ids = itertools.count(1)
 
     async def create(request: web.Request) -> web.Response:
@@ -55,25 +53,7 @@ def _serve_static(port: int) -> None:
     app = web.Application()
     app.router.add_put("/{tail:.*}", create)
     app.router.add_get("/{tail:.*}", read)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_up(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(base + "/v2/workers") as resp:
-                    await resp.read()
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
+    return app
 
 
 def _rows(prefix: str, n: int) -> list[dict[str, str]]:
@@ -84,7 +64,7 @@ def _rows(prefix: str, n: int) -> list[dict[str, str]]:
 
 
 async def run_baseline(
-    base: str, keys: tuple[str, str, str], rows: list[dict[str, str]], concurrency: int
+    base: str, keys: Keys, rows: list[dict[str, str]], concurrency: int
 ) -> float:
     headers = dict(zip(("Source", "Org", "User"), keys, strict=True))
     gate = asyncio.Semaphore(concurrency)
@@ -104,9 +84,7 @@ async def run_baseline(
         return time.perf_counter() - started
 
 
-async def run_migrate(
-    base: str, keys: tuple[str, str, str], rows: list[dict[str, str]], concurrency: int
-) -> float:
+async def run_migrate(base: str, keys: Keys, rows: list[dict[str, str]], concurrency: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         async with Client(*keys, base_url=base, max_concurrency=concurrency) as dz:
             started = time.perf_counter()
@@ -119,42 +97,23 @@ async def run_migrate(
         return elapsed
 
 
-def _start_server(kind: str) -> tuple[str, tuple[str, str, str], object]:
-    port = _free_port()
+@contextlib.contextmanager
+def _server(kind: str) -> Iterator[tuple[str, Keys]]:
+    """The base URL and keys of a running server of this kind (stopped on exit)."""
     if kind == "static":
-        proc = multiprocessing.Process(target=_serve_static, args=(port,), daemon=True)
-        proc.start()
-        return f"http://127.0.0.1:{port}", STATIC_KEYS, proc
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "dizions_async.cli", "serve", "--port", str(port), "--clients", "1"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert serve.stdout is not None
-    lines = [serve.stdout.readline() for _ in range(4)]
-    keys = tuple(re.sub(r"^\s*\w+:\s*", "", line).strip() for line in lines[1:4])
-    return f"http://127.0.0.1:{port}", (keys[0], keys[1], keys[2]), serve
-
-
-def _stop(server: object) -> None:
-    if isinstance(server, subprocess.Popen):
-        server.terminate()
-        server.wait()
-    elif isinstance(server, multiprocessing.Process):
-        server.terminate()
-        server.join()
+        with static_server(_static_app) as base:
+            yield base, STATIC_KEYS
+    else:
+        with dizions_serve("--clients", "1") as (base, keys):
+            yield base, keys
 
 
 async def main(rows: int, concurrency: int, kind: str) -> None:
-    base, keys, server = _start_server(kind)
-    try:
-        await _wait_up(base)
+    with _server(kind) as (base, keys):
         await run_baseline(base, keys, _rows("warm-a", 200), concurrency)
         await run_migrate(base, keys, _rows("warm-m", 200), concurrency)
         baseline = await run_baseline(base, keys, _rows("base", rows), concurrency)
         journaled = await run_migrate(base, keys, _rows("mig", rows), concurrency)
-    finally:
-        _stop(server)
     print(f"server: {kind}, {rows} creates, concurrency {concurrency}, one run each")
     print(f"aiohttp loop, no journal: {baseline:6.2f}s  {rows / baseline:8.0f} creates/s")
     print(f"migrate with journal:     {journaled:6.2f}s  {rows / journaled:8.0f} creates/s")

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import multiprocessing
-import socket
 import statistics
 import time
 
 import aiohttp
 import orjson
+from _servers import client_record, static_server
 from aiohttp import web
 
 from dizions_async import Client, Query, RetryPolicy
@@ -36,24 +35,10 @@ MAX_URL = 4096
 
 
 def _record(i: int) -> bytes:
-    return orjson.dumps(
-        {
-            "id": i,
-            "first_name": f"Name{i}",
-            "surname": f"Surname{i}",
-            "date_of_birth": "1970-01-01",
-            "gender": i % 3,
-            "ethnicity": i % 17,
-            "religion": i % 9,
-            "district": i % 12,
-            "postcode": "AB1 2CD",
-            "email": f"person{i}@example.org",
-            "active": "Y",
-        }
-    )
+    return orjson.dumps(client_record(i))
 
 
-def _serve(port: int, n: int) -> None:
+def _app(n: int) -> web.Application:
     records = [b""] + [_record(i) for i in range(1, n + 1)]
 
     async def handler(request: web.Request) -> web.Response:
@@ -64,25 +49,7 @@ def _serve(port: int, n: int) -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_up(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(base + "/v2/clients/id/1") as resp:
-                    await resp.read()
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
+    return app
 
 
 async def run_sdk(dz: Client, query: Query) -> list[dict[str, object]]:
@@ -108,15 +75,10 @@ async def run_hand(
 
 
 async def main(n: int, rounds: int) -> None:
-    port = _free_port()
-    server = multiprocessing.Process(target=_serve, args=(port, n), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{port}"
-    query = Query("clients").id(*range(1, n + 1))
-    pieces = split_to_fit(query, base, MAX_URL)
-    chunks = [p.ids for p in pieces]  # the same id chunks, for the hand-written pull
-    try:
-        await _wait_up(base)
+    with static_server(_app, n, probe="/v2/clients/id/1") as base:
+        query = Query("clients").id(*range(1, n + 1))
+        pieces = split_to_fit(query, base, MAX_URL)
+        chunks = [p.ids for p in pieces]  # the same id chunks, for the hand-written pull
         connector = aiohttp.TCPConnector(limit=CONCURRENCY, ttl_dns_cache=300)
         async with (
             Client(
@@ -161,9 +123,6 @@ async def main(n: int, rounds: int) -> None:
             f"  SDK / hand-written = {best['hand'] / best['sdk']:.2f} (best rounds), "
             f"{statistics.median(ratios):.2f} (median of per-round ratios); target >= 0.90"
         )
-    finally:
-        server.terminate()
-        server.join()
 
 
 if __name__ == "__main__":

@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import resource
-import socket
 import subprocess
 import sys
 import time
 
-import aiohttp
 import orjson
+from _rss import peak_rss_mib
+from _servers import client_record, static_server
 from aiohttp import web
 
 from dizions_async import Client, Query, RetryPolicy
@@ -36,28 +34,10 @@ SIZES = (20_000, 200_000)
 
 
 def _body(n: int) -> bytes:
-    return orjson.dumps(
-        [
-            {
-                "id": i,
-                "first_name": f"Name{i}",
-                "surname": f"Surname{i}",
-                "date_of_birth": "1970-01-01",
-                "gender": i % 3,
-                "ethnicity": i % 17,
-                "religion": i % 9,
-                "district": i % 12,
-                "postcode": "AB1 2CD",
-                "email": f"person{i}@example.org",
-                "active": "Y",
-                "score": 0.5,
-            }
-            for i in range(1, n + 1)
-        ]
-    )
+    return orjson.dumps([{**client_record(i), "score": 0.5} for i in range(1, n + 1)])
 
 
-def _serve(port: int) -> None:
+def _app() -> web.Application:
     bodies = {str(n): _body(n) for n in SIZES}
 
     async def handler(request: web.Request) -> web.Response:
@@ -66,31 +46,11 @@ def _serve(port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/v2/clients/external_id/{n}", handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return app
 
 
 def _query(n: int) -> Query:
     return Query("clients").filter(external_id=str(n))
-
-
-async def _wait_up(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            try:
-                async with session.get(f"{base}{_query(SIZES[0]).path}") as resp:
-                    await resp.read()
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("benchmark server did not start")
 
 
 async def _measure(base: str, mode: str, n: int, rounds: int) -> dict[str, float]:
@@ -113,8 +73,7 @@ async def _measure(base: str, mode: str, n: int, rounds: int) -> dict[str, float
             if count != n:
                 raise RuntimeError(f"{mode} got {count} records, not {n}")
             best = max(best, n / elapsed)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"rate": best, "peak_mib": peak_kib / 1024}
+    return {"rate": best, "peak_mib": peak_rss_mib()}
 
 
 def _child(base: str, mode: str, n: int, rounds: int) -> dict[str, float]:
@@ -140,18 +99,10 @@ def _child(base: str, mode: str, n: int, rounds: int) -> dict[str, float]:
 
 
 def main(rounds: int) -> None:
-    port = _free_port()
-    server = multiprocessing.Process(target=_serve, args=(port,), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        asyncio.run(_wait_up(base))
+    with static_server(_app, probe=_query(SIZES[0]).path) as base:
         results = {
             (mode, n): _child(base, mode, n, rounds) for n in SIZES for mode in ("stream", "fetch")
         }
-    finally:
-        server.terminate()
-        server.join()
     print(f"{'records':>8s} {'mode':6s} {'records/s':>10s} {'peak RSS':>9s}")
     for (mode, n), r in results.items():
         print(f"{n:8d} {mode:6s} {r['rate']:10.0f} {r['peak_mib']:7.1f} MiB")

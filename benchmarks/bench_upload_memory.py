@@ -20,21 +20,14 @@ import hashlib
 import io
 import json
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
 
+from _rss import MIB, peak_rss_mib
+
 from dizions_async import Client
 from dizions_async.testing import FakeDizions
-
-MIB = 1024 * 1024
-
-
-def peak_rss_mib() -> float:
-    """The process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / MIB
 
 
 def generate(path: Path, megabytes: int) -> str:

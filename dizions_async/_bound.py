@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from dizions_async.client import Client
     from dizions_async.results import Report
 
-__all__ = ["BoundQuery"]
+__all__ = ["BoundQuery", "unwrap"]
 
 T = TypeVar("T")
 
@@ -89,3 +89,8 @@ class BoundQuery:
 
     def __repr__(self) -> str:
         return f"<BoundQuery {self.query!r}>"
+
+
+def unwrap(query: Query | BoundQuery) -> Query:
+    """The plain :class:`Query` of ``query`` (itself, unless it is bound)."""
+    return query.query if isinstance(query, BoundQuery) else query

@@ -47,8 +47,9 @@ class Timeouts:
     Args:
         connect: per attempt, to open a connection (not counting time queued in the SDK).
         read: per attempt, between bytes of the response.
-        total: per call, across every attempt and backoff; time spent queued for a
-            concurrency slot does not count.
+        total: per call, across every attempt and backoff; an attempt still running
+            when it runs out is cut short (for a stream: until the response starts).
+            Time spent queued for a concurrency slot does not count.
     """
 
     connect: float | None = attrs.field(default=10.0, validator=_positive)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from click.testing import CliRunner, Result
@@ -22,12 +23,17 @@ class Cli:
     @staticmethod
     def env(fake: FakeDizions) -> dict[str, str]:
         """The environment that points ``dizions`` at ``fake``."""
-        return {
-            "DIZIONS_SOURCE": fake.keys.source,
-            "DIZIONS_ORG": fake.keys.org,
-            "DIZIONS_USER": fake.keys.user,
-            "DIZIONS_BASE_URL": fake.url,
-        }
+        return _env(fake.keys.source, fake.keys.org, fake.keys.user, fake.url)
+
+    @staticmethod
+    def serve_env(banner: Sequence[str]) -> dict[str, str]:
+        """The environment that points ``dizions`` at a ``dizions serve`` process.
+
+        ``banner`` is the first four lines it prints: "Fake Dizions server at URL", then
+        "  Source: KEY", "  Org: KEY" and "  User: KEY".
+        """
+        source, org, user = (line.split(":", 1)[1].strip() for line in banner[1:4])
+        return _env(source, org, user, banner[0].split()[-1])
 
     async def __call__(
         self, fake: FakeDizions, *args: str, env: dict[str, str] | None = None, **extra: str
@@ -38,6 +44,15 @@ class Cli:
         for key in (fake.keys.source, fake.keys.org, fake.keys.user):
             assert key not in result.output
         return result
+
+
+def _env(source: str, org: str, user: str, url: str) -> dict[str, str]:
+    return {
+        "DIZIONS_SOURCE": source,
+        "DIZIONS_ORG": org,
+        "DIZIONS_USER": user,
+        "DIZIONS_BASE_URL": url,
+    }
 
 
 @pytest.fixture

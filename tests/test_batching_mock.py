@@ -104,3 +104,21 @@ async def test_stream_reads_a_chunked_body_and_structures_it() -> None:
     async with Client(*KEYS, base_url="https://api.example", transport=transport) as dz:
         rows = [r async for r in dz.stream(Query("clients").id(*range(50)), Named)]
     assert rows == [Named(i, f"n{i}") for i in range(50)]
+
+
+async def test_stream_many_leaves_a_slot_for_calls_made_inside_its_loop() -> None:
+    # A long body in small chunks with buffer=1: the reader blocks, its slot held,
+    # while the consumer makes its own request; max_concurrency=2 leaves it one slot.
+    many = json_response([{"id": i} for i in range(200)])
+
+    def handler(request: Request) -> Response:
+        return echo_ids(request) if "/id/" in request.url.raw_path else many
+
+    transport = MockTransport(handler, chunk_size=16)
+    looked_up = []
+    async with Client(*KEYS, transport=transport, max_concurrency=2) as dz:
+        async for row in dz.stream_many([Query("clients")], buffer=1):
+            if row["id"] < 3:
+                one = dz.fetch(Query("clients").id(row["id"] + 1000))
+                looked_up.extend(await asyncio.wait_for(one, 5))
+    assert [r["id"] for r in looked_up] == [1000, 1001, 1002]

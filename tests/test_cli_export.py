@@ -109,7 +109,7 @@ async def test_jobs_export_with_the_client_matches_the_store(
     assert header[0] == "id" and set(header) >= {"first_name", "surname"}
 
 
-async def test_export_subprocess_against_dizions_serve(tmp_path: Path) -> None:
+async def test_export_subprocess_against_dizions_serve(cli: Cli, tmp_path: Path) -> None:
     """The console entry point end to end: ``dizions serve`` and ``dizions export``."""
     serve = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -126,15 +126,9 @@ async def test_export_subprocess_against_dizions_serve(tmp_path: Path) -> None:
     try:
         assert serve.stdout is not None
         lines = [(await serve.stdout.readline()).decode() for _ in range(4)]
-        url = lines[0].split()[-1]
-        keys = [line.split(":", 1)[1].strip() for line in lines[1:4]]
-        env = {
-            **os.environ,
-            "DIZIONS_SOURCE": keys[0],
-            "DIZIONS_ORG": keys[1],
-            "DIZIONS_USER": keys[2],
-            "DIZIONS_BASE_URL": url,
-        }
+        served = cli.serve_env(lines)
+        keys = [served[name] for name in ("DIZIONS_SOURCE", "DIZIONS_ORG", "DIZIONS_USER")]
+        env = {**os.environ, **served}
         out = tmp_path / "c.jsonl"
         export_proc = await asyncio.create_subprocess_exec(
             sys.executable,

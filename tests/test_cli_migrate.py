@@ -31,6 +31,14 @@ def book(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+async def ran_once(fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path) -> str:
+    """The journal of one ``migrate clients`` run over ``book`` (B-2 fails: no surname)."""
+    journal = str(tmp_path / "job.sqlite")
+    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
+    return journal
+
+
 async def test_migrate_clients_prints_a_summary_and_exits_1_when_rows_failed(
     fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
 ) -> None:
@@ -44,32 +52,26 @@ async def test_migrate_clients_prints_a_summary_and_exits_1_when_rows_failed(
 
 
 async def test_rerun_skips_done_rows(
-    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+    fake: FakeDizions, cli: Cli, book: Path, ran_once: str
 ) -> None:
-    journal = str(tmp_path / "job.sqlite")
-    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
-    again = await cli(fake, "migrate", "clients", str(book), "--journal", journal)
+    again = await cli(fake, "migrate", "clients", str(book), "--journal", ran_once)
     assert "skipped as done earlier 2" in again.stdout and "1 failed earlier" in again.stdout
 
 
 async def test_status_lists_failed_rows_with_reasons(
-    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+    fake: FakeDizions, cli: Cli, ran_once: str
 ) -> None:
-    journal = str(tmp_path / "job.sqlite")
-    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
-    result = await cli(fake, "migrate", "status", journal)
+    result = await cli(fake, "migrate", "status", ran_once)
     assert result.exit_code == 0, result.output
     assert "done: 2" in result.stdout and "failed: 1" in result.stdout
     assert "B-2" in result.stdout and "surname" in result.stdout
 
 
 async def test_retry_failed_uses_the_journals_file_after_it_is_fixed(
-    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+    fake: FakeDizions, cli: Cli, book: Path, ran_once: str
 ) -> None:
-    journal = str(tmp_path / "job.sqlite")
-    await cli(fake, "migrate", "clients", str(book), "--journal", journal)
     book.write_text(book.read_text().replace("B-2,Bo,", "B-2,Bo,Roe"))
-    result = await cli(fake, "migrate", "retry-failed", journal)
+    result = await cli(fake, "migrate", "retry-failed", ran_once)
     assert result.exit_code == 0, result.output
     assert "created 1" in result.stdout and "Every row is done" in result.stdout
     assert len(fake.store.rows("clients", external_id="B-2")) == 1
@@ -105,3 +107,30 @@ async def test_journal_of_another_resource_is_a_usage_error(
         j.begin_job("referrals", "external_id")
     result = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
     assert result.exit_code == 2 and "referrals" in result.stderr
+
+
+async def test_row_file_of_unknown_format_is_a_usage_error_in_one_line(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    rows = tmp_path / "book.txt"
+    rows.write_text("external_id,first_name,surname\nT-1,Ann,Lee\n", encoding="utf-8")
+    journal = tmp_path / "job.sqlite"
+    result = await cli(fake, "migrate", "clients", str(rows), "--journal", str(journal))
+    assert result.exit_code == 2, result.output
+    assert ".csv" in result.stderr and "Traceback" not in result.output
+    assert not journal.exists() and fake.store.rows("clients", external_id="T-1") == []
+
+
+@pytest.mark.parametrize("command", ["status", "run"])
+async def test_a_journal_that_is_not_one_is_a_usage_error_in_one_line(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path, command: str
+) -> None:
+    journal = tmp_path / "notes.sqlite"
+    journal.write_text("not a database\n" * 100, encoding="utf-8")
+    if command == "status":
+        result = await cli(fake, "migrate", "status", str(journal))
+    else:
+        result = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+    assert result.exit_code == 2, result.output
+    assert "not a migration journal" in result.stderr and "Traceback" not in result.output
+    assert fake.store.rows("clients", external_id="B-1") == []

@@ -107,6 +107,14 @@ async def test_debug_shows_the_traceback(fake: FakeDizions, cli: Cli) -> None:
     assert result.exit_code == 2 and "Traceback" in result.stderr
 
 
+async def test_debug_traceback_of_an_api_failure_shows_no_key(fake: FakeDizions, cli: Cli) -> None:
+    wrong = "not-the-user-key-456"
+    result = await cli(fake, "get", "clients", "--id", "1", "--user", wrong, "--debug")
+    assert result.exit_code == 1 and "Traceback" in result.stderr
+    assert "AuthenticationError" in result.stderr and wrong not in result.output
+    _no_keys(fake, result)
+
+
 async def test_network_failure_exits_1(fake: FakeDizions, cli: Cli) -> None:
     result = await cli(fake, "get", "clients", "--id", "1", DIZIONS_BASE_URL="http://127.0.0.1:9")
     assert result.exit_code == 1 and result.stderr.startswith("dizions: error:")

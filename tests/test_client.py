@@ -151,6 +151,12 @@ def test_keys_never_appear_in_the_repr() -> None:
     assert not any(key in repr(client) for key in KEYS)
 
 
+def test_a_client_whose_setup_failed_can_still_be_shown() -> None:
+    # A traceback that shows locals reprs the half-built instance; that must not raise.
+    half_built = Client.__new__(Client)
+    assert repr(half_built) == "<Client (not set up) max_concurrency=?>"
+
+
 # -- reads --------------------------------------------------------------------------------
 
 
@@ -439,6 +445,77 @@ async def test_the_total_deadline_stops_retrying() -> None:
         with pytest.raises(ServerError) as caught:
             await dz.fetch(Query("clients"))
     assert caught.value.retries == 1 and len(transport.requests) == 2
+
+
+def hang_first(answer: Response) -> Callable[[Request], Any]:
+    """A handler whose first request never gets an answer; later ones get ``answer``."""
+    calls = 0
+
+    async def handler(request: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()
+        return answer
+
+    return handler
+
+
+async def test_one_slow_attempt_is_cut_short_at_the_total_deadline() -> None:
+    client, transport = make_client(
+        hang_first(json_response([{"id": 1}])), timeout=Timeouts(total=0.05)
+    )
+    async with client as dz:
+        with pytest.raises(RequestTimeout, match="total timeout") as caught:
+            # (wait_for: were the attempt not cut, this would fail, not hang.)
+            await asyncio.wait_for(dz.fetch(Query("clients")), 5)
+        # The deadline is spent: no retry. The slot was freed, so the client goes on.
+        assert len(transport.requests) == 1
+        assert await dz.fetch(Query("clients")) == [{"id": 1}]
+    assert caught.value.outcome_unknown is False and caught.value.retries == 0
+
+
+async def test_a_write_cut_short_at_the_deadline_is_not_resent_and_may_have_happened() -> None:
+    client, transport = make_client(
+        hang_first(json_response({"id": 3}, 201)), timeout=Timeouts(total=0.05)
+    )
+    async with client as dz:
+        with pytest.raises(RequestTimeout) as caught:
+            await asyncio.wait_for(dz._send(write()), 5)
+    assert caught.value.outcome_unknown is True and len(transport.requests) == 1
+
+
+async def test_a_stream_that_does_not_start_is_cut_short_at_the_total_deadline() -> None:
+    client, transport = make_client(hang_first(json_response([])), timeout=Timeouts(total=0.05))
+
+    async def open_stream(dz: Client) -> None:
+        async with dz._stream(dz._get("/v2/clients")):
+            pass
+
+    async with client as dz:
+        with pytest.raises(RequestTimeout, match="total timeout"):
+            await asyncio.wait_for(open_stream(dz), 5)
+    assert len(transport.requests) == 1
+
+
+async def test_cancelling_a_call_mid_attempt_cancels_it_and_frees_its_slot() -> None:
+    entered = asyncio.Event()
+    answer = json_response([{"id": 2}])
+
+    async def handler(request: Request) -> Response:
+        if not entered.is_set():
+            entered.set()
+            await asyncio.Event().wait()
+        return answer
+
+    client, _ = make_client(handler, max_concurrency=1)
+    async with client as dz:
+        task = asyncio.create_task(dz.fetch(Query("clients")))
+        await entered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await dz.fetch(Query("clients")) == [{"id": 2}]
 
 
 # -- retries: writes ----------------------------------------------------------------------

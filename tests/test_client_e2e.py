@@ -153,6 +153,18 @@ async def test_latency_over_the_read_timeout_raises_request_timeout(fake: FakeDi
             await dz.fetch(Query("workers"))
 
 
+async def test_a_slow_answer_within_the_read_timeout_is_cut_at_the_total(
+    fake: FakeDizions,
+) -> None:
+    fake.faults.set(latency=1.0, times=1)
+    async with client_for(fake, timeout=Timeouts(read=30, total=0.2)) as dz:
+        with pytest.raises(RequestTimeout, match="total timeout"):
+            await asyncio.wait_for(dz.fetch(Query("workers")), 5)
+        # The cut connection is not reused half-read: the next call gets a whole answer.
+        assert await dz.fetch(Query("workers")) is not None
+    assert len(fake.requests) >= 1
+
+
 def _create(dz: Client) -> object:
     request = dz._request(
         "PUT", "/v2/clients", body=b"first_name=Ann&surname=Lee", content_type=FORM_CONTENT_TYPE

@@ -10,8 +10,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 100_000
@@ -20,10 +24,10 @@ LIMIT = 150 * 1024 * 1024
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_export_of_100k_records_peaks_under_150_mb(fmt: str, tmp_path: Path) -> None:
-    cli = [sys.executable, "-m", "dizions_async.cli"]
+def test_export_of_100k_records_peaks_under_150_mb(fmt: str, cli: Cli, tmp_path: Path) -> None:
+    dizions = [sys.executable, "-m", "dizions_async.cli"]
     server = subprocess.Popen(
-        [*cli, "serve", "--port", "0", "--clients", str(RECORDS)],
+        [*dizions, "serve", "--port", "0", "--clients", str(RECORDS)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -31,17 +35,10 @@ def test_export_of_100k_records_peaks_under_150_mb(fmt: str, tmp_path: Path) -> 
     try:
         assert server.stdout is not None
         lines = [server.stdout.readline() for _ in range(4)]
-        keys = [line.split(":", 1)[1].strip() for line in lines[1:4]]
-        env = {
-            **os.environ,
-            "DIZIONS_SOURCE": keys[0],
-            "DIZIONS_ORG": keys[1],
-            "DIZIONS_USER": keys[2],
-            "DIZIONS_BASE_URL": lines[0].split()[-1],
-        }
+        env = {**os.environ, **cli.serve_env(lines)}
         out = tmp_path / f"clients.{fmt}"
         proc = subprocess.Popen(
-            [*cli, "export", "clients", "--out", str(out)],
+            [*dizions, "export", "clients", "--out", str(out)],
             cwd=ROOT,
             env=env,
             stderr=subprocess.DEVNULL,

@@ -361,6 +361,12 @@ async def test_summary_describe_says_what_is_left_and_how_to_resume() -> None:
     assert "Every row is done" in MigrationSummary(resource="clients", journal="j").describe()
 
 
+async def test_summary_says_rows_without_a_key_are_fixed_in_the_input() -> None:
+    text = MigrationSummary(resource="clients", journal="j", rows=3, rejected=1).describe()
+    assert "1 rows have no usable source key" in text
+    assert "fix them in the input and run again" in text
+
+
 async def test_bad_concurrency_is_refused(book: FakeBook, journal_path: Path) -> None:
     with pytest.raises(ValueError, match="concurrency"):
         await migrate(book, [], journal=journal_path, concurrency=0)

@@ -18,12 +18,16 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dizions_async.jobs import Journal
 from dizions_async.jobs._journal import DONE
 from dizions_async.testing import FakeDizions
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 ROWS = 300
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,14 +48,10 @@ def _migrated(fake: FakeDizions) -> Counter[str]:
     )
 
 
-async def _start(fake: FakeDizions, book: Path, journal: Path) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "DIZIONS_SOURCE": fake.keys.source,
-        "DIZIONS_ORG": fake.keys.org,
-        "DIZIONS_USER": fake.keys.user,
-        "DIZIONS_BASE_URL": fake.url,
-    }
+async def _start(
+    cli: Cli, fake: FakeDizions, book: Path, journal: Path
+) -> asyncio.subprocess.Process:
+    env = {**os.environ, **cli.env(fake)}
     args = ["migrate", "clients", str(book), "--journal", str(journal), "--concurrency", "8"]
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -80,7 +80,7 @@ async def _kill_when_stored(
 
 
 async def test_sigkilled_migration_rerun_creates_every_row_exactly_once(
-    fake: FakeDizions, tmp_path: Path
+    fake: FakeDizions, cli: Cli, tmp_path: Path
 ) -> None:
     book = tmp_path / "book.csv"
     lines = ["external_id,first_name,surname"]
@@ -89,10 +89,10 @@ async def test_sigkilled_migration_rerun_creates_every_row_exactly_once(
     journal = tmp_path / "job.sqlite"
 
     for threshold in (30, 110, 200):
-        await _kill_when_stored(fake, await _start(fake, book, journal), threshold)
+        await _kill_when_stored(fake, await _start(cli, fake, book, journal), threshold)
         assert sum(_migrated(fake).values()) < ROWS
 
-    final = await _start(fake, book, journal)
+    final = await _start(cli, fake, book, journal)
     out, err = await asyncio.wait_for(final.communicate(), 120)
     assert final.returncode == 0, (out + err).decode()
     assert b"Every row is done" in out, out

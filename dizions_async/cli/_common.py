@@ -1,5 +1,5 @@
 """What every API command shares: key options, building a Client, the query options,
-output helpers, and the one mapping from errors to exit codes.
+output helpers, the progress bar switch, and the one mapping from errors to exit codes.
 
 Exit codes: 0 ok; 2 usage (bad options, a query or row the SDK refuses, missing keys);
 1 the API or the network failed, or a job left work undone. Errors print one line on
@@ -12,15 +12,20 @@ never hold them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import csv
 import functools
+import sqlite3
 import sys
 import traceback
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import IO, Any, NoReturn, TypeVar
 
+import attrs
 import click
 import orjson
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -37,10 +42,14 @@ from dizions_async.query import Query
 
 __all__ = [
     "ClientOptions",
+    "QueryOptions",
     "build_query",
     "client_options",
+    "echo_grid",
     "echo_records",
     "echo_table",
+    "grid_format_option",
+    "progress_bar",
     "progress_wanted",
     "query_options",
     "run",
@@ -77,23 +86,19 @@ class ClientOptions:
 
     def client(self, **settings: Any) -> Client:
         """A Client from these options, falling back to the environment for each one."""
-        source, org, user = self._keys
-        return Client(source, org, user, base_url=self.base_url, **settings)
+        # No local names for the keys: a traceback that shows locals shows only ``self``.
+        return Client(*self._keys, base_url=self.base_url, **settings)
 
 
 def client_options(command: F) -> F:
     """Add ``--source/--org/--user/--base-url`` (gathered as ``conn``) and ``--debug``."""
 
     @functools.wraps(command)
-    def wrapper(
-        *args: Any,
-        source: str | None,
-        org: str | None,
-        user: str | None,
-        base_url: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        return command(*args, conn=ClientOptions(source, org, user, base_url), **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The keys go straight into ClientOptions (whose repr hides them), never into a
+        # local of their own that a traceback showing locals would print.
+        conn = ClientOptions(*(kwargs.pop(name) for name in ("source", "org", "user", "base_url")))
+        return command(*args, conn=conn, **kwargs)
 
     options = [
         click.option("--source", default=None, metavar="KEY", help="Source key [DIZIONS_SOURCE]."),
@@ -157,8 +162,50 @@ def build_query(
     return q
 
 
+@attrs.frozen
+class QueryOptions:
+    """The ``--filter``, ``--date``, ``--fields``, ``--id`` and ``--resolve`` values given."""
+
+    filters: tuple[str, ...]
+    dates: tuple[str, ...]
+    fields: str | None
+    ids: tuple[int, ...]
+    resolve: str | None
+
+    def build(self, resource: str) -> Query:
+        """The Query these options describe on ``resource`` (see :func:`build_query`).
+
+        Raises:
+            click.BadParameter: an option is malformed.
+            QueryError: the SDK refuses the query.
+        """
+        return build_query(
+            resource,
+            filters=self.filters,
+            dates=self.dates,
+            fields=self.fields,
+            ids=self.ids,
+            resolve=self.resolve,
+        )
+
+
 def query_options(command: F) -> F:
-    """Add ``--filter``, ``--date``, ``--fields``, ``--id``, ``--resolve``."""
+    """Add ``--filter``, ``--date``, ``--fields``, ``--id``, ``--resolve`` (gathered as
+    ``selection``, a :class:`QueryOptions`)."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        filters: tuple[str, ...],
+        dates: tuple[str, ...],
+        fields: str | None,
+        ids: tuple[int, ...],
+        resolve: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        selection = QueryOptions(filters, dates, fields, ids, resolve)
+        return command(*args, selection=selection, **kwargs)
+
     options = [
         click.option(
             "--filter",
@@ -175,8 +222,8 @@ def query_options(command: F) -> F:
         click.option("--resolve", default=None, metavar="A,B|ALL", help="Names instead of ids."),
     ]
     for option in reversed(options):
-        command = option(command)
-    return command
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
 def stderr_console() -> Console:
@@ -189,11 +236,21 @@ def progress_wanted() -> bool:
     return stderr_console().is_terminal
 
 
+@contextlib.contextmanager
+def progress_bar(*columns: str | ProgressColumn) -> Iterator[Progress | None]:
+    """A rich progress display on standard error, or None when that is not a terminal."""
+    if not progress_wanted():
+        yield None
+        return
+    with Progress(*columns, console=stderr_console()) as bar:
+        yield bar
+
+
 def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``job`` to completion, mapping failures to exit codes and one-line messages.
 
     Raises:
-        SystemExit: 2 for a usage error, 1 for an API, network or journal failure.
+        SystemExit: 2 for a usage error, 1 for an API, network, file or journal failure.
     """
     try:
         return asyncio.run(job())
@@ -201,7 +258,7 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise
     except _USAGE_ERRORS as exc:
         _fail(exc, debug, 2)
-    except (DizionsError, JournalWriteError, OSError) as exc:
+    except (DizionsError, JournalWriteError, OSError, sqlite3.Error) as exc:
         _fail(exc, debug, 1)
     except KeyboardInterrupt:
         click.echo("dizions: interrupted", err=True)
@@ -244,6 +301,21 @@ def echo_records(records: Sequence[dict[str, Any]], format: str) -> None:
             columns.update(dict.fromkeys(record))
         echo_table(list(columns), ([r.get(c) for c in columns] for r in records))
     out.flush()
+
+
+grid_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table"
+)
+
+
+def echo_grid(columns: Sequence[str], rows: Iterable[Sequence[Any]], format: str) -> None:
+    """Print a header and rows as ``csv``, or else as a ``table``."""
+    if format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        echo_table(columns, rows)
 
 
 def echo_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -2,15 +2,17 @@
 
 It starts :class:`~dizions_async.testing.FakeDizions` in this process on 127.0.0.1, then
 uses the public :class:`~dizions_async.Client` exactly as a user would: a concurrent pull of
-every client (one query per district, run together), a report by district and gender with
-names resolved through the dictionaries, and a dictionary search. Nothing leaves loopback.
+every client (one query per district, through ``gather``), six years of active referrals
+split into monthly windows and merged without duplicates (``fetch(split="month")``), a
+report by district and gender with names from the dictionaries, and a dictionary search.
+Nothing leaves loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import click
 from rich.console import Console
@@ -19,22 +21,6 @@ from rich.table import Table
 
 from dizions_async import Client, Query, Report
 from dizions_async.testing import FakeDizions
-
-
-async def _pull_by_district(
-    dz: Client, districts: Mapping[int, str], advance: Callable[[int], None]
-) -> list[dict[str, object]]:
-    """Every client, as one query per district run concurrently under the client's cap."""
-
-    async def one(district_id: int) -> list[dict[str, object]]:
-        rows = await dz.fetch(
-            Query("clients").filter(district=district_id).fields("id", "surname", "district")
-        )
-        advance(len(rows))
-        return rows
-
-    parts = await asyncio.gather(*(one(d) for d in districts))
-    return [row for part in parts for row in part]
 
 
 def _report_table(
@@ -60,6 +46,18 @@ def _report_table(
     return table
 
 
+def _progress(console: Console, what: str) -> Progress:
+    return Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,  # piped or redirected: no bar, no blank line
+    )
+
+
 async def _demo(clients: int, seed: int, console: Console) -> None:
     async with FakeDizions(clients=clients, seed=seed) as fake:
         console.print(f"[bold]Fake Dizions server[/] at {fake.url} with {clients:,} clients")
@@ -67,21 +65,39 @@ async def _demo(clients: int, seed: int, console: Console) -> None:
             districts = {e.id: e.name for e in await dz.dictionary("organisations", "district")}
             genders = {e.id: e.name for e in await dz.dictionary("clients", "gender")}
 
+            # 1. Every client: one query per district, run concurrently by gather().
+            queries = [
+                Query("clients").filter(district=d).fields("id", "surname", "district")
+                for d in districts
+            ]
             started = time.perf_counter()
-            with Progress(
-                TextColumn("pulling clients"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("pull", total=clients)
-                rows = await _pull_by_district(dz, districts, lambda n: progress.advance(task, n))
+            with _progress(console, "clients by district") as bar:
+                task = bar.add_task("pull", total=len(queries))
+                parts = await dz.gather(
+                    queries, on_progress=lambda done, total: bar.update(task, completed=done)
+                )
+            elapsed = time.perf_counter() - started
+            pulled = sum(len(part) for part in parts)
+            console.print(
+                f"Pulled {pulled:,} clients in {len(queries)} concurrent queries, "
+                f"{elapsed:.2f} s ({pulled / elapsed:,.0f} records/s)"
+            )
+
+            # 2. Six years of referrals active by month: 72 windows, merged, de-duplicated.
+            active = Query("referrals").date_range("date_active", "2018-01-01", "2023-12-31")
+            started = time.perf_counter()
+            with _progress(console, "referrals by month") as bar:
+                task = bar.add_task("pull", total=None)
+                referrals = await dz.fetch(
+                    active.fields("id", "client", "date"),
+                    split="month",
+                    on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
             elapsed = time.perf_counter() - started
             console.print(
-                f"Pulled {len(rows):,} clients in {len(districts)} concurrent queries, "
-                f"{elapsed:.2f} s ({len(rows) / elapsed:,.0f} records/s)"
+                f"Pulled {len(referrals):,} distinct active referrals in "
+                f"{len(active.split_dates('month'))} monthly windows, {elapsed:.2f} s "
+                f"({len(referrals) / elapsed:,.0f} records/s)"
             )
 
             report = await dz.report(Query("clients").dimension("district").metric("gender"))

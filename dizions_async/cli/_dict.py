@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import sys
-
 import click
 import orjson
 
-from dizions_async.cli._common import ClientOptions, client_options, echo_table, run
+from dizions_async.cli._common import (
+    ClientOptions,
+    client_options,
+    echo_grid,
+    grid_format_option,
+    run,
+)
 from dizions_async.results import DictionaryEntry
 
 
@@ -16,7 +19,7 @@ from dizions_async.results import DictionaryEntry
 @click.argument("group")
 @click.argument("table")
 @click.option("--search", default=None, metavar="TERM", help="Only entries matching TERM.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@grid_format_option
 @client_options
 def dict_(
     group: str,
@@ -43,9 +46,5 @@ def dict_(
     if fmt == "json":
         data = [{"id": e.id, "name": e.name} for e in entries]
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-    elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["id", "name"])
-        writer.writerows([e.id, e.name] for e in entries)
     else:
-        echo_table(["id", "name"], ([e.id, e.name] for e in entries))
+        echo_grid(["id", "name"], ([e.id, e.name] for e in entries), fmt)

@@ -11,17 +11,16 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
 from dizions_async.batching import DateUnit
 from dizions_async.cli._common import (
     ClientOptions,
-    build_query,
+    QueryOptions,
     client_options,
-    progress_wanted,
+    progress_bar,
     query_options,
     run,
-    stderr_console,
 )
 from dizions_async.jobs import ExportProgress, ExportSummary, export
 
@@ -31,9 +30,6 @@ _EVERY = 500
 
 @contextlib.contextmanager
 def _progress_bar(label: str) -> Iterator[Callable[[ExportProgress], None] | None]:
-    if not progress_wanted():
-        yield None
-        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -42,7 +38,10 @@ def _progress_bar(label: str) -> Iterator[Callable[[ExportProgress], None] | Non
         TextColumn("pieces {task.completed:.0f}/{task.total:.0f}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=stderr_console()) as bar:
+    with progress_bar(*columns) as bar:
+        if bar is None:
+            yield None
+            return
         task = bar.add_task(label, total=1, records=0, rate="")
         shown = [-1, -1]  # records and pieces last drawn
         latest: list[ExportProgress] = []
@@ -106,11 +105,7 @@ def _parse_split(text: str | None) -> DateUnit | tuple[str, int] | None:
 @client_options
 def export_command(
     resource: str,
-    filters: tuple[str, ...],
-    dates: tuple[str, ...],
-    fields: str | None,
-    ids: tuple[int, ...],
-    resolve: str | None,
+    selection: QueryOptions,
     out: str,
     fmt: str | None,
     split: str | None,
@@ -127,9 +122,7 @@ def export_command(
     split_unit = _parse_split(split)
 
     async def job() -> ExportSummary:
-        query = build_query(
-            resource, filters=filters, dates=dates, fields=fields, ids=ids, resolve=resolve
-        )
+        query = selection.build(resource)
         with _progress_bar(resource) as on_progress:
             async with conn.client() as dz:
                 return await export(

@@ -9,7 +9,7 @@ import click
 
 from dizions_async.cli._common import (
     ClientOptions,
-    build_query,
+    QueryOptions,
     client_options,
     echo_records,
     query_options,
@@ -30,11 +30,7 @@ from dizions_async.cli._common import (
 @client_options
 def get(
     resource: str,
-    filters: tuple[str, ...],
-    dates: tuple[str, ...],
-    fields: str | None,
-    ids: tuple[int, ...],
-    resolve: str | None,
+    selection: QueryOptions,
     fmt: str | None,
     conn: ClientOptions,
     debug: bool,
@@ -47,9 +43,7 @@ def get(
     """
 
     async def job() -> list[dict[str, Any]]:
-        query = build_query(
-            resource, filters=filters, dates=dates, fields=fields, ids=ids, resolve=resolve
-        )
+        query = selection.build(resource)
         async with conn.client() as dz:
             return await dz.fetch(query)
 

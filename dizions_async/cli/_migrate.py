@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 
 import click
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -27,13 +27,12 @@ from dizions_async.cli._common import (
     client_options,
     debug_option,
     echo_table,
-    progress_wanted,
+    progress_bar,
     run,
-    stderr_console,
 )
 from dizions_async.jobs import Journal, MigrationSummary, migrate
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
-from dizions_async.jobs._sources import RowFormat
+from dizions_async.jobs._sources import RowFormat, source_format
 
 _FORMAT = click.Choice(["csv", "jsonl"])
 
@@ -41,9 +40,6 @@ _FORMAT = click.Choice(["csv", "jsonl"])
 @contextlib.contextmanager
 def _progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
     """A rich bar on standard error (rows done of total, rows/s); None off a terminal."""
-    if not progress_wanted():
-        yield None
-        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -52,7 +48,10 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | No
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=stderr_console(), transient=False) as bar:
+    with progress_bar(*columns) as bar:
+        if bar is None:
+            yield None
+            return
         task = bar.add_task(label, total=None, rate="")
 
         def update(done: int, total: int | None) -> None:
@@ -75,6 +74,14 @@ def _run_migration(
     fmt: RowFormat | None,
     retry_failed: bool = False,
 ) -> None:
+    # Usage errors found before any work starts: exit 2 with one line, not a traceback.
+    try:
+        source_format(file, fmt)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    if os.path.exists(journal):
+        _open_journal(journal).close()
+
     async def job() -> MigrationSummary:
         with _progress_bar(f"{resource}") as on_progress:
             async with conn.client(max_concurrency=concurrency) as dz:
@@ -188,7 +195,12 @@ def migrate_records(
 def _open_journal(path: str) -> Journal:
     if not os.path.exists(path):
         raise click.BadParameter(f"no journal at {path!r}", param_hint="JOURNAL")
-    return Journal(path)
+    try:
+        return Journal(path)
+    except sqlite3.DatabaseError as exc:
+        raise click.BadParameter(
+            f"{path!r} is not a migration journal ({exc})", param_hint="JOURNAL"
+        ) from None
 
 
 @migrate_group.command(name="retry-failed")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import sys
-
 import click
 import orjson
 
@@ -12,7 +9,8 @@ from dizions_async.cli._common import (
     ClientOptions,
     build_query,
     client_options,
-    echo_table,
+    echo_grid,
+    grid_format_option,
     run,
 )
 from dizions_async.results import Report
@@ -25,7 +23,7 @@ from dizions_async.results import Report
 @click.option("--filter", "filters", multiple=True, metavar="KEY=V1,V2", help="Filter.")
 @click.option("--date", "dates", multiple=True, metavar="KEY=START..END", help="Date range.")
 @click.option("--resolve", default=None, metavar="A,B|ALL", help="Names instead of ids.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@grid_format_option
 @client_options
 def report(
     resource: str,
@@ -62,10 +60,7 @@ def report(
     rows = [[d, *([m] if metric else []), n] for d, m, n in result.rows()]
     if fmt == "json":
         click.echo(orjson.dumps(dict(result), option=orjson.OPT_INDENT_2).decode())
-    elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows(rows)
     else:
-        echo_table(header, rows)
-        click.echo(f"total: {result.total}")
+        echo_grid(header, rows, fmt)
+        if fmt == "table":
+            click.echo(f"total: {result.total}")

@@ -58,6 +58,8 @@ _MAX_PROBLEMS = 50
 #: shows it absent, before the row is recorded as failed.
 _MAX_SENDS = 3
 _EXTERNAL_ID = "external_id"
+#: Errors that would fail every row alike (wrong keys, closed client): the job stops.
+_FATAL_ERRORS = (AuthenticationError, ClientClosedError, ConfigurationError)
 
 
 class MigrationClient(Protocol):
@@ -145,7 +147,10 @@ class MigrationSummary:
                 f"`dizions migrate settle {j} KEY --not-created` and retry-failed."
             )
         if self.rejected:
-            lines.append(f"Not done: {self.rejected} rows have no usable source key (listed).")
+            lines.append(
+                f"Not done: {self.rejected} rows have no usable source key (listed, not in "
+                "the journal); fix them in the input and run again."
+            )
         if self.duplicates:
             lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row's source key.")
         if not self.complete:
@@ -189,6 +194,19 @@ class _Tally:
     def problem(self, key: str, status: str, reason: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(Problem(key, status, reason))
+
+    def summary(self, resource: str, journal: str, elapsed: float) -> MigrationSummary:
+        """The run's summary: every counter of the tally, under the same name."""
+        counts = attrs.asdict(
+            self, recurse=False, filter=lambda a, _: a.name not in ("finished", "problems")
+        )
+        return MigrationSummary(
+            resource=resource,
+            journal=journal,
+            problems=tuple(self.problems),
+            elapsed=elapsed,
+            **counts,
+        )
 
 
 class _Fatal(Exception):
@@ -293,10 +311,8 @@ class _Engine:
             return True
         if prior.status in (PENDING, UNKNOWN) and item.external_id is None:
             reason = prior.reason or "interrupted while its create was in flight"
-            if prior.status == PENDING:
-                # a crash left it in flight and nothing can be read back: never resend
-                self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
-            self._unknown(item.key, reason)
+            # PENDING: a crash left it in flight and nothing can be read back: never resend
+            self._unknown(item.key, reason, record=prior.status == PENDING)
             return True
         return False
 
@@ -320,14 +336,13 @@ class _Engine:
                 await self.recorder.durable(Mark(item.key, PENDING))
             try:
                 new_id = await self._create(item)
-            except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:
+            except _FATAL_ERRORS as exc:
                 raise _Fatal(str(exc)) from exc
             except DizionsError as exc:
                 if not exc.outcome_unknown:
                     await self._refused(item, exc)
                     return
                 if item.external_id is None:
-                    self.recorder.record(Mark(item.key, UNKNOWN, reason=str(exc)))
                     self._unknown(item.key, str(exc))
                     return
                 if await self._found(item, f"after an unknown outcome ({exc})"):
@@ -353,9 +368,7 @@ class _Engine:
         try:
             ids = await self._read_back(item.external_id)
         except DizionsError as exc:
-            reason = f"could not check {why}: {exc}"
-            self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
-            self._unknown(item.key, reason)
+            self._unknown(item.key, f"could not check {why}: {exc}")
             return True
         if not ids:
             return False
@@ -367,7 +380,7 @@ class _Engine:
         query = Query("clients").filter(external_id=external_id).fields("id")
         try:
             records = await self.client.fetch(query)
-        except (AuthenticationError, ClientClosedError, ConfigurationError) as exc:
+        except _FATAL_ERRORS as exc:
             raise _Fatal(str(exc)) from exc
         return sorted(int(r["id"]) for r in records if r.get("id") is not None)
 
@@ -398,7 +411,10 @@ class _Engine:
         self.tally.failed += 1
         self.tally.problem(key, FAILED, reason)
 
-    def _unknown(self, key: str, reason: str) -> None:
+    def _unknown(self, key: str, reason: str, *, record: bool = True) -> None:
+        """Count the row as unknown; ``record`` it so in the journal unless it already is."""
+        if record:
+            self.recorder.record(Mark(key, UNKNOWN, reason=reason))
         self.tally.unknown += 1
         self.tally.problem(key, UNKNOWN, reason)
 
@@ -473,22 +489,7 @@ async def migrate(
         await _run(engine, reader, concurrency)
     finally:
         await recorder.aclose()
-    t = engine.tally
-    return MigrationSummary(
-        resource=resource,
-        journal=book.path,
-        rows=t.rows,
-        created=t.created,
-        recovered=t.recovered,
-        skipped_done=t.skipped_done,
-        failed=t.failed,
-        skipped_failed=t.skipped_failed,
-        unknown=t.unknown,
-        rejected=t.rejected,
-        duplicates=t.duplicates,
-        problems=tuple(t.problems),
-        elapsed=time.monotonic() - started,
-    )
+    return engine.tally.summary(resource, book.path, time.monotonic() - started)
 
 
 async def _run(engine: _Engine, reader: Iterator[SourceRow], concurrency: int) -> None:

@@ -1,0 +1,237 @@
+"""The client's write methods: create, update, the named helpers and upload.
+
+A mixin over :class:`~dizions_async._core._ClientCore`. Every check, body and path is
+built in the pure module :mod:`dizions_async._writes`; these methods only send what it
+prepares and decode the ID(s) that come back. Write requests are non-idempotent, so the
+core resends them only when the server certainly did not act (429, 503, a connection
+that failed before sending).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import overload
+
+from dizions_async import _writes
+from dizions_async._core import _ClientCore
+from dizions_async._writes import Fields, FileSource, UploadResult
+from dizions_async.errors import DizionsError
+from dizions_async.protocol import Request, Response, decode_created_id, decode_json
+from dizions_async.query import ExtensionDatabase
+
+__all__ = ["_ClientWrites"]
+
+
+class _ClientWrites(_ClientCore):
+    """Write methods of :class:`~dizions_async.Client`."""
+
+    async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
+        request = self._request(
+            prepared.method,
+            prepared.path,
+            body=prepared.body,
+            content_type=prepared.content_type,
+            idempotent=False,
+        )
+        return request, await self._send(request)
+
+    async def _write_id(self, prepared: _writes.PreparedWrite) -> int:
+        request, response = await self._write(prepared)
+        return decode_created_id(request, response)
+
+    async def create(self, resource: str | ExtensionDatabase, fields: Fields) -> int:
+        """Create one record (``PUT /v2/{resource}``) and return its ID.
+
+        Args:
+            resource: ``clients``, ``referrals``, ``external_referral``, or an extension
+                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``).
+            fields: field name -> int, str, bool (``Y``/``N``), date or datetime (ISO), a
+                list of IDs (comma-separated), or None (not sent).
+
+        Raises:
+            ValidationError: before sending: the resource has no plain create, a mandatory
+                field is missing, a key or value cannot be sent, an end is before its start.
+            APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
+                the record may have been created anyway.
+        """
+        return await self._write_id(_writes.prepare_create(resource, fields))
+
+    async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
+        """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+
+        Raises:
+            ValidationError: before sending: the resource cannot be updated, a bad ID, no
+                field left once None values are dropped, a key or value that cannot be
+                sent, an end before its start, a partial client relationship.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        return await self._write_id(_writes.prepare_update(resource, id, fields))
+
+    async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
+        """Create a client (first_name and surname are mandatory); returns its ID.
+
+        With ``external_id`` (a reference in another system) the create is
+        ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
+        ``outcome_unknown = True``), the message says what to read to find out whether the
+        client exists before creating it again.
+
+        Raises:
+            ValidationError: see :meth:`create`; a bad or conflicting external ID.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        prepared = _writes.prepare_create_client(fields, external_id)
+        try:
+            return await self._write_id(prepared)
+        except DizionsError as exc:
+            if external_id is None or not exc.outcome_unknown:
+                raise
+            # Same error, same class: only the message gains the way to check.
+            exc.args = (
+                f"{exc}; to see whether the client was created, read GET {prepared.path} "
+                "(Query('clients').filter(external_id=...)) before trying again",
+            )
+            raise
+
+    async def create_referral(self, fields: Fields) -> int:
+        """Create a referral (record a contact); returns its ID.
+
+        Mandatory: client, client_type, date, project, template, stage,
+        response_description.
+        """
+        return await self.create("referrals", fields)
+
+    async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
+        """Create a due contact (an incomplete action) for a referral; returns its ID.
+
+        ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
+        end_date, description.
+        """
+        return await self._write_id(_writes.prepare_due_contact(referral_id, fields))
+
+    async def update_due_contact(self, id: int, fields: Fields) -> int:
+        """Update due contact ``id``; returns its ID."""
+        return await self.update("due_contacts", id, fields)
+
+    async def complete_contact(
+        self, contact_id: int, start: dt.date | str, end: dt.date | str, **fields: object
+    ) -> int:
+        """Complete due contact ``contact_id``: POST done_contacts with start_date, end_date.
+
+        Args:
+            contact_id: the due contact's ID (it becomes a done contact).
+            start, end: when the contact happened: dates, datetimes or ISO strings.
+            fields: other done-contact fields to set, e.g. ``travel_time=15``.
+
+        Raises:
+            ValidationError: start or end missing or not a date, or end before start.
+        """
+        prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
+        return await self._write_id(prepared)
+
+    async def update_done_contact(self, id: int, fields: Fields) -> int:
+        """Update done contact ``id``; returns its ID."""
+        return await self.update("done_contacts", id, fields)
+
+    async def relate_clients(
+        self,
+        first_id: int,
+        second_id: int,
+        first_to_second: int,
+        second_to_first: int,
+        *,
+        carer_first_to_second: int | None = None,
+        carer_second_to_first: int | None = None,
+    ) -> int:
+        """Relate two clients: a client update carrying id_second and the relationships.
+
+        Relationship IDs come from ``dictionary("relationships", "relationships")``, carer
+        ones from ``dictionary("relationships", "carer_relationships")``. Returns
+        ``first_id``.
+
+        Raises:
+            ValidationError: an ID that is not a non-negative int, or a client related to
+                itself.
+        """
+        prepared = _writes.prepare_relationship(
+            first_id,
+            second_id,
+            first_to_second,
+            second_to_first,
+            carer_first_to_second=carer_first_to_second,
+            carer_second_to_first=carer_second_to_first,
+        )
+        return await self._write_id(prepared)
+
+    @overload
+    async def external_referral(self, person_or_people: Fields) -> int: ...
+    @overload
+    async def external_referral(self, person_or_people: Sequence[Fields]) -> list[int]: ...
+    async def external_referral(
+        self, person_or_people: Fields | Sequence[Fields]
+    ) -> int | list[int]:
+        """Stage external referral(s) for an administrator to import or reject.
+
+        ``PUT /v2/external_referral``; each person needs org_type_id, surname and
+        description, and may carry ``project`` and client fields. One person (a mapping)
+        returns its ID; a list of people is sent as one JSON array and returns their IDs.
+
+        Raises:
+            ValidationError: a mandatory field missing (the message names the person's
+                index), an empty list, a key or value that cannot be sent.
+        """
+        prepared = _writes.prepare_external_referral(person_or_people)
+        request, response = await self._write(prepared)
+        if isinstance(person_or_people, Mapping):
+            return decode_created_id(request, response)
+        return _writes.created_ids(request.label, decode_json(request, response))
+
+    async def upload(
+        self,
+        resource: str,
+        id: int,
+        files: FileSource | Sequence[FileSource],
+        *,
+        user_visibility: int | Iterable[int],
+        group_visibility: int | Iterable[int],
+    ) -> UploadResult:
+        """Upload files against a client or referral (``POST .../id/{id}/uploads``).
+
+        Files are streamed from disk as multipart form data, never read whole into memory.
+        Your own file objects are read from their current position and left open; an
+        upload is resent after a 429 or 503 only if every file can seek back.
+
+        Args:
+            resource: ``"clients"`` or ``"referrals"``.
+            id: the client's or referral's ID.
+            files: a path or a binary file object, or a list of them.
+            user_visibility: user ID(s) who may see the files (sent comma-separated).
+            group_visibility: group ID(s) who may see the files (sent comma-separated).
+
+        Returns:
+            The stored uploads' IDs and the file names sent.
+
+        Raises:
+            ValidationError: before sending: another resource, a bad ID or visibility, a
+                file that does not exist or cannot be read, a text-mode or closed file.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        prepared = _writes.prepare_upload(
+            resource,
+            id,
+            files,
+            user_visibility=user_visibility,
+            group_visibility=group_visibility,
+        )
+        with contextlib.ExitStack() as stack:
+            request = Request.build(
+                prepared.method,
+                self._url(prepared.path),
+                self._headers,
+                multipart=_writes.open_upload(prepared, stack),
+                idempotent=False,
+            )
+            response = await self._send(request)
+        ids = _writes.created_ids(request.label, decode_json(request, response))
+        return UploadResult(tuple(ids), tuple(f.filename for f in prepared.files))

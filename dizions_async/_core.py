@@ -1,0 +1,442 @@
+"""The client core: construction, lifecycle, request building and the send/stream loop.
+
+:class:`_ClientCore` is the base every feature of :class:`~dizions_async.Client` builds
+on. :meth:`_ClientCore._send` (and :meth:`_ClientCore._stream` for streaming reads)
+queues a request behind the client-wide concurrency semaphore (and the optional rate
+limiter), honours a client-wide pause after a 429, sends it through the transport,
+retries per :class:`~dizions_async.retry.RetryPolicy` (reads and writes by different
+rules, keyed on ``Request.idempotent``), logs each attempt with the redacted label, and
+turns error statuses into the error tree. The reads (``client.py``), writes
+(``_client_writes.py``) and batching (``_client_batching.py``) only build requests,
+hand them here and decode what comes back.
+
+aiohttp is imported here only for the type of a caller-owned session; the session
+itself is made by :class:`~dizions_async.transport.AiohttpTransport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiolimiter import AsyncLimiter
+from yarl import URL
+
+from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
+from dizions_async._logging import configure_from_env, logger
+from dizions_async._resolve import DictionaryCache
+from dizions_async.errors import (
+    ClientClosedError,
+    ConfigurationError,
+    ConnectError,
+    QueryError,
+    RequestTimeout,
+    TransportError,
+)
+from dizions_async.protocol import Request, Response, auth_headers, error_for_status
+from dizions_async.retry import Failure, RetryPolicy
+from dizions_async.transport import AiohttpTransport, StreamResponse, Transport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["_ClientCore"]
+
+_C = TypeVar("_C", bound="_ClientCore")
+R = TypeVar("R")
+
+_DEFAULT_TIMEOUTS = Timeouts()
+_DEFAULT_RETRY = RetryPolicy()
+_DEBUG = logging.DEBUG
+
+
+class _ClientCore:
+    """Settings, connections and the request loop shared by every client feature.
+
+    The constructor's arguments are documented on :class:`~dizions_async.Client`.
+    """
+
+    def __init__(
+        self,
+        source: str | None = None,
+        org: str | None = None,
+        user: str | None = None,
+        *,
+        base_url: str | URL | None = None,
+        max_concurrency: int = 16,
+        timeout: Timeouts = _DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = _DEFAULT_RETRY,
+        rate_limit: tuple[float, float] | None = None,
+        allow_insecure: bool = False,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+        log_values: bool = False,
+        max_url_length: int = 4096,
+    ) -> None:
+        env = os.environ
+        keys: Keys = resolve_keys(source, org, user, env)
+        self._base_url = check_base_url(base_url, env, allow_insecure=allow_insecure)
+        # Paths are appended to this string by concatenation: no URL joining per request.
+        self._base = str(self._base_url)
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be a positive int")
+        if isinstance(timeout, (int, float)):
+            timeout = Timeouts(total=float(timeout))
+        self._timeouts = timeout
+        self._retry = retry
+        self._max_concurrency = max_concurrency
+        self._limiter: AsyncLimiter | None = None
+        if rate_limit is not None:
+            count, period = rate_limit
+            if count <= 0 or period <= 0:
+                raise ConfigurationError("rate_limit must be (positive count, positive seconds)")
+            self._limiter = AsyncLimiter(count, period)
+        from dizions_async import __version__
+
+        self._headers = auth_headers(
+            keys.source, keys.org, keys.user, user_agent=f"dizions_async/{__version__}"
+        )
+        self._session = session
+        self._transport: Transport | None = transport
+        self._owns_transport = transport is not None or session is None
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._paused_until = 0.0
+        self._closed = False
+        self._log_values = log_values
+        self._max_url_length = max_url_length
+        # Made by the first resolve() (it loads through the reads); closed with the client.
+        self._dictionaries: DictionaryCache | None = None
+        configure_from_env(env)
+
+    def __repr__(self) -> str:
+        # getattr: a traceback that shows locals may repr a Client whose __init__ failed.
+        base = getattr(self, "_base", "(not set up)")
+        state = " closed" if getattr(self, "_closed", False) else ""
+        concurrency = getattr(self, "_max_concurrency", "?")
+        return f"<Client {base} max_concurrency={concurrency}{state}>"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self: _C) -> _C:
+        self._get_transport()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close connections (not a caller-owned session); later use raises
+        ``ClientClosedError``. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._dictionaries is not None:
+            await self._dictionaries.aclose()
+        if self._transport is not None and self._owns_transport:
+            await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _get_transport(self) -> Transport:
+        if self._closed:
+            raise ClientClosedError("this Client is closed; create a new one")
+        transport = self._transport
+        if transport is None:
+            # Made lazily, inside the running loop, as aiohttp requires.
+            transport = self._transport = AiohttpTransport(
+                session=self._session, timeouts=self._timeouts, pool_size=self._max_concurrency
+            )
+        return transport
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _url(self, path: str, query_string: str = "") -> URL:
+        text = self._base + path
+        if query_string:
+            text = f"{text}?{query_string}"
+        if len(text) > self._max_url_length:
+            raise QueryError(
+                f"the URL would be {len(text)} characters, over max_url_length="
+                f"{self._max_url_length}; use fewer filter values or split the query"
+            )
+        return URL(text, encoded=True)
+
+    def _get(self, path: str, query_string: str = "") -> Request:
+        """A GET request for an already percent-encoded path under the base URL."""
+        return Request.build("GET", self._url(path, query_string), self._headers)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        idempotent: bool | None = None,
+    ) -> Request:
+        """Any request under the base URL, with the client's headers (for write helpers)."""
+        return Request.build(
+            method,
+            self._url(path),
+            self._headers,
+            body=body,
+            content_type=content_type,
+            idempotent=idempotent,
+        )
+
+    def _log_target(self, request: Request) -> str:
+        if self._log_values:
+            return f"{request.method} {request.url.raw_path_qs}"
+        return request.label
+
+    # -- the attempt/retry path shared by _send and _stream --------------------------------
+
+    async def _take_slot(self, call: _Call) -> None:
+        """Take a concurrency slot for one attempt of ``call``; the caller releases it.
+
+        Waits for the rate limiter, then a slot, then any 429 pause; starts the call's
+        deadline at its first attempt (queueing is not a timeout). On an error the slot
+        is released here. (A plain method, not a context manager: this is the hot path.)
+
+        Raises:
+            ClientClosedError: the client was closed while the request waited.
+        """
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        await self._slots.acquire()
+        try:
+            if self._closed:
+                raise ClientClosedError("this Client was closed while the request waited")
+            if self._paused_until:
+                await self._wait_if_paused()
+        except BaseException:
+            self._slots.release()
+            raise
+        total = self._timeouts.total
+        if call.deadline is None and total is not None:
+            call.deadline = self._retry.clock() + total
+        call.started = time.perf_counter() if call.debug else 0.0
+
+    async def _attempt(self, call: _Call, attempt: Awaitable[R]) -> R | TransportError:
+        """Await one attempt, cut short at the call's deadline; log it at DEBUG.
+
+        Returns:
+            What ``attempt`` returns, or the ``TransportError`` it raised (a
+            ``RequestTimeout`` when the deadline cut it short).
+        """
+        outcome: R | TransportError
+        cut: asyncio.TimerHandle | None = None
+        task = asyncio.current_task()
+        if call.deadline is not None and task is not None:
+            # The connect and read timeouts bound each wait on the network; this bounds
+            # the attempt as a whole, so the per-call total holds within one slow attempt
+            # too. It cancels this task at the deadline, as asyncio.timeout (3.11+) does,
+            # without a task per attempt.
+            remaining = max(call.deadline - self._retry.clock(), 0.0)
+            cut = asyncio.get_running_loop().call_later(remaining, _expire, call, task)
+        try:
+            outcome = await attempt
+        except TransportError as exc:
+            outcome = exc
+        except asyncio.CancelledError:
+            if not call.expired or _cancelled_from_outside(task):
+                raise
+            outcome = self._total_timeout(call.request)
+        finally:
+            if cut is not None:
+                cut.cancel()
+        if call.debug:
+            if isinstance(outcome, TransportError):
+                result = type(outcome).__name__
+            else:
+                result = str(getattr(outcome, "status", "?"))
+            logger.debug(
+                "%s -> %s in %.1f ms (attempt %d)",
+                self._log_target(call.request),
+                result,
+                (time.perf_counter() - call.started) * 1000,
+                call.retries + 1,
+            )
+        return outcome
+
+    def _total_timeout(self, request: Request) -> RequestTimeout:
+        method, _, url = request.label.partition(" ")
+        return RequestTimeout(
+            f"{request.label}: no response within the total timeout "
+            f"({self._timeouts.total} s per call)",
+            method=method,
+            url=url,
+            outcome_unknown=not request.idempotent,
+        )
+
+    async def _wait_if_paused(self) -> None:
+        # A 429 pauses every request of this client until its Retry-After has passed.
+        clock = self._retry.clock
+        while self._paused_until:
+            remaining = self._paused_until - clock()
+            if remaining <= 0:
+                self._paused_until = 0.0
+                return
+            await self._retry.sleep(remaining)
+
+    def _past_deadline(self, call: _Call, delay: float) -> bool:
+        if call.expired:
+            return True
+        return call.deadline is not None and self._retry.clock() + delay > call.deadline
+
+    async def _retry_after(self, call: _Call, outcome: Response | TransportError) -> None:
+        """Wait before the next attempt of ``call`` after ``outcome`` failed it.
+
+        Raises:
+            APIError, TransportError: the error for ``outcome`` when the policy gives up,
+                the request cannot be resent, or the wait would pass the deadline.
+        """
+        request, retries = call.request, call.retries
+        policy = self._retry
+        if isinstance(outcome, Response):
+            status = outcome.status
+            retry_after = None
+            if status in (429, 503):
+                retry_after = policy.parse_retry_after(outcome.headers.get("Retry-After"))
+            delay = policy.delay(
+                idempotent=request.idempotent,
+                retries=retries,
+                status=status,
+                retry_after=retry_after,
+            )
+            # An upload from an unseekable stream has been consumed: it cannot be resent.
+            delay = delay if request.resendable else None
+            if delay is None or self._past_deadline(call, delay):
+                raise error_for_status(request, outcome, retries=retries, retry_after=retry_after)
+            if status == 429:
+                self._paused_until = max(self._paused_until, policy.clock() + delay)
+            reason = str(status)
+        else:
+            sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
+            delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
+            delay = delay if request.resendable else None
+            if delay is None or self._past_deadline(call, delay):
+                raise self._final_error(request, outcome, retries) from None
+            reason = type(outcome).__name__
+        logger.warning(
+            "retrying %s in %.3f s after %s (retry %d of %d)",
+            self._log_target(request),
+            delay,
+            reason,
+            retries + 1,
+            policy.max_retries,
+        )
+        await policy.sleep(delay)
+        call.retries += 1
+
+    @staticmethod
+    def _final_error(request: Request, exc: TransportError, retries: int) -> TransportError:
+        unknown = not request.idempotent and not isinstance(exc, ConnectError)
+        if retries == 0 and exc.outcome_unknown == unknown:
+            return exc
+        message = str(exc) + (f" (after {retries} retries)" if retries else "")
+        return type(exc)(
+            message, method=exc.method, url=exc.url, retries=retries, outcome_unknown=unknown
+        )
+
+    async def _send(self, request: Request) -> Response:
+        """Send ``request`` with queuing, pausing, retries, logging and error mapping.
+
+        Each attempt is cut short when the per-call ``total`` timeout runs out.
+
+        Returns:
+            A response with a status below 300.
+
+        Raises:
+            ClientClosedError: the client is closed.
+            APIError: (a subclass per status) an error status, after any retries.
+            TransportError: (ConnectError, RequestTimeout) no response, after any retries.
+                On a write that may have been applied, ``outcome_unknown`` is True.
+        """
+        transport = self._get_transport()
+        call = _Call(request)
+        while True:
+            await self._take_slot(call)
+            try:
+                outcome = await self._attempt(call, transport.send(request))
+            finally:
+                self._slots.release()
+            if isinstance(outcome, Response) and outcome.status < 300:
+                return outcome
+            await self._retry_after(call, outcome)
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, request: Request) -> AsyncIterator[StreamResponse]:
+        """As :meth:`_send`, but yields the response with its body still to read.
+
+        Retries apply until a success status arrives; once the body is being read, a
+        failure is raised (as ``TransportError``), not retried. The concurrency slot is
+        held until the context exits. The ``total`` timeout bounds the wait for the
+        response to start, not the reading of its body.
+
+        Raises:
+            As :meth:`_send`.
+        """
+        transport = self._get_transport()
+        call = _Call(request)
+
+        async def start(stack: contextlib.AsyncExitStack) -> StreamResponse | Response:
+            response = await stack.enter_async_context(transport.stream(request))
+            if response.status < 300:
+                return response
+            # An error body is small: read it whole, for the error's message.
+            return Response(response.status, response.headers, await response.read())
+
+        while True:
+            async with contextlib.AsyncExitStack() as stack:
+                await self._take_slot(call)
+                stack.callback(self._slots.release)
+                outcome = await self._attempt(call, start(stack))
+                if isinstance(outcome, StreamResponse):
+                    yield outcome
+                    return
+            await self._retry_after(call, outcome)
+
+
+class _Call:
+    """The state of one ``_send``/``_stream`` call across its attempts."""
+
+    __slots__ = ("deadline", "debug", "expired", "request", "retries", "started")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.retries = 0
+        #: Clock time the per-call ``total`` runs out; set when the first attempt starts.
+        self.deadline: float | None = None
+        #: An attempt was cut short by the deadline: no more attempts.
+        self.expired = False
+        self.debug = logger.isEnabledFor(_DEBUG)
+        self.started = 0.0
+
+
+def _expire(call: _Call, task: asyncio.Task[Any]) -> None:
+    call.expired = True
+    task.cancel()
+
+
+def _cancelled_from_outside(task: asyncio.Task[Any] | None) -> bool:
+    """Undo our own cancel of ``task``; True if someone else cancelled it too.
+
+    Python 3.10 cannot tell (no ``Task.uncancel``): there a cancel from outside that
+    lands in the same instant as the deadline is taken for the deadline.
+    """
+    uncancel = getattr(task, "uncancel", None)
+    return uncancel is not None and bool(uncancel())
