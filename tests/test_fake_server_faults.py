@@ -188,3 +188,16 @@ def test_fault_rules_parse_from_their_command_line_form(text: str, expected: Fau
 def test_bad_fault_rule_text_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_fault_rule(text)
+
+
+async def test_request_log_masks_wrong_keys_in_any_header_case(fake: FakeDizions) -> None:
+    sent = {"source": "wrong-secret-1", "ORG": "wrong-secret-2", "uSeR": "wrong-secret-3"}
+    async with (
+        aiohttp.ClientSession(fake.url, headers=sent) as session,
+        session.get("/v2/clients") as response,
+    ):
+        assert response.status == 401
+    text = repr(fake.requests) + repr(fake.state)
+    assert "***" in text
+    for secret in [*sent.values(), *fake.keys.headers.values()]:
+        assert secret not in text
