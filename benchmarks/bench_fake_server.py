@@ -2,7 +2,10 @@
 
 Two workloads on 10,000 seeded clients: a simple filtered read and a report. Each is also
 served by a static aiohttp handler that returns the very same bytes, so the ratio measures
-the fake's own work (routing, auth, SQL, JSON) and not the machine. Run:
+the fake's own work (routing, auth, SQL, JSON) and not the machine. Each workload runs twice:
+"same URL" repeats one URL (as client benchmarks do; the fake answers repeats from its read
+cache), "distinct" adds ``?n=<i>`` (ignored by both servers) so that every request misses
+the cache and runs its SQL. Run:
 
     python benchmarks/bench_fake_server.py
 """
@@ -26,15 +29,19 @@ WORKLOADS = {
 }
 
 
-async def rate(url: str, headers: dict[str, str]) -> float:
-    """Requests per second for REQUESTS GETs of ``url``, CONCURRENCY at a time."""
+async def rate(url: str, headers: dict[str, str], *, distinct: bool = False) -> float:
+    """Requests per second for REQUESTS GETs of ``url``, CONCURRENCY at a time.
+
+    ``distinct`` gives every request its own query string, so no two URLs are equal.
+    """
     left = REQUESTS
 
     async def worker(http: aiohttp.ClientSession) -> None:
         nonlocal left
         while left > 0:
             left -= 1
-            async with http.get(url) as response:
+            target = f"{url}?n={left}" if distinct else url
+            async with http.get(target) as response:
                 await response.read()
                 assert response.status == 200
 
@@ -48,7 +55,8 @@ async def rate(url: str, headers: dict[str, str]) -> float:
 
 async def static_server(bodies: dict[str, bytes]) -> tuple[web.AppRunner, str]:
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=bodies[request.raw_path], content_type="application/json")
+        body = bodies[request.raw_path.partition("?")[0]]
+        return web.Response(body=body, content_type="application/json")
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
@@ -72,12 +80,14 @@ async def main() -> None:
         runner, static_url = await static_server(bodies)
         try:
             for name, path in WORKLOADS.items():
-                fake_rps = await rate(fake.url + path, fake.headers)
-                static_rps = await rate(static_url + path, {})
-                print(
-                    f"{name:14} {len(bodies[path]):>7,} bytes  fake {fake_rps:7.0f} req/s  "
-                    f"static {static_rps:7.0f} req/s  ratio {fake_rps / static_rps:.2f}"
-                )
+                for distinct in (False, True):
+                    fake_rps = await rate(fake.url + path, fake.headers, distinct=distinct)
+                    static_rps = await rate(static_url + path, {}, distinct=distinct)
+                    label = f"{name}, {'distinct' if distinct else 'same URL'}"
+                    print(
+                        f"{label:24} {len(bodies[path]):>7,} bytes  fake {fake_rps:7.0f} req/s  "
+                        f"static {static_rps:7.0f} req/s  ratio {fake_rps / static_rps:.2f}"
+                    )
         finally:
             await runner.cleanup()
 

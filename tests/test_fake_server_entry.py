@@ -54,6 +54,16 @@ async def test_data_and_writes_survive_a_restart_with_a_db_file(tmp_path: Path) 
             assert await response.json() == [{"surname": "Row"}]
 
 
+async def test_the_store_after_stop_raises_a_clear_error() -> None:
+    async with FakeDizions(clients=5, seed=1) as fake:
+        store = fake.store
+        assert store.count("clients") == 5
+    for read in (lambda: store.count("clients"), lambda: fake.store.rows("clients")):
+        with pytest.raises(RuntimeError, match=r"store is closed.*FakeDizions\.stop"):
+            read()
+    await fake.stop()  # stopping twice is harmless
+
+
 async def test_same_seed_gives_same_data_and_keys() -> None:
     async with FakeDizions(clients=40, seed=9) as a, FakeDizions(clients=40, seed=9) as b:
         assert a.store.rows("referrals") == b.store.rows("referrals")
@@ -146,3 +156,60 @@ async def test_dizions_serve_prints_url_and_keys_serves_and_stops(
         out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert b"Stopped." in out
+
+
+async def test_dizions_serve_fault_option_injects_faults_on_its_route(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "dizions_async.cli", "serve", "--port", "0", "--clients", "5"),
+        *("--fault", "GET /v2/workers:rate_503=1,latency=0"),
+        *("--fault", "PUT /v2/clients:commit_then_fail=1,times=1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    try:
+        lines = [(await asyncio.wait_for(process.stdout.readline(), 30)).decode()]
+        lines += [(await process.stdout.readline()).decode() for _ in range(5)]
+        url = lines[0].split(" at ")[1].strip()
+        assert lines[4:] == [
+            "Fault rule: GET /v2/workers: rate_503=1.0\n",
+            "Fault rule: PUT /v2/clients: commit_then_fail=1.0, times=1\n",
+        ]
+        async with aiohttp.ClientSession(url, headers=keys_from_seed(1).headers) as http:
+            statuses = []
+            for method, path in [
+                ("GET", "/v2/workers"),
+                ("GET", "/v2/clients"),
+                ("PUT", "/v2/clients"),
+                ("PUT", "/v2/clients"),
+            ]:
+                data = {"first_name": "A", "surname": "B"} if method == "PUT" else None
+                async with http.request(method, path, data=data) as response:
+                    statuses.append(response.status)
+        assert statuses == [503, 200, 500, 201]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("drop=2", "shares between 0 and 1"),
+        ("PUT /v2/clients:shoe=1", "unknown fault setting 'shoe'"),
+        ("drop", "is not key=value"),
+        ("latency=soon", "needs a number"),
+    ],
+)
+def test_dizions_serve_refuses_a_bad_fault_rule(rule: str, message: str) -> None:
+    from click.testing import CliRunner
+
+    from dizions_async.cli._serve import serve
+
+    result = CliRunner().invoke(serve, ["--fault", rule])
+    assert result.exit_code == 2
+    assert message in result.output

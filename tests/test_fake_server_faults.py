@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from dizions_async.testing import FakeDizions, FaultConfig
+from dizions_async.testing._faults import parse_fault_rule
 
 
 @pytest.fixture
@@ -98,6 +99,16 @@ async def test_commit_then_fail_commits_the_write_then_fails(
     assert fake.requests[-1].fault == f"commit_then_{mode}"
 
 
+async def test_commit_then_fail_leaves_reads_alone_and_hits_writes(
+    fake: FakeDizions, http: aiohttp.ClientSession
+) -> None:
+    fake.faults.set(commit_then_fail=1.0)
+    assert await status_of(http, "GET", "/v2/workers") == 200
+    assert fake.requests[-1].fault is None
+    assert await status_of(http, "POST", "/v2/clients/id/1", data={"postcode": "A1"}) == 500
+    assert fake.requests[-1].fault == "commit_then_500"
+
+
 async def test_shares_are_deterministic_for_a_seed() -> None:
     async def statuses(seed: int) -> list[int]:
         async with (
@@ -147,3 +158,46 @@ async def test_request_log_masks_the_keys(fake: FakeDizions, http: aiohttp.Clien
 def test_bad_fault_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         FaultConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01",
+            FaultConfig("PUT /v2/clients", commit_then_fail=0.1, drop=0.05, latency=0.01),
+        ),
+        ("rate_429=0.5, times=3", FaultConfig(rate_429=0.5, times=3)),
+        (
+            "GET /v2/x:rate_429=1,retry_after=Wed, 21 Oct 2015 07:28:00 GMT",
+            FaultConfig("GET /v2/x", rate_429=1, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"),
+        ),
+        (
+            "commit_then_fail=1,commit_fail_mode=drop",
+            FaultConfig(commit_then_fail=1, commit_fail_mode="drop"),
+        ),
+    ],
+)
+def test_fault_rules_parse_from_their_command_line_form(text: str, expected: FaultConfig) -> None:
+    assert parse_fault_rule(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "drop", "x=1", "times=-1", "times=0", "drop=0.7,rate_503=0.7"]
+)
+def test_bad_fault_rule_text_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_fault_rule(text)
+
+
+async def test_request_log_masks_wrong_keys_in_any_header_case(fake: FakeDizions) -> None:
+    sent = {"source": "wrong-secret-1", "ORG": "wrong-secret-2", "uSeR": "wrong-secret-3"}
+    async with (
+        aiohttp.ClientSession(fake.url, headers=sent) as session,
+        session.get("/v2/clients") as response,
+    ):
+        assert response.status == 401
+    text = repr(fake.requests) + repr(fake.state)
+    assert "***" in text
+    for secret in [*sent.values(), *fake.keys.headers.values()]:
+        assert secret not in text

@@ -6,11 +6,13 @@ cannot hide; one test checks that Query builds the same paths.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from dizions_async import Query
@@ -270,6 +272,22 @@ async def test_missing_or_wrong_keys_are_401(
         assert "error" in await response.json()
 
 
+async def test_a_key_header_that_is_not_utf8_is_401_not_500(fake: FakeDizions) -> None:
+    # aiohttp's client will not send such bytes; write the request by hand.
+    host, port = fake.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = "".join(f"{k}: {v}\r\n" for k, v in fake.headers.items() if k != "User")
+    writer.write(
+        b"GET /v2/clients HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + head.encode()
+        + b"User: \xff\xfe\r\n\r\n"
+    )
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"401"
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
@@ -332,3 +350,29 @@ async def test_every_documented_example_query_is_answered(
             # 200 clients have about 300 referrals: referral 510 may not exist.
             allowed = {200, 404} if query.ids else {200}
             assert response.status in allowed, (title, await response.text())
+
+
+def test_records_written_as_json_by_sqlite_equal_the_python_records() -> None:
+    from dizions_async.testing import Store
+    from dizions_async.testing._schema import VIEWS
+
+    store = Store(clients=40, seed=5)
+    try:
+        odd = 'Quote " back \\ slash\nnew\tline \x01 é 😀 </script>'
+        made = store.create("clients", {"first_name": odd, "surname": "Zz", "gender": "2"})
+        paths = [f"/v2/{resource}" for resource in VIEWS if resource != "external_referral"]
+        paths += [
+            f"/v2/clients/id/{made}",
+            "/v2/clients/gender/2/field/surname;first_name;website_photo_consent",
+            "/v2/referrals/date_active/2019-01-01,2019-12-31/field/client_district;project_name",
+            "/v2/done_contacts/field/id;date;client_type",
+            "/v2/due_contacts/client_gender/1",
+        ]
+        for path in paths:
+            query = Query.from_path(path, strict=False)
+            expected = [list(r.items()) for r in store.read(query)]
+            assert expected, path
+            written = orjson.loads(store.read_json(query))
+            assert [list(r.items()) for r in written] == expected, path
+    finally:
+        store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -255,6 +257,51 @@ async def test_upload_to_unknown_record_or_without_files_is_refused(
     empty.add_field("user_visibility", "1")
     empty.add_field("group_visibility", "1")
     await send(http, "POST", "/v2/referrals/id/1/uploads", 400, data=empty)
+
+
+def stored_files(fake: FakeDizions) -> list[Path]:
+    return sorted(p for p in fake.upload_dir.rglob("*") if p.is_file())
+
+
+async def test_a_refused_upload_leaves_no_files_behind(
+    fake: FakeDizions, http: aiohttp.ClientSession
+) -> None:
+    await send(http, "POST", "/v2/clients/id/4/uploads", 201, data={"f": io.BytesIO(b"kept")})
+    kept = stored_files(fake)
+    with aiohttp.MultipartWriter("form-data") as body:
+        first = body.append(b"written before the bad part", {"Content-Type": "text/plain"})
+        first.set_content_disposition("form-data", name="files", filename="a.txt")
+        body.append(aiohttp.MultipartWriter("mixed"))  # nested: refused after a.txt is on disk
+    error = await send(http, "POST", "/v2/clients/id/4/uploads", 400, data=body)
+    assert "nested" in error["error"]
+    assert stored_files(fake) == kept
+    assert len(fake.store.rows("uploads")) == 1
+
+
+async def test_an_upload_cut_off_mid_file_leaves_no_files_behind(fake: FakeDizions) -> None:
+    host, port = fake.url.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    head = "".join(f"{k}: {v}\r\n" for k, v in fake.headers.items())
+    part = (
+        b"--b\r\nContent-Disposition: form-data; name=files; filename=big.bin\r\n\r\n"
+        + b"x" * 200_000
+    )
+    writer.write(
+        b"POST /v2/clients/id/4/uploads HTTP/1.1\r\nHost: x\r\n"
+        + head.encode()
+        + b"Content-Type: multipart/form-data; boundary=b\r\n"
+        + b"Content-Length: 10000000\r\n\r\n"
+        + part
+    )
+    await writer.drain()
+    writer.close()  # gone before the body ends
+    await writer.wait_closed()
+    async with asyncio.timeout(10):
+        while not fake.requests:  # logged once the handler has finished with the request
+            await asyncio.sleep(0.01)
+    assert stored_files(fake) == []
+    assert fake.store.rows("uploads") == []
+    assert fake.requests[-1].status == 0
 
 
 async def test_writes_need_keys(fake: FakeDizions) -> None:

@@ -1,7 +1,9 @@
 """``dizions serve``: run the fake Dizions server until interrupted.
 
 It prints the URL and the three keys it accepts (the fake server's own test keys, not
-secrets of any real system; nothing else ever prints or logs them).
+secrets of any real system; nothing else ever prints or logs them). ``--fault`` (repeatable)
+injects faults as ``fake.faults.set`` does, e.g.
+``--fault "PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01"``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import contextlib
 import signal
 import sys
 
+import attrs
 import click
 
-from dizions_async.testing import FakeDizions
+from dizions_async.testing import FakeDizions, FaultConfig
+from dizions_async.testing._faults import parse_fault_rule
 
 
 async def _serve(fake: FakeDizions) -> None:
@@ -28,10 +32,30 @@ async def _serve(fake: FakeDizions) -> None:
         click.echo(f"  Source: {fake.keys.source}")
         click.echo(f"  Org:    {fake.keys.org}")
         click.echo(f"  User:   {fake.keys.user}")
+        for rule in fake.faults.rules:
+            click.echo(f"Fault rule: {_describe(rule)}")
         click.echo("Press Ctrl+C to stop.")
         sys.stdout.flush()
         await stop.wait()
     click.echo("Stopped.")
+
+
+def _describe(rule: FaultConfig) -> str:
+    changed = [
+        f"{a.name}={getattr(rule, a.name)}"
+        for a in attrs.fields(FaultConfig)
+        if a.name != "route" and getattr(rule, a.name) != a.default
+    ]
+    return f"{rule.route or 'every request'}: {', '.join(changed) or 'nothing'}"
+
+
+def _parse_faults(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> list[FaultConfig]:
+    try:
+        return [parse_fault_rule(text) for text in value]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -41,13 +65,34 @@ async def _serve(fake: FakeDizions) -> None:
 @click.option("--clients", default=500, show_default=True, type=int, help="Clients to seed.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the data and keys.")
 @click.option("--upload-dir", default=None, help="Folder for uploads (default: a temp folder).")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    callback=_parse_faults,
+    metavar="[ROUTE:]KEY=VALUE,...",
+    help=(
+        "A fault rule (repeatable; a later rule for the same route replaces an earlier one), "
+        'e.g. "PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01" or '
+        '"rate_429=0.02,retry_after=3". Keys: latency, rate_429, retry_after, rate_503, '
+        "drop, commit_then_fail, commit_fail_mode (500 or drop), times."
+    ),
+)
 def serve(
-    host: str, port: int, db_path: str | None, clients: int, seed: int, upload_dir: str | None
+    host: str,
+    port: int,
+    db_path: str | None,
+    clients: int,
+    seed: int,
+    upload_dir: str | None,
+    faults: list[FaultConfig],
 ) -> None:
     """Run the fake Dizions server (for trying the SDK and for tests) until interrupted."""
     fake = FakeDizions(
         clients=clients, seed=seed, db_path=db_path, upload_dir=upload_dir, host=host, port=port
     )
+    for rule in faults:
+        fake.faults.set(**attrs.asdict(rule))
     try:
         asyncio.run(_serve(fake))
     except KeyboardInterrupt:

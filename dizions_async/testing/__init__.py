@@ -4,8 +4,11 @@
 (see ``API.md``) at ``fake.url`` and accepts only ``fake.keys``. It is backed by SQLite
 (in memory, or a file with ``db_path=`` so data survives restarts) and seeded with
 deterministic synthetic data. ``fake.requests`` logs every request (keys masked),
-``fake.store`` reads the data directly, and ``fake.faults.set(...)`` injects latency, 429s,
-503s, dropped connections and commit-then-fail writes.
+``fake.store`` reads the data directly (until the server stops: after ``stop()`` it raises
+``RuntimeError``), and ``fake.faults.set(...)`` injects latency, 429s, 503s, dropped
+connections and commit-then-fail writes (a read is never hit by commit-then-fail: it has
+nothing to commit; it is answered normally). ``dizions serve --fault`` sets the same rules
+from the command line.
 
 Choices where the API document is silent:
 
@@ -14,11 +17,16 @@ Choices where the API document is silent:
   ``{"error": "external_id '...' already exists", "id": <existing id>}`` and writes nothing.
 - Unknown body fields answer 400 (the real API may ignore them; refusing catches typos).
 - ``PUT /v2/external_referral`` with a JSON array stages every person (all or none) and
-  answers ``{"id": <first>, "ids": [...]}``; uploads answer the same shape.
+  answers ``{"id": <first>, "ids": [...]}``; uploads answer the same shape. An upload is
+  all or none: one refused or cut off part way leaves no file on disk and no row.
 - A client's relationships are read with the ``relationships`` field
   (``/v2/clients/id/7/field/id;relationships``): ``[{"id", "relationship", "carer"}]``,
   seen from both clients.
 - ``/v2/dictionary`` answers every entry with its ``group`` and ``table``.
+
+Speed: the same read (same raw path and query string) is answered from a cache of the
+bytes sent until the data changes (any write, through the API or into the store's
+database, empties it), so a client benchmark measures the client, not SQLite.
 
 The pytest plugin (``dizions_async.testing.plugin``) provides a ``fake_dizions`` fixture.
 """

@@ -4,17 +4,24 @@ A :class:`FaultConfig` is one rule; :class:`Faults` holds the rules and decides,
 request, which fault (if any) it gets. The newest rule that matches a request applies.
 Rates are shares drawn from one ``random.Random(seed)``: a request draws once, and the
 draw falls into 429, 503, drop or commit-then-fail by the cumulative shares, so at most
-one fault hits a request. ``times=N`` limits a rule to the next N matching requests.
+one fault hits a request. Commit-then-fail is for writes only: a read (GET, HEAD) that
+draws it is answered normally, as it has nothing to commit. ``times=N`` limits a rule to
+the next N matching requests.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+import re
+from typing import Any
 
 import attrs
 
-__all__ = ["Fault", "FaultConfig", "Faults"]
+__all__ = ["Fault", "FaultConfig", "Faults", "parse_fault_rule"]
+
+# Methods with nothing to commit: commit-then-fail never applies to them.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Fault(str, enum.Enum):
@@ -40,8 +47,9 @@ class FaultConfig:
         retry_after: the ``Retry-After`` header value (seconds or an HTTP date).
         rate_503: share answered 503.
         drop: share whose connection is closed without a response.
-        commit_then_fail: share that is handled (a write is committed) and then answered
-            500, or dropped, as ``commit_fail_mode`` says (``"500"`` or ``"drop"``).
+        commit_then_fail: share of writes that are handled (committed) and then answered
+            500, or dropped, as ``commit_fail_mode`` says (``"500"`` or ``"drop"``). Reads
+            that draw it are answered normally.
         times: apply to the next ``times`` matching requests only; None for ever.
     """
 
@@ -173,4 +181,63 @@ class Faults:
             if share and draw < edge:
                 fault = kind
                 break
+        if fault in (Fault.COMMIT_THEN_500, Fault.COMMIT_THEN_DROP) and method in _READS:
+            fault = Fault.NONE
         return Decision(fault, c.latency, c.retry_after)
+
+
+_FLOAT_SETTINGS = frozenset({"latency", "rate_429", "rate_503", "drop", "commit_then_fail"})
+_TEXT_SETTINGS = frozenset({"retry_after", "commit_fail_mode"})
+_ROUTE = re.compile(r"([A-Z]+ /[^:]*):(.*)\Z", re.DOTALL)
+
+
+def parse_fault_rule(text: str) -> FaultConfig:
+    """Parse a rule written ``[METHOD /prefix:]key=value[,key=value...]`` (the
+    ``dizions serve --fault`` syntax).
+
+    Keys are :class:`FaultConfig`'s (``latency``, ``rate_429``, ``retry_after``,
+    ``rate_503``, ``drop``, ``commit_then_fail``, ``commit_fail_mode``, ``times``). A
+    ``retry_after`` HTTP date may contain commas: a piece without ``=`` continues the
+    value before it.
+
+    Returns:
+        The rule; pass its attributes to :meth:`Faults.set`.
+
+    Raises:
+        ValueError: an unknown key, a bad number, or a rule :class:`FaultConfig` refuses.
+
+    Example::
+
+        parse_fault_rule("PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01")
+    """
+    route: str | None = None
+    settings = text.strip()
+    if m := _ROUTE.match(settings):
+        route, settings = m.group(1).strip(), m.group(2)
+    pieces: list[str] = []
+    for piece in settings.split(","):
+        if "=" in piece or not pieces:
+            pieces.append(piece)
+        else:
+            pieces[-1] += "," + piece
+    values: dict[str, Any] = {}
+    for piece in pieces:
+        key, sep, value = piece.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ValueError(f"fault setting {piece.strip()!r} is not key=value")
+        if key in _FLOAT_SETTINGS:
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise ValueError(f"fault setting {key} needs a number, got {value!r}") from None
+        elif key == "times":
+            if not value.isdigit():
+                raise ValueError(f"fault setting times needs a whole number, got {value!r}")
+            values[key] = int(value)
+        elif key in _TEXT_SETTINGS:
+            values[key] = value
+        else:
+            known = ", ".join(sorted({*_FLOAT_SETTINGS, *_TEXT_SETTINGS, "times"}))
+            raise ValueError(f"unknown fault setting {key!r}; known: {known}")
+    return FaultConfig(route, **values)

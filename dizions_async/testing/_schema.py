@@ -219,14 +219,48 @@ def _ddl() -> list[str]:
     out += [
         "CREATE VIEW IF NOT EXISTS done_contacts AS SELECT * FROM contacts WHERE done = 1",
         "CREATE VIEW IF NOT EXISTS due_contacts AS SELECT * FROM contacts WHERE done = 0",
-        "CREATE INDEX IF NOT EXISTS referrals_client ON referrals(client)",
-        "CREATE INDEX IF NOT EXISTS contacts_referral ON contacts(referral, done, start_date)",
-        "CREATE INDEX IF NOT EXISTS clients_external_id ON clients(external_id)",
-        "CREATE INDEX IF NOT EXISTS dictionaries_tbl ON dictionaries(grp, tbl, id)",
-        "CREATE INDEX IF NOT EXISTS relationships_first ON relationships(first)",
-        "CREATE INDEX IF NOT EXISTS relationships_second ON relationships(second)",
+    ]
+    out += [
+        f"CREATE INDEX IF NOT EXISTS {table}_{'_'.join(cols)} ON {table}({', '.join(cols)})"
+        for table, cols in _INDEXES
     ]
     return out
+
+
+# Indexes on the columns that selective filters, date ranges and joins use (district,
+# religion and ethnicity have ten values each: an index finds a tenth of 10,000 clients in
+# 0.9 ms instead of 1.4). Y/N flags and columns of a few values (gender: four) get none on
+# purpose: SQLite has no statistics here and trusts any index, and a lookup per row over a
+# quarter of the table is no faster than one scan (measured). Reports group by +column so
+# that an index is never walked in group order for the same reason.
+_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("clients", ("external_id",)),
+    ("clients", ("nhs_number",)),
+    ("clients", ("postcode",)),
+    ("clients", ("social_services_number",)),
+    ("clients", ("district",)),
+    ("clients", ("religion",)),
+    ("clients", ("ethnicity",)),
+    ("clients", ("usual_support_worker",)),
+    ("referrals", ("client",)),
+    ("referrals", ("date",)),
+    ("referrals", ("updated",)),
+    # date_active: done contacts in a window -> their referrals, from the index alone.
+    ("contacts", ("done", "start_date", "referral")),
+    ("contacts", ("referral", "done", "start_date")),
+    ("contacts", ("user",)),
+    ("schedules", ("client",)),
+    ("schedules", ("worker",)),
+    ("schedules", ("start_date",)),
+    ("attendances", ("client",)),
+    ("attendances", ("clinic",)),
+    ("attendances", ("start",)),
+    ("dictionaries", ("grp", "tbl", "id")),
+    ("relationships", ("first",)),
+    ("relationships", ("second",)),
+    ("uploads", ("resource", "record")),
+    *((slug, (col,)) for slug in EXTENSION_DATABASES for col in ("referral", "client")),
+)
 
 
 #: The statements that create the schema (idempotent, so a --db file can be reopened).
@@ -311,6 +345,24 @@ class View:
         """Fields that are plain INTEGER columns (filter values for them bind as ints)."""
         return _INTEGER_FIELDS[self.from_sql]
 
+    @property
+    def real_fields(self) -> frozenset[str]:
+        """Fields that are REAL columns."""
+        return _REAL_FIELDS[self.from_sql]
+
+    def from_for(self, used_sql: str) -> str:
+        """The FROM clause without the LEFT JOINs (to clients ``c``, projects ``p``) that
+        ``used_sql`` (the statement's other clauses) never refers to.
+
+        Each such join matches at most one row, so leaving it out changes no result; it
+        saves a lookup per row, which SQLite does not always spare itself.
+        """
+        sql = self.from_sql
+        for alias, join in _OPTIONAL_JOINS:
+            if join in sql and not re.search(rf"\b{alias}\.", used_sql):
+                sql = sql.replace(join, "")
+        return sql
+
 
 #: Single-record extension fields: selectable and filterable, but not returned by default.
 EXTENSION_FIELDS = frozenset({"website_photo_consent", "newsletter_opt_in", "risk_level"})
@@ -326,6 +378,10 @@ def _base(table: str, alias: str = "t") -> dict[str, str]:
 
 _CLIENT_JOIN = " LEFT JOIN clients c ON c.id = {ref}.client"
 _PROJECT_JOIN = " LEFT JOIN projects p ON p.id = {ref}.project"
+_OPTIONAL_JOINS = (
+    *(("c", _CLIENT_JOIN.format(ref=ref)) for ref in ("t", "r")),
+    *(("p", _PROJECT_JOIN.format(ref=ref)) for ref in ("t", "r")),
+)
 _NOT_PREFIXED = {"id", "consent", "deceased", "social_services_number", "first_name", "surname"}
 
 
@@ -351,8 +407,10 @@ def _referral_view() -> View:
     cols = {**_base("referrals"), **_client_prefixed(), **_project_fields()}
     # A referral's own client_type column wins over the client's type.
     cols["client_type"] = 't."client_type"'
+    # Any completed contact in the window. Written as IN over the (done, start_date,
+    # referral) index so the window is one range search, not a probe per referral.
     done_in_range = (
-        "EXISTS (SELECT 1 FROM contacts d WHERE d.referral = t.id AND d.done = 1 "
+        "t.id IN (SELECT d.referral FROM contacts d WHERE d.done = 1 "
         "AND d.start_date >= {lo} AND d.start_date < {hi})"
     )
     return View(
@@ -440,14 +498,14 @@ _ALIASES = {"c": "clients", "r": "referrals", "p": "projects"}
 _COLUMN_EXPR = re.compile(r'(\w+)\."(\w+)"\Z')
 
 
-def _integer_fields(view: View) -> frozenset[str]:
+def _fields_of_type(view: View, sql_type: str) -> frozenset[str]:
     out = set()
     for field, expr in view.columns.items():
         m = _COLUMN_EXPR.match(expr)
         if m is not None:
             table = view.table if m.group(1) == "t" else _ALIASES[m.group(1)]
             kind = TABLES[table][m.group(2)]
-            if kind.startswith("INTEGER"):
+            if kind.startswith(sql_type):
                 out.add(field)
     return frozenset(out)
 
@@ -455,5 +513,8 @@ def _integer_fields(view: View) -> frozenset[str]:
 #: Resource path name -> View.
 VIEWS: Mapping[str, View] = _views()
 _INTEGER_FIELDS: Mapping[str, frozenset[str]] = {
-    v.from_sql: _integer_fields(v) for v in VIEWS.values()
+    v.from_sql: _fields_of_type(v, "INTEGER") for v in VIEWS.values()
+}
+_REAL_FIELDS: Mapping[str, frozenset[str]] = {
+    v.from_sql: _fields_of_type(v, "REAL") for v in VIEWS.values()
 }

@@ -4,12 +4,14 @@ One middleware wraps every request: it counts requests in flight, applies the fa
 answers 414 for a URL over 8,192 bytes and 401 for wrong keys, turns :class:`Problem` into
 ``{"error": ...}`` bodies, and appends a :class:`LoggedRequest` (keys masked). Routing is
 done by hand on ``request.raw_path`` so that percent-encoded values are parsed by
-``Query.from_path`` exactly once and never decoded early.
+``Query.from_path`` exactly once and never decoded early. Record reads and reports are
+answered from a :class:`ReadCache` while the store's data is unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hmac
 import logging
@@ -27,6 +29,7 @@ from aiohttp import BodyPartReader, web
 from dizions_async.catalogue import OperationKind, get_resource
 from dizions_async.errors import QueryError
 from dizions_async.query import Query
+from dizions_async.testing._cache import ReadCache
 from dizions_async.testing._faults import Fault, Faults
 from dizions_async.testing._schema import VIEWS
 from dizions_async.testing._store import Problem, Store
@@ -68,7 +71,8 @@ class LoggedRequest:
         path: the raw path with its query string.
         headers: request headers, with Source, Org and User values masked as ``***``.
         body_size: bytes of request body read.
-        status: the status answered, or 0 when the connection was dropped.
+        status: the status answered, or 0 when the connection was dropped (by a fault, or
+            by the client before its request body ended).
         fault: the injected fault, or None.
     """
 
@@ -89,6 +93,7 @@ class ServerState:
     faults: Faults
     upload_dir: Path
     requests: list[LoggedRequest] = attrs.field(factory=list)
+    read_cache: ReadCache = attrs.field(factory=ReadCache)
     in_flight: int = 0
     peak_in_flight: int = 0
 
@@ -115,8 +120,12 @@ def _drop(request: web.Request) -> web.Response:
 
 def _authorised(request: web.Request, keys: Keys) -> bool:
     expected = keys.headers
+    # surrogateescape: a header with undecodable bytes is a wrong key (401), not a crash.
     return all(
-        hmac.compare_digest(request.headers.get(name, "").encode(), expected[name].encode())
+        hmac.compare_digest(
+            request.headers.get(name, "").encode("utf-8", "surrogateescape"),
+            expected[name].encode(),
+        )
         for name in _KEY_HEADERS
     )
 
@@ -146,7 +155,12 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         elif fault is Fault.DROP:
             return _drop(request)
         else:
-            response = await _answer(request, handler, state)
+            try:
+                response = await _answer(request, handler, state)
+            except ConnectionResetError:
+                # The client closed the connection before its body ended: nobody is there
+                # to answer, so log it like a dropped connection (status 0).
+                return web.Response(status=400)
             if fault is Fault.COMMIT_THEN_500:
                 response = _error(500, "internal server error")
             elif fault is Fault.COMMIT_THEN_DROP:
@@ -181,6 +195,8 @@ async def _answer(request: web.Request, handler: Handler, state: ServerState) ->
         return _json(problem.body(), problem.status)
     except QueryError as exc:
         return _error(400, str(exc))
+    except ConnectionResetError:
+        raise  # the client went away mid-body: not a bug in the fake (see _middleware)
     except Exception as exc:  # a bug in the fake: answer like a server would, and say where
         _log.exception("fake Dizions server failed on %s %s", request.method, request.path)
         return _error(500, f"internal error in the fake server: {type(exc).__name__}")
@@ -201,7 +217,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         _known(resource, OperationKind.READ)
         if len(rest) == 1 and rest[0] in _LISTS:
             return _json(getattr(state.store, rest[0])(resource))
-        return _read(state.store, request.raw_path)
+        return _read(state, request.raw_path)
     if request.method == "PUT":
         return await _put(request, state, resource, rest)
     if request.method == "POST":
@@ -232,16 +248,23 @@ def _dictionary(store: Store, rest: list[str]) -> list[dict[str, Any]]:
     raise Problem(404, "no such dictionary path")
 
 
-def _read(store: Store, raw_path: str) -> web.Response:
-    query = Query.from_path(raw_path, strict=False)
-    if query.metric_key is not None and query.dimension_key is None:
-        raise Problem(400, f"metric {query.metric_key!r} needs a dimension")
-    if query.is_report:
-        return _json(store.report(query))
-    records = store.read(query)
-    if query.ids and not records and len(query.filters) + len(query.date_ranges) == 0:
-        raise Problem(404, f"{query.resource} record(s) {';'.join(map(str, query.ids))} not found")
-    return _json(records)
+def _read(state: ServerState, raw_path: str) -> web.Response:
+    store = state.store
+    version = store.version
+    body = state.read_cache.get(version, raw_path)
+    if body is None:
+        query = Query.from_path(raw_path, strict=False)
+        if query.metric_key is not None and query.dimension_key is None:
+            raise Problem(400, f"metric {query.metric_key!r} needs a dimension")
+        if query.is_report:
+            body = orjson.dumps(store.report(query))
+        else:
+            body = store.read_json(query)
+            if query.ids and body == b"[]" and not (query.filters or query.date_ranges):
+                ids = ";".join(map(str, query.ids))
+                raise Problem(404, f"{query.resource} record(s) {ids} not found")
+        state.read_cache.put(version, raw_path, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def _put(
@@ -319,46 +342,53 @@ async def _upload(
     fields: dict[str, str] = {}
     files: list[dict[str, object]] = []
     folder = state.upload_dir / resource / str(record)
-    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
     size_total = 0
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise Problem(400, "nested multipart bodies are not accepted")
-        if part.filename is None:
-            value = (await part.read()).decode()
-            size_total += len(value)
-            fields[part.name or ""] = value
-            continue
-        name = _UNSAFE_NAME.sub("_", Path(part.filename).name) or "upload"
-        target = folder / f"{uuid.uuid4().hex[:12]}_{name}"
-        size = 0
-        with target.open("wb") as out:
-            # Stream to disk chunk by chunk: an upload is never held whole in memory.
-            while chunk := await part.read_chunk(65536):
-                out.write(chunk)
-                size += len(chunk)
-        size_total += size
-        files.append(
-            {
-                "filename": part.filename,
-                "stored_path": str(target),
-                "size": size,
-                "content_type": part.headers.get("Content-Type", "application/octet-stream"),
-            }
-        )
-    _BODY_SIZE.get()[0] = size_total
-    if not files:
-        raise Problem(400, "the upload carries no files")
-    ids = [
-        state.store.add_upload(
-            resource,
-            record,
-            user_visibility=fields.get("user_visibility", ""),
-            group_visibility=fields.get("group_visibility", ""),
-            **f,
-        )
-        for f in files
-    ]
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise Problem(400, "nested multipart bodies are not accepted")
+            if part.filename is None:
+                value = (await part.read()).decode()
+                size_total += len(value)
+                fields[part.name or ""] = value
+                continue
+            name = _UNSAFE_NAME.sub("_", Path(part.filename).name) or "upload"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{uuid.uuid4().hex[:12]}_{name}"
+            written.append(target)
+            size = 0
+            with target.open("wb") as out:
+                # Stream to disk chunk by chunk: an upload is never held whole in memory.
+                while chunk := await part.read_chunk(65536):
+                    out.write(chunk)
+                    size += len(chunk)
+            size_total += size
+            files.append(
+                {
+                    "filename": part.filename,
+                    "stored_path": str(target),
+                    "size": size,
+                    "content_type": part.headers.get("Content-Type", "application/octet-stream"),
+                }
+            )
+        _BODY_SIZE.get()[0] = size_total
+        if not files:
+            raise Problem(400, "the upload carries no files")
+        visibility = {
+            "user_visibility": fields.get("user_visibility", ""),
+            "group_visibility": fields.get("group_visibility", ""),
+        }
+        ids = state.store.add_uploads(resource, record, [{**visibility, **f} for f in files])
+    except BaseException:
+        # Refused, cut off (the client went away: CancelledError) or failed: nothing of
+        # this upload stays on disk, as nothing of it was recorded.
+        _BODY_SIZE.get()[0] = size_total
+        for path in written:
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: earlier uploads keep it
+        raise
     return _json({"id": ids[0], "ids": ids}, 201)
 
 
