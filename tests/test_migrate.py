@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,15 +12,21 @@ from typing import Any
 import pytest
 
 from dizions_async.errors import APIError, AuthenticationError, ServerError, TransportError
-from dizions_async.jobs import Journal, JournalMismatch, MigrationSummary, migrate
+from dizions_async.jobs import Journal, JournalMismatch, MigrationSummary
+from dizions_async.jobs import migrate as _migrate
 from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Mark
 from dizions_async.query import Query
+
+# The in-memory book applies a create at once, so reads back need no settling time;
+# the settle test below passes its own.
+migrate = functools.partial(_migrate, settle=0.0)
 
 # Faults a send can meet, queued per source key:
 REFUSE = "refuse"  # 400: not applied, outcome known
 LOST = "lost"  # dropped before the server acted: not applied, outcome unknown
 COMMIT_THEN_FAIL = "commit_then_fail"  # applied, then a 500: outcome unknown
 HANG = "hang"  # applied, then the answer never comes (the process is killed meanwhile)
+LATE = "late"  # the answer is lost at once, and the server applies the create 50 ms later
 
 
 class FakeBook:
@@ -57,6 +64,9 @@ class FakeBook:
                 raise APIError(400, f"external_id {tag!r} already exists", method="PUT")
             if fault == LOST:
                 raise TransportError("connection dropped", method="PUT", outcome_unknown=True)
+            if fault == LATE:
+                asyncio.get_running_loop().call_later(0.05, self._apply, resource, fields)
+                raise TransportError("read timed out", method="PUT", outcome_unknown=True)
             new_id = self._apply(resource, fields)
             if fault == COMMIT_THEN_FAIL:
                 raise ServerError(500, "oops", method="PUT", outcome_unknown=True)
@@ -174,6 +184,19 @@ async def test_unknown_outcome_found_absent_is_sent_again(
     with Journal(journal_path) as j:
         entry = j.get("EXT0002")
         assert entry is not None and entry.attempts == 3
+
+
+@pytest.mark.parametrize(("settle", "copies"), [(0.0, 2), (0.3, 1)])
+async def test_settle_lets_a_create_still_being_applied_be_seen_before_any_resend(
+    book: FakeBook, journal_path: Path, settle: float, copies: int
+) -> None:
+    # Without a pause the read-back misses the late create and the row is sent again:
+    # the duplicate the settle delay exists to prevent.
+    book.faults = {"EXT0001": [LATE]}
+    await migrate(book, _clients(3), journal=journal_path, settle=settle)
+    await asyncio.sleep(0.1)  # let a late create land, if one is still pending
+    assert book.by_external_id()["EXT0001"] == copies
+    assert _statuses(journal_path)["EXT0001"] == DONE
 
 
 async def test_unknown_outcome_that_cannot_be_checked_is_left_unknown(

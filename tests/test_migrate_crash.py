@@ -52,7 +52,9 @@ async def _start(
     cli: Cli, fake: FakeDizions, book: Path, journal: Path
 ) -> asyncio.subprocess.Process:
     env = {**os.environ, **cli.env(fake)}
+    # The fake server applies a create before answering: no settling time is needed.
     args = ["migrate", "clients", str(book), "--journal", str(journal), "--concurrency", "8"]
+    args += ["--settle", "0"]
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -49,7 +49,7 @@ async def test_commit_then_fail_and_drops_end_with_every_client_once(
     fake.faults.set("PUT /v2/clients", commit_then_fail=0.25, drop=0.1)
     rows = _rows(60)
     async with _client(fake) as dz:
-        summary = await migrate(dz, rows, journal=tmp_path / "j.sqlite", concurrency=6)
+        summary = await migrate(dz, rows, journal=tmp_path / "j.sqlite", concurrency=6, settle=0.01)
     assert _store_counts(fake) == Counter({r["external_id"]: 1 for r in rows})
     assert summary.complete and summary.created + summary.recovered == 60
     assert summary.recovered > 0  # the faults did strike

@@ -73,6 +73,7 @@ def _run_migration(
     concurrency: int,
     fmt: RowFormat | None,
     retry_failed: bool = False,
+    settle: float = 2.0,
 ) -> None:
     # Usage errors found before any work starts: exit 2 with one line, not a traceback.
     try:
@@ -95,6 +96,7 @@ def _run_migration(
                     retry_failed=retry_failed,
                     format=fmt,
                     on_progress=on_progress,
+                    settle=settle,
                 )
 
     summary = run(debug, job)
@@ -117,6 +119,13 @@ _journal_option = click.option(
 _concurrency_option = click.option(
     "--concurrency", default=8, show_default=True, type=click.IntRange(1, 64)
 )
+_settle_option = click.option(
+    "--settle",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait after a create with an unknown outcome before reading it back.",
+)
 _format_option = click.option(
     "--format", "fmt", type=_FORMAT, default=None, help="Row file format [default: by suffix]."
 )
@@ -128,6 +137,7 @@ _format_option = click.option(
 @_concurrency_option
 @click.option("--key", default="external_id", show_default=True, help="Source key column.")
 @_format_option
+@_settle_option
 @client_options
 def migrate_clients(
     file: str,
@@ -135,6 +145,7 @@ def migrate_clients(
     concurrency: int,
     key: str,
     fmt: RowFormat | None,
+    settle: float,
     conn: ClientOptions,
     debug: bool,
 ) -> None:
@@ -154,6 +165,7 @@ def migrate_clients(
         key=key,
         concurrency=concurrency,
         fmt=fmt,
+        settle=settle,
     )
 
 
@@ -208,12 +220,14 @@ def _open_journal(path: str) -> Journal:
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @_concurrency_option
 @_format_option
+@_settle_option
 @client_options
 def retry_failed(
     journal: str,
     file: str | None,
     concurrency: int,
     fmt: RowFormat | None,
+    settle: float,
     conn: ClientOptions,
     debug: bool,
 ) -> None:
@@ -237,6 +251,7 @@ def retry_failed(
         concurrency=concurrency,
         fmt=fmt,
         retry_failed=True,
+        settle=settle,
     )
 
 

@@ -224,8 +224,10 @@ class _Engine:
         retry_failed: bool,
         on_progress: Callable[[int, int | None], None] | None,
         total: int | None,
+        settle: float = 0.0,
     ) -> None:
         self.client = client
+        self.settle = settle
         self.recorder = recorder
         self.resource = resource
         self.key = key
@@ -345,6 +347,10 @@ class _Engine:
                 if item.external_id is None:
                     self._unknown(item.key, str(exc))
                     return
+                # The server may still be applying the create we lost track of (a read
+                # timeout, a dropped connection): give it time before reading back, or
+                # the read could miss a record that is about to exist.
+                await asyncio.sleep(self.settle)
                 if await self._found(item, f"after an unknown outcome ({exc})"):
                     return
                 continue  # read back and absent: safe to send again
@@ -435,6 +441,7 @@ async def migrate(
     retry_failed: bool = False,
     format: RowFormat | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
+    settle: float = 2.0,
 ) -> MigrationSummary:
     """Create one record per row, exactly once, recording each row in a SQLite journal.
 
@@ -455,6 +462,9 @@ async def migrate(
         retry_failed: also redo rows that failed in an earlier run.
         format: ``"csv"`` or ``"jsonl"`` when a file's suffix does not say.
         on_progress: called as ``on_progress(rows_finished, total_or_None)``.
+        settle: seconds to wait, after a client create whose outcome is unknown, before
+            reading it back: a create the server is still applying must be seen, not
+            sent again. Raise it for a slow server; only unknown outcomes pay it.
 
     Returns:
         A :class:`MigrationSummary`; ``summary.describe()`` says what is left and how to resume.
@@ -468,6 +478,8 @@ async def migrate(
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if settle < 0:
+        raise ValueError(f"settle must be at least 0 seconds, got {settle}")
     get_resource(resource)  # an unknown resource fails here, before the journal is made
     started = time.monotonic()
     source = os.fspath(rows) if isinstance(rows, (str, os.PathLike)) else None
@@ -483,6 +495,7 @@ async def migrate(
         retry_failed=retry_failed,
         on_progress=on_progress,
         total=total,
+        settle=settle,
     )
     try:
         await recorder.call(book.begin_job, resource, key, source)
