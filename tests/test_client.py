@@ -498,6 +498,23 @@ async def test_a_stream_that_does_not_start_is_cut_short_at_the_total_deadline()
     assert len(transport.requests) == 1
 
 
+async def test_concurrent_calls_are_each_cut_at_their_deadline_and_nothing_is_left_watched() -> (
+    None
+):
+    async def handler(request: Request) -> Response:
+        if request.url.path == "/v2/workers":
+            await asyncio.Event().wait()  # never answers
+        return json_response([{"id": 1}])
+
+    client, _ = make_client(handler, timeout=Timeouts(total=0.05), max_concurrency=8)
+    async with client as dz:
+        calls = [dz.fetch(Query("workers" if i % 2 else "clients")) for i in range(12)]
+        outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        assert [isinstance(o, RequestTimeout) for o in outcomes] == [i % 2 == 1 for i in range(12)]
+        assert [o for o in outcomes if not isinstance(o, Exception)] == [[{"id": 1}]] * 6
+        assert not dz._watchdog._due  # every attempt unwatched, cut or not
+
+
 async def test_cancelling_a_call_mid_attempt_cancels_it_and_frees_its_slot() -> None:
     entered = asyncio.Event()
     answer = json_response([{"id": 2}])
