@@ -224,14 +224,16 @@ class _ClientWrites(_ClientCore):
             user_visibility=user_visibility,
             group_visibility=group_visibility,
         )
-        with contextlib.ExitStack() as stack:
-            request = Request.build(
-                prepared.method,
-                self._url(prepared.path),
-                self._headers,
-                multipart=_writes.open_upload(prepared, stack),
-                idempotent=False,
-            )
-            response = await self._send(request)
+        # Files are opened only once this upload may go: thousands queued hold none.
+        async with self._upload_slots:
+            with contextlib.ExitStack() as stack:
+                request = Request.build(
+                    prepared.method,
+                    self._url(prepared.path),
+                    self._headers,
+                    multipart=_writes.open_upload(prepared, stack),
+                    idempotent=False,
+                )
+                response = await self._send(request)
         ids = _writes.created_ids(request.label, decode_json(request, response))
         return UploadResult(tuple(ids), tuple(f.filename for f in prepared.files))

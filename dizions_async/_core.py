@@ -107,6 +107,8 @@ class _ClientCore:
         self._transport: Transport | None = transport
         self._owns_transport = transport is not None or session is None
         self._slots = asyncio.Semaphore(max_concurrency)
+        # Uploads hold open files: at most this many open theirs while others queue.
+        self._upload_slots = asyncio.Semaphore(max_concurrency)
         self._paused_until = 0.0
         self._watchdog = _Watchdog()
         self._closed = False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -621,3 +623,37 @@ async def test_log_values_shows_filter_values(caplog: pytest.LogCaptureFixture) 
     async with client as dz:
         await dz.fetch(Query("clients").filter(nhs_number="4857773456"))
     assert "/v2/clients/nhs_number/4857773456" in caplog.text
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+async def test_queued_uploads_hold_no_open_files(tmp_path: Path) -> None:
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"letter{i}.txt"
+        path.write_bytes(b"dear client")
+        paths.append(path)
+    release = asyncio.Event()
+    started = 0
+
+    async def handler(request: Request) -> Response:
+        nonlocal started
+        started += 1
+        mine = started
+        await release.wait()
+        return json_response({"id": mine, "ids": [mine]}, 201)
+
+    client, _ = make_client(handler, max_concurrency=2)
+    async with client as dz:
+        before = len(os.listdir("/proc/self/fd"))
+        uploads = [
+            asyncio.create_task(dz.upload("clients", 7, p, user_visibility=1, group_visibility=1))
+            for p in paths
+        ]
+        while started < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the other ten are queued by now
+        opened = len(os.listdir("/proc/self/fd")) - before
+        release.set()
+        results = await asyncio.gather(*uploads)
+    assert opened <= 2  # the two being sent; none for the ten waiting
+    assert sorted(r.ids[0] for r in results) == list(range(1, 13))
