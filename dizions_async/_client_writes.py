@@ -18,7 +18,12 @@ from dizions_async import _writes
 from dizions_async._core import _ClientCore
 from dizions_async._writes import Fields, FileSource, UploadResult
 from dizions_async.errors import DizionsError
-from dizions_async.protocol import Request, Response, decode_created_id, decode_json
+from dizions_async.protocol import (
+    Request,
+    Response,
+    decode_created_id,
+    decode_created_ids,
+)
 from dizions_async.query import ExtensionDatabase
 
 __all__ = ["_ClientWrites"]
@@ -185,7 +190,7 @@ class _ClientWrites(_ClientCore):
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)
-        return _writes.created_ids(request.label, decode_json(request, response))
+        return decode_created_ids(request, response)
 
     async def upload(
         self,
@@ -235,5 +240,5 @@ class _ClientWrites(_ClientCore):
                     idempotent=False,
                 )
                 response = await self._send(request)
-        ids = _writes.created_ids(request.label, decode_json(request, response))
+        ids = decode_created_ids(request, response)
         return UploadResult(tuple(ids), tuple(f.filename for f in prepared.files))

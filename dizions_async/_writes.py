@@ -39,7 +39,7 @@ from dizions_async.catalogue import (
     get_resource,
     operation_path,
 )
-from dizions_async.errors import DecodeError, QueryError, ValidationError
+from dizions_async.errors import QueryError, ValidationError
 from dizions_async.protocol import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, FilePart, Multipart
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "UploadFile",
     "UploadResult",
     "check_record_id",
-    "created_ids",
     "encode_fields",
     "encode_value",
     "form_body",
@@ -159,25 +158,6 @@ class UploadResult:
 
     ids: tuple[int, ...]
     filenames: tuple[str, ...]
-
-
-def created_ids(label: str, data: object) -> list[int]:
-    """The IDs a multi-record write answers: ``{"ids": [...]}``, else ``{"id": n}``.
-
-    Args:
-        label: the request's redacted label, for messages.
-        data: the parsed JSON body.
-
-    Raises:
-        DecodeError: no list of integer IDs and no integer ID.
-    """
-    found = data.get("ids", [data.get("id")]) if isinstance(data, dict) else None
-    if not isinstance(found, list) or not found:
-        raise DecodeError(f"{label}: the response holds no record ids")
-    for item in found:
-        if isinstance(item, bool) or not isinstance(item, int):
-            raise DecodeError(f"{label}: the response holds a record id that is not an int")
-    return found
 
 
 # -- values -----------------------------------------------------------------------------

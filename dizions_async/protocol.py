@@ -388,6 +388,24 @@ def decode_created_id(request: Request, response: Response) -> int:
     return data
 
 
+def decode_created_ids(request: Request, response: Response) -> list[int]:
+    """The IDs a multi-record write answers: ``{"ids": [...]}``, else ``{"id": n}``.
+
+    (Uploads and external referrals sent as a JSON array of people answer this way.)
+
+    Raises:
+        DecodeError: no list of integer IDs and no integer ID.
+    """
+    data = decode_json(request, response)
+    found = data.get("ids", [data.get("id")]) if isinstance(data, dict) else None
+    if not isinstance(found, list) or not found:
+        raise DecodeError(f"{request.label}: the response holds no record ids")
+    for item in found:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise DecodeError(f"{request.label}: the response holds a record id that is not an int")
+    return found
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 

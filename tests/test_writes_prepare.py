@@ -22,7 +22,6 @@ from dizions_async import ExtensionDatabase
 from dizions_async._writes import (
     FORM,
     JSON,
-    created_ids,
     encode_fields,
     encode_value,
     form_body,
@@ -38,7 +37,7 @@ from dizions_async._writes import (
 )
 from dizions_async.catalogue import OperationKind
 from dizions_async.errors import DecodeError, ValidationError
-from dizions_async.protocol import FilePart, Multipart, Request
+from dizions_async.protocol import FilePart, Multipart, Request, Response, decode_created_ids
 
 CLIENT = {"first_name": "Ann", "surname": "Lee"}
 REFERRAL = {
@@ -621,13 +620,18 @@ def test_an_unseekable_stream_has_no_offset() -> None:
     ("data", "ids"), [({"id": 4}, [4]), ({"id": 4, "ids": [4, 5]}, [4, 5]), ({"ids": [9]}, [9])]
 )
 def test_created_ids_reads_ids_or_id(data: object, ids: list[int]) -> None:
-    assert created_ids("PUT /v2/x", data) == ids
+    assert decode_created_ids(*_answer(data)) == ids
 
 
 @pytest.mark.parametrize("data", [{}, [], 5, {"ids": []}, {"ids": ["1"]}, {"id": True}, None])
 def test_created_ids_refuses_a_body_without_ids(data: object) -> None:
     with pytest.raises(DecodeError, match="PUT /v2/x"):
-        created_ids("PUT /v2/x", data)
+        decode_created_ids(*_answer(data))
+
+
+def _answer(data: object) -> tuple[Request, Response]:
+    request = Request.build("PUT", URL("https://api.example/v2/x"), ())
+    return request, Response(201, {}, orjson.dumps(data))
 
 
 # -- the multipart boundary in protocol -------------------------------------------------
