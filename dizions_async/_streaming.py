@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import ijson  # type: ignore[import-untyped]
 import orjson
 
-from dizions_async.errors import DecodeError
+from dizions_async.errors import DecodeError, DizionsError
 
 __all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
@@ -75,6 +76,50 @@ def _checked(label: str, records: list[Any]) -> list[dict[str, Any]]:
     return records  # pragma: no cover - the loop above always finds the offender
 
 
+#: The integers orjson decodes as ``int``; it decodes any other integer as a ``float``.
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def _orjson_numbers(value: Any, label: str) -> Any:
+    """``value`` with ijson's exact numbers made what ``orjson.loads`` gives for them.
+
+    ijson runs with exact numbers (``Decimal`` for non-integers, ``int`` of any size)
+    because its float mode is yajl's, which refuses integers beyond 64 bits that orjson
+    (and so ``fetch``) reads: an integer past orjson's range becomes a float, a Decimal a
+    float (both correctly rounded, as orjson's parser is), and an infinite one an error.
+    """
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) in _EXACT:
+                value[key] = _orjson_numbers(item, label)
+        return value
+    if kind is list:
+        return [_orjson_numbers(item, label) for item in value]
+    if kind is int and _INT_MIN <= value <= _INT_MAX:
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf")
+    if number in (float("inf"), float("-inf")):
+        raise DecodeError(f"{label}: the body holds a number too large for a float")
+    return number
+
+
+_EXACT = frozenset({dict, list, int, Decimal})
+
+
+def _plain(item: Any, label: str) -> Any:
+    # A C-level probe: orjson serializes the item only if it holds no Decimal and no
+    # integer beyond 64 bits, so the Python walk runs only for records that need it.
+    try:
+        orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        return _orjson_numbers(item, label)
+    return item
+
+
 class _Reader:
     """The ``async read(n)`` ijson wants: buffered bytes first, then the chunk iterator.
 
@@ -92,7 +137,11 @@ class _Reader:
         if n == 0:  # ijson probes the type of read() with read(0)
             return b""
         self.reads += 1
-        data = self._pending or await anext(self._chunks, b"")
+        data = self._pending
+        while not data:
+            data = await anext(self._chunks, None)  # type: ignore[arg-type]
+            if data is None:
+                return b""  # the end of the body; an empty chunk is not
         if len(data) > n:
             self._pending = data[n:]
             return data[:n]
@@ -108,7 +157,8 @@ async def _ijson_batches(
     ``skip_first`` drops a placeholder element the caller put before a ``,``.
     """
     reader = _Reader(head, chunks)
-    items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=True)
+    # Exact numbers: see _orjson_numbers.
+    items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=False)
     batch: list[dict[str, Any]] = []
     seen_reads = 0
     try:
@@ -125,8 +175,12 @@ async def _ijson_batches(
                     batch = []
             if type(item) is not dict:
                 _checked(label, [item])
-            batch.append(item)
-    except ijson.JSONError:
+            batch.append(_plain(item, label))
+    except DizionsError:
+        raise
+    except (ijson.JSONError, ValueError):
+        # ValueError: a string that is not valid UTF-8 after all (UnicodeDecodeError: yajl
+        # lets encoded surrogates through), or an integer too long for int().
         raise _invalid(label) from None
     if batch:
         yield batch

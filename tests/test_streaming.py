@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import orjson
@@ -126,3 +127,72 @@ async def test_a_record_too_big_for_the_fast_path_goes_to_ijson_intact() -> None
     records = [{"id": 1, "notes": "}" * 5000}, {"id": 2, "nested": {"a": {"b": "},{"}}}]
     body = orjson.dumps(records * 20)
     assert await decode(body, 1000, fast_path_limit=3000) == records * 20
+
+
+# Numbers as a server other than orjson may write them: integers of any size (orjson, and
+# so fetch, reads those past 64 bits as floats), and floats at both ends of their range.
+NUMBERS = st.one_of(
+    st.integers(),
+    st.integers(2**63 - 2, 2**64 + 2),
+    st.integers(-(2**63) - 2, -(2**63) + 2),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+WIDE_RECORDS = st.lists(
+    st.dictionaries(
+        st.sampled_from(["id", "n", "s", "xs", "o"]),
+        st.one_of(
+            NUMBERS,
+            st.text(max_size=6),
+            st.sampled_from(['\\"', "\\", '\\"}', "\\\\", '"],[{"', "é€😀", "\n\t\x00"]),
+            st.lists(NUMBERS, max_size=3),
+            st.dictionaries(st.text(max_size=2), NUMBERS, max_size=2),
+        ),
+        max_size=5,
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records=WIDE_RECORDS,
+    size=st.integers(1, 48),
+    indent=st.sampled_from([None, 0, 2]),
+    limit=st.sampled_from([0, 1, 40, 1 << 20]),
+)
+async def test_numbers_beyond_64_bits_decode_as_a_whole_body_decode_does(
+    records: list[dict[str, object]], size: int, indent: int | None, limit: int
+) -> None:
+    body = json.dumps(records, indent=indent, ensure_ascii=False).encode()
+    assert await decode(body, size, fast_path_limit=limit) == orjson.loads(body)
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_a_number_too_large_for_a_float_is_a_decode_error(limit: int) -> None:
+    for body in (b'[{"n": 1e400}]', b'[{"n": -' + b"9" * 400 + b"}]"):
+        with pytest.raises(DecodeError, match=r"^GET /v2/clients"):
+            await decode(body, 5, fast_path_limit=limit)
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_an_encoded_surrogate_in_a_string_is_a_decode_error(limit: int) -> None:
+    # yajl accepts the bytes of a UTF-16 surrogate; Python's UTF-8 decoder does not.
+    body = b'[{"id": 1}, {"name": "\xed\xa0\x80"}]'
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        await decode(body, 4, fast_path_limit=limit)
+
+
+@pytest.mark.parametrize("limit", [0, 1, 1 << 20])
+async def test_empty_chunks_mid_body_are_not_the_end_of_it(limit: int) -> None:
+    body = orjson.dumps([{"id": i, "s": "x,}]" * i} for i in range(20)])
+
+    async def with_gaps() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 9):
+            yield b""
+            yield body[i : i + 9]
+        yield b""
+
+    out: list[object] = []
+    async for batch in record_batches(with_gaps(), label=LABEL, fast_path_limit=limit):
+        out.extend(batch)
+    assert out == orjson.loads(body)
