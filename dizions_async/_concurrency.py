@@ -87,10 +87,12 @@ async def run_pool(
     finally:
         # Reached on the first failure, and when the caller itself is cancelled.
         await _cancel_all(tasks)
-    error = next(
-        (t.exception() for t in tasks if t in finished and not t.cancelled() and t.exception()),
-        None,
-    )
+    # Several workers can fail in the same turn of the loop: ask each finished one for its
+    # failure (one never asked is logged "Task exception was never retrieved"); raise the
+    # first in worker order.
+    failures = [t.exception() for t in tasks if t in finished and not t.cancelled()]
+    error = next((exc for exc in failures if exc is not None), None)
+    del failures
     if error is None:
         return results
     # Drop our references before raising: the error's traceback holds this frame, and a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -67,6 +68,25 @@ async def test_the_first_failure_cancels_the_rest_and_is_raised() -> None:
     assert probe.in_flight == 0
     assert probe.cancelled  # the others were running and got cancelled
     assert len(probe.started) < len(items)  # and the rest were never started
+
+
+async def test_workers_failing_in_the_same_turn_leave_no_unretrieved_exception() -> None:
+    # Every worker fails on its first step, so all are done before run_pool wakes up.
+    loop = asyncio.get_running_loop()
+    reports: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    try:
+
+        async def fail(index: int, item: int) -> int:
+            raise ValueError(f"bad item {item}")
+
+        with pytest.raises(ValueError, match="bad item 0"):
+            await run_pool(range(4), fail, limit=4)
+        gc.collect()  # a task whose exception was never asked for reports it when freed
+    finally:
+        loop.set_exception_handler(previous)
+    assert [r.get("message") for r in reports] == []
 
 
 async def test_with_return_exceptions_each_failure_takes_its_place() -> None:
