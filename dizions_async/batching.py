@@ -83,6 +83,15 @@ def _check_unit(unit: object) -> DateUnit:
 
 def _window_end(start: dt.date, unit: DateUnit) -> dt.date:
     """The last day of the window that begins on ``start`` (before clipping to the range)."""
+    try:
+        return _calendar_end(start, unit)
+    except (OverflowError, ValueError):
+        # The window runs past date.max (a range "until 9999-12-31" is an open end): the
+        # range, which cannot, ends first.
+        return dt.date.max
+
+
+def _calendar_end(start: dt.date, unit: DateUnit) -> dt.date:
     if isinstance(unit, int):
         return start + dt.timedelta(days=unit - 1)
     if unit == "day":

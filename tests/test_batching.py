@@ -466,3 +466,15 @@ def test_seen_ids_filter_is_accept_record_by_record(parts: list[list[dict[str, o
     for part in parts:
         assert fast.filter(part) == [r for r in part if slow.accept(r)]
     assert len(fast) == len(slow)
+
+
+@pytest.mark.parametrize("unit", ["day", "week", "month", "year", 1, 7, 400])
+def test_date_windows_reach_an_open_ended_range_ending_on_date_max(unit: str | int) -> None:
+    start = D(9998, 11, 15)
+    windows = date_windows(start, dt.date.max, unit)
+    assert windows[0][0] == start
+    assert windows[-1][1] == dt.date.max
+    for (_, prev_last), (next_first, _) in itertools.pairwise(windows):
+        assert next_first == prev_last + dt.timedelta(days=1)
+    if unit == "month":
+        assert windows[-2:] == [(D(9999, 11, 1), D(9999, 11, 30)), (D(9999, 12, 1), dt.date.max)]
