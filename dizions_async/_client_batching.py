@@ -305,8 +305,10 @@ class _ClientBatching(_ClientCore):
         Args:
             queries: non-report queries; each is cut to ``max_url_length`` as in fetch.
             as_: a class to structure each record into.
-            dedupe: drop records whose ``id`` was already yielded (for pieces of one
-                resource, e.g. ``q.split_dates("month")`` on ``date_active``).
+            dedupe: drop records whose ``id`` was already yielded by any query (for
+                pieces of one resource, e.g. ``q.split_dates("month")`` on
+                ``date_active``). Without it, a query cut to ``max_url_length`` still gives
+                each of its records once, as in fetch.
             buffer: the most decoded batches waiting for the consumer.
             on_progress: ``(done, total)`` over pieces.
 
@@ -318,19 +320,26 @@ class _ClientBatching(_ClientCore):
             DizionsError: the first failure of any piece (its ``query`` names the piece),
                 after the other pieces are cancelled.
         """
-        pieces: list[tuple[Piece, MissingPieces]] = []
+        everywhere = SeenIds() if dedupe else None
+        pieces: list[tuple[Piece, MissingPieces, SeenIds | None]] = []
         for query in queries:
             q = unwrap(query)
             if q.dimension_key is not None:
                 raise QueryError(f"{q!r} is a report query; stream_many() reads records")
             planned = self._plan(q, None)
             missing = MissingPieces(len(planned))
-            pieces.extend((piece, missing) for piece in planned)
-        seen = SeenIds() if dedupe else None
+            # Pieces of one query that may overlap are de-duplicated, as fetch and stream
+            # do, even without dedupe= (which is across queries).
+            seen = everywhere
+            if seen is None and pieces_may_overlap(q, planned):
+                seen = SeenIds()
+            pieces.extend((piece, missing, seen) for piece in planned)
         total = len(pieces)
 
-        def open_piece(index: int, item: tuple[Piece, MissingPieces]) -> AsyncIterator[list[Any]]:
-            piece, missing = item
+        def open_piece(
+            index: int, item: tuple[Piece, MissingPieces, SeenIds | None]
+        ) -> AsyncIterator[list[Any]]:
+            piece, missing, seen = item
             where = f"piece {index + 1} of {total}"
             return self._piece_batches(piece, as_, seen, where, missing)
 
@@ -344,5 +353,5 @@ class _ClientBatching(_ClientCore):
         async with contextlib.aclosing(merged):
             async for row in merged:
                 yield row
-        for missing in {id(m): m for _, m in pieces}.values():
+        for missing in {id(m): m for _, m, _ in pieces}.values():
             missing.check()

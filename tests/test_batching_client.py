@@ -384,3 +384,17 @@ async def test_an_id_list_with_repeats_gives_each_record_once(fake: FakeDizions)
         rows = await dz.fetch(Query("clients").id(*wanted).fields("id"))
     assert len(fake.requests) > 2
     assert ids(rows) == list(range(1, 1001))
+
+
+async def test_stream_many_gives_each_record_of_a_split_query_once_as_fetch_does(
+    fake: FakeDizions,
+) -> None:
+    # Without dedupe=, stream_many still reads each query as fetch would: a query whose
+    # split pieces overlap (here, a repeated ID list) gives each of its records once.
+    repeated = Query("clients").id(*range(1, 501), *range(1, 501)).fields("id")
+    other = Query("clients").id(3, 4).fields("id")  # overlaps the first query: kept
+    async with client(fake, max_url_length=600) as dz:
+        rows = [r async for r in dz.stream_many([repeated, other])]
+        streamed = [r async for r in dz.stream(repeated)]
+    assert sorted(ids(streamed)) == list(range(1, 501))
+    assert Counter(ids(rows)) == Counter([*range(1, 501), 3, 4])
