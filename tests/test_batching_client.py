@@ -398,3 +398,17 @@ async def test_stream_many_gives_each_record_of_a_split_query_once_as_fetch_does
         streamed = [r async for r in dz.stream(repeated)]
     assert sorted(ids(streamed)) == list(range(1, 501))
     assert Counter(ids(rows)) == Counter([*range(1, 501), 3, 4])
+
+
+async def test_a_stream_many_loop_that_raises_frees_its_connection_slots(
+    fake: FakeDizions,
+) -> None:
+    queries = [Query("clients").id(*range(i, i + 10)) for i in range(1, 301, 10)]
+    async with client(fake, max_concurrency=1) as dz:
+        rows = dz.stream_many(queries, buffer=1)
+        with pytest.raises(KeyError):
+            async with contextlib.aclosing(rows):
+                async for _ in rows:
+                    raise KeyError("the consumer fails")
+        # The one reader held the only slot; it must be back, its response closed.
+        assert ids(await asyncio.wait_for(dz.fetch(Query("clients").id(9)), 5)) == [9]

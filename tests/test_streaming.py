@@ -143,7 +143,7 @@ WIDE_RECORDS = st.lists(
         st.one_of(
             NUMBERS,
             st.text(max_size=6),
-            st.sampled_from(['\\"', "\\", '\\"}', "\\\\", '"],[{"', "é€😀", "\n\t\x00"]),
+            st.sampled_from(['\\"', "\\", '\\"}', "\\\\", '"],[{"', "é€😀", "\n\t\x00", "😀" * 9]),
             st.lists(NUMBERS, max_size=3),
             st.dictionaries(st.text(max_size=2), NUMBERS, max_size=2),
         ),
@@ -158,12 +158,17 @@ WIDE_RECORDS = st.lists(
     records=WIDE_RECORDS,
     size=st.integers(1, 48),
     indent=st.sampled_from([None, 0, 2]),
+    ascii_only=st.booleans(),  # "\\ud83d\\ude00" escapes, split anywhere, or raw UTF-8
     limit=st.sampled_from([0, 1, 40, 1 << 20]),
 )
 async def test_numbers_beyond_64_bits_decode_as_a_whole_body_decode_does(
-    records: list[dict[str, object]], size: int, indent: int | None, limit: int
+    records: list[dict[str, object]],
+    size: int,
+    indent: int | None,
+    ascii_only: bool,
+    limit: int,
 ) -> None:
-    body = json.dumps(records, indent=indent, ensure_ascii=False).encode()
+    body = json.dumps(records, indent=indent, ensure_ascii=ascii_only).encode()
     assert await decode(body, size, fast_path_limit=limit) == orjson.loads(body)
 
 
