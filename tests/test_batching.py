@@ -478,3 +478,8 @@ def test_date_windows_reach_an_open_ended_range_ending_on_date_max(unit: str | i
         assert next_first == prev_last + dt.timedelta(days=1)
     if unit == "month":
         assert windows[-2:] == [(D(9999, 11, 1), D(9999, 11, 30)), (D(9999, 12, 1), dt.date.max)]
+
+
+@pytest.mark.parametrize("days", [10**6, 10**10])
+def test_a_window_longer_than_the_calendar_is_the_whole_range(days: int) -> None:
+    assert date_windows(D(2020, 1, 1), D(2020, 2, 1), days) == [(D(2020, 1, 1), D(2020, 2, 1))]
