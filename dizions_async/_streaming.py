@@ -25,6 +25,8 @@ close to fetch, and ijson keeps every body decodable in bounded memory.
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -120,18 +122,29 @@ def _plain(item: Any, label: str) -> Any:
     return item
 
 
+_DIGITS = b"0123456789"
+
+
 class _Reader:
     """The ``async read(n)`` ijson wants: buffered bytes first, then the chunk iterator.
 
-    It counts reads, so the caller can cut record batches at chunk boundaries.
+    It counts reads, so the caller can cut record batches at chunk boundaries. It also
+    refuses a run of more digits than ``int()`` takes (``sys.get_int_max_str_digits()``):
+    ijson's C backend, in exact-number mode, crashes the process on such an integer
+    instead of raising. No such number decodes anyway (orjson refuses past ~309 digits);
+    the rare string of that many digits is refused with it.
     """
 
-    __slots__ = ("_chunks", "_pending", "reads")
+    __slots__ = ("_chunks", "_digits", "_label", "_long_run", "_max_digits", "_pending", "reads")
 
-    def __init__(self, head: bytes, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], label: str) -> None:
         self._chunks = chunks
         self._pending = head
+        self._label = label
         self.reads = 0
+        self._max_digits = sys.get_int_max_str_digits()  # 0: no limit
+        self._long_run = re.compile(b"[0-9]{%d}" % (self._max_digits + 1))
+        self._digits = 0  # digits at the end of what was read so far
 
     async def read(self, n: int) -> bytes:
         if n == 0:  # ijson probes the type of read() with read(0)
@@ -144,9 +157,26 @@ class _Reader:
                 return b""  # the end of the body; an empty chunk is not
         if len(data) > n:
             self._pending = data[n:]
-            return data[:n]
-        self._pending = b""
+            data = data[:n]
+        else:
+            self._pending = b""
+        if self._max_digits:
+            self._check_digits(data)
         return data
+
+    def _check_digits(self, data: bytes) -> None:
+        tail = len(data) - len(data.rstrip(_DIGITS))
+        if tail == len(data):  # all digits: the run goes on
+            run = self._digits + tail
+        else:
+            run = self._digits + len(data) - len(data.lstrip(_DIGITS))
+            if self._long_run.search(data):
+                run = self._max_digits + 1
+        if run > self._max_digits:
+            raise DecodeError(
+                f"{self._label}: the body holds a run of more than {self._max_digits} digits"
+            )
+        self._digits = run if tail == len(data) else tail
 
 
 async def _ijson_batches(
@@ -156,7 +186,7 @@ async def _ijson_batches(
 
     ``skip_first`` drops a placeholder element the caller put before a ``,``.
     """
-    reader = _Reader(head, chunks)
+    reader = _Reader(head, chunks, label)
     # Exact numbers: see _orjson_numbers.
     items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=False)
     batch: list[dict[str, Any]] = []

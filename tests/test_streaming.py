@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 
 import orjson
@@ -201,3 +202,15 @@ async def test_empty_chunks_mid_body_are_not_the_end_of_it(limit: int) -> None:
     async for batch in record_batches(with_gaps(), label=LABEL, fast_path_limit=limit):
         out.extend(batch)
     assert out == orjson.loads(body)
+
+
+@pytest.mark.parametrize("size", [1, 7, 1 << 16])
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_an_integer_longer_than_int_takes_is_a_decode_error_not_a_crash(
+    size: int, limit: int
+) -> None:
+    # ijson's C backend, reading exact numbers, crashes the process on such an integer.
+    digits = b"9" * (sys.get_int_max_str_digits() + 1)
+    for body in (b'[{"n": ' + digits + b"}]", b'[{"id": 1}, {"n": -' + digits + b"}]"):
+        with pytest.raises(DecodeError, match="digits"):
+            await decode(body, size, fast_path_limit=limit)
