@@ -142,7 +142,8 @@ class _Reader:
         self._pending = head
         self._label = label
         self.reads = 0
-        self._max_digits = sys.get_int_max_str_digits()  # 0: no limit
+        # 0: no limit (and Python before 3.10.7, which has no such limit, nor the function)
+        self._max_digits: int = getattr(sys, "get_int_max_str_digits", lambda: 0)()
         self._long_run = re.compile(b"[0-9]{%d}" % (self._max_digits + 1))
         self._digits = 0  # digits at the end of what was read so far
 
