@@ -83,3 +83,12 @@ def test_export_progress_bar_is_drawn_only_on_a_terminal(
             update(ExportProgress(records=1234, pieces_done=2, pieces_total=4))
     assert ("1,234 records" in sink.getvalue()) is terminal
     assert ("\x1b[" in sink.getvalue()) is terminal
+
+
+def test_report_and_dict_csv_neutralise_formulas(capsys: pytest.CaptureFixture[str]) -> None:
+    _common.echo_grid(["=name", "count"], [["=cmd|' /C calc'!A0", 3], ["Leeds", -1]], "csv")
+    assert capsys.readouterr().out.splitlines() == [
+        "'=name,count",
+        "'=cmd|' /C calc'!A0,3",
+        "Leeds,-1",
+    ]

@@ -311,9 +311,10 @@ grid_format_option = click.option(
 def echo_grid(columns: Sequence[str], rows: Iterable[Sequence[Any]], format: str) -> None:
     """Print a header and rows as ``csv``, or else as a ``table``."""
     if format == "csv":
+        # spreadsheets open this: neutralise formulas as the exports do
         writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerow([csv_cell(c, escape_formulas=True) for c in columns])
+        writer.writerows([csv_cell(v, escape_formulas=True) for v in row] for row in rows)
     else:
         echo_table(columns, rows)
 

@@ -92,6 +92,7 @@ async def write_records(
     format: ExportFormat = "jsonl",
     fields: tuple[str, ...] | None = None,
     on_record: Callable[[int], None] | None = None,
+    escape_formulas: bool = True,
 ) -> tuple[int, tuple[str, ...] | None]:
     """Write every record of ``records`` to ``out``.
 
@@ -102,6 +103,8 @@ async def write_records(
         format: ``"jsonl"`` or ``"csv"``.
         fields: the CSV columns; None for the union of the records' keys.
         on_record: called with the running count after each record.
+        escape_formulas: in a CSV, prefix ``'`` to text cells a spreadsheet would run
+            as a formula (``=``, ``+``, ``-``, ``@``); False writes text unchanged.
 
     Returns:
         How many records were written, and the CSV columns (None for JSONL).
@@ -112,7 +115,7 @@ async def write_records(
     """
     count = 0
     with open_output(out) as sink:
-        writer = make_writer(format, sink, fields)
+        writer = make_writer(format, sink, fields, escape_formulas=escape_formulas)
         async for record in records:
             writer.write(record)
             count += 1
@@ -135,6 +138,7 @@ async def export(
     format: ExportFormat = "jsonl",
     split: DateUnit | tuple[str, int] | None = None,
     on_progress: Callable[[ExportProgress], None] | None = None,
+    escape_formulas: bool = True,
 ) -> ExportSummary:
     """Stream every record of ``query`` to ``out`` as JSONL or CSV, memory flat.
 
@@ -152,6 +156,10 @@ async def export(
             the order they arrive in.
         on_progress: called with an :class:`ExportProgress` after each record and each
             piece.
+        escape_formulas: in a CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@``
+            (which a spreadsheet would run as a formula) is written with a leading ``'``
+            (OWASP's advice against CSV injection). Numbers and JSONL are never changed;
+            pass False for a CSV that only programs read.
 
     Returns:
         An :class:`ExportSummary`.
@@ -188,6 +196,7 @@ async def export(
         format=format,
         fields=csv_fields(query) if format == "csv" else None,
         on_record=record_done,
+        escape_formulas=escape_formulas,
     )
     return ExportSummary(
         records=count,
