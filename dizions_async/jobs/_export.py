@@ -153,7 +153,8 @@ async def export(
             a number of days cuts the query's date range into windows; ``(key, n)`` cuts
             a value list into chunks of ``n``. The pieces are pulled concurrently and
             records repeated across them are written once; their order across pieces is
-            the order they arrive in.
+            the order they arrive in. Repeats are found by ``id``, which is fetched for
+            that even when the selected fields leave it out (and then not written).
         on_progress: called with an :class:`ExportProgress` after each record and each
             piece.
         escape_formulas: in a CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@``
@@ -188,8 +189,16 @@ async def export(
 
     pieces = _pieces(query, split)
     # Only pieces can repeat a record (a date_active record falls in several windows);
-    # de-duplication keeps a set of the ids seen, so it is paid for only then.
-    records = client.stream_many(pieces, dedupe=len(pieces) > 1, on_progress=piece_done)
+    # de-duplication keeps a set of the ids seen, so it is paid for only then. It goes by
+    # ``id``: when the chosen fields leave it out, the pieces ask for it too (else every
+    # repeat would be written) and it is dropped again before writing.
+    dedupe = len(pieces) > 1
+    add_id = dedupe and bool(query.field_names) and _ID not in query.field_names
+    if add_id:
+        pieces = [piece.fields(_ID) for piece in pieces]
+    records = client.stream_many(pieces, dedupe=dedupe, on_progress=piece_done)
+    if add_id:
+        records = _without_id(records)
     count, columns = await write_records(
         records,
         out,
@@ -206,6 +215,15 @@ async def export(
         pieces=max(state[2], 1),
         elapsed=time.monotonic() - started,
     )
+
+
+_ID = "id"
+
+
+async def _without_id(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async for record in records:
+        record.pop(_ID, None)
+        yield record
 
 
 def _pieces(query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:
