@@ -134,3 +134,31 @@ async def test_a_journal_that_is_not_one_is_a_usage_error_in_one_line(
     assert result.exit_code == 2, result.output
     assert "not a migration journal" in result.stderr and "Traceback" not in result.output
     assert fake.store.rows("clients", external_id="B-1") == []
+
+
+async def test_a_row_file_saved_as_ansi_fails_those_rows_in_one_line_each_not_a_traceback(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "ansi.csv"
+    path.write_bytes(
+        "external_id,first_name,surname\nA-1,Ann,Lee\nA-2,Ren\xe9e,Roe\n".encode("cp1252")
+    )
+    journal = tmp_path / "job.sqlite"
+    result = await cli(fake, "migrate", "clients", str(path), "--journal", str(journal))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "created 1" in result.stdout and "row 2: line 3 is not UTF-8" in result.stdout
+    assert len(fake.store.rows("clients", external_id="A-1")) == 1
+
+
+async def test_a_row_file_without_the_key_column_is_a_usage_error_before_any_send(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text("ext_id,first_name,surname\nA-1,Ann,Lee\n")
+    journal = tmp_path / "job.sqlite"
+    before = len(fake.requests)
+    result = await cli(fake, "migrate", "clients", str(path), "--journal", str(journal))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "no 'external_id' column" in result.stderr
+    assert len(fake.requests) == before and not journal.exists()

@@ -36,7 +36,7 @@ from dizions_async.errors import (
     QueryError,
     ValidationError,
 )
-from dizions_async.jobs import JournalMismatch, JournalWriteError
+from dizions_async.jobs import JournalMismatch, JournalWriteError, RowFileError
 from dizions_async.jobs._writers import CsvWriter, csv_cell
 from dizions_async.query import Query
 
@@ -66,6 +66,7 @@ _USAGE_ERRORS: tuple[type[BaseException], ...] = (
     ValidationError,
     ConfigurationError,
     JournalMismatch,
+    RowFileError,
 )
 
 

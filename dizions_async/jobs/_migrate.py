@@ -45,7 +45,14 @@ from dizions_async.errors import (
 )
 from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Entry, Journal, Mark
 from dizions_async.jobs._recorder import Recorder
-from dizions_async.jobs._sources import RowFormat, RowSource, SourceRow, count_rows, iter_rows
+from dizions_async.jobs._sources import (
+    RowFormat,
+    RowSource,
+    SourceRow,
+    check_rows,
+    count_rows,
+    iter_rows,
+)
 from dizions_async.query import Query
 
 __all__ = ["MigrationClient", "MigrationSummary", "Problem", "migrate"]
@@ -473,6 +480,9 @@ async def migrate(
         JournalMismatch: the journal belongs to another resource or key.
         JournalWriteError: the journal cannot be written (nothing unrecorded is sent).
         AuthenticationError: the keys are refused (the job stops; re-run to resume).
+        RowFileError: the CSV header repeats a column, lacks ``key`` or is not UTF-8
+            (nothing is sent). Rows that cannot be read (not UTF-8, a broken quote, bad
+            JSON) are rejected one by one, with the reason, and do not stop the job.
         ValueError: a bad argument (concurrency < 1, a file of unknown format).
         OSError: the row file or the journal cannot be opened.
     """
@@ -483,8 +493,9 @@ async def migrate(
     get_resource(resource)  # an unknown resource fails here, before the journal is made
     started = time.monotonic()
     source = os.fspath(rows) if isinstance(rows, (str, os.PathLike)) else None
-    reader = iter_rows(rows, format=format)
-    total = count_rows(rows, format=format) if on_progress is not None else None
+    check_rows(rows, format=format, key=key)  # a wrong header stops here, before the journal
+    reader = iter_rows(rows, format=format, key=key)
+    total = count_rows(rows, format=format, key=key) if on_progress is not None else None
     book = Journal(journal)
     recorder = Recorder(book)
     engine = _Engine(
