@@ -92,3 +92,22 @@ def test_report_and_dict_csv_neutralise_formulas(capsys: pytest.CaptureFixture[s
         "'=cmd|' /C calc'!A0,3",
         "Leeds,-1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("surname=Lee,Roe", ("Lee", "Roe")),
+        ('surname="Lee, Jr",Roe', ("Lee, Jr", "Roe")),
+        ('surname="say ""hi""",O\'Neil', ('say "hi"', "O'Neil")),
+    ],
+)
+def test_filter_values_split_at_commas_and_a_quoted_value_keeps_its_commas(
+    text: str, values: tuple[str, ...]
+) -> None:
+    assert _common.build_query("clients", filters=[text]).filters == (("surname", values),)
+
+
+def test_filter_with_an_unclosed_quote_is_a_usage_error() -> None:
+    with pytest.raises(click.BadParameter, match="unexpected end of data"):
+        _common.build_query("clients", filters=['surname="Lee, Jr'])

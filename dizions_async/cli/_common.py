@@ -120,6 +120,21 @@ def _split_pair(text: str, what: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _filter_values(text: str, value: str) -> list[str]:
+    """``v1,v2`` split at commas, CSV-style: ``"Lee, Jr",Roe`` keeps the quoted comma
+    (and ``""`` inside quotes is one ``"``)."""
+    if '"' not in value:
+        return [v for v in value.split(",") if v]
+    try:
+        cells = next(csv.reader([value], strict=True))
+    except csv.Error as exc:
+        raise click.BadParameter(
+            f"{text!r}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
+            param_hint="--filter",
+        ) from None
+    return [v for v in cells if v]
+
+
 def build_query(
     resource: str,
     *,
@@ -133,7 +148,8 @@ def build_query(
 ) -> Query:
     """The Query the command-line options describe.
 
-    ``filters`` are ``key=v1,v2``; ``dates`` are ``key=START..END``; ``fields`` and
+    ``filters`` are ``key=v1,v2`` (a value holding a comma is quoted, CSV-style:
+    ``surname="Lee, Jr",Roe``); ``dates`` are ``key=START..END``; ``fields`` and
     ``resolve`` are comma-separated (``resolve`` may be ``ALL``).
 
     Raises:
@@ -145,7 +161,7 @@ def build_query(
         q = q.id(*ids)
     for text in filters:
         key, value = _split_pair(text, "--filter")
-        q = q.filter(key, *[v for v in value.split(",") if v])
+        q = q.filter(key, *_filter_values(text, value))
     for text in dates:
         key, value = _split_pair(text, "--date")
         start, sep, end = value.partition("..")
@@ -213,7 +229,7 @@ def query_options(command: F) -> F:
             "filters",
             multiple=True,
             metavar="KEY=V1,V2",
-            help="Filter; repeat for more keys.",
+            help="Filter; repeat for more keys. Quote a value holding a comma: KEY='\"a, b\",c'.",
         ),
         click.option(
             "--date", "dates", multiple=True, metavar="KEY=START..END", help="Date range."
