@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from dizions_async.cli import _migrate as cli_migrate
 from dizions_async.jobs import Journal
 from dizions_async.jobs._journal import DONE, FAILED, UNKNOWN, Mark
 from dizions_async.testing import FakeDizions
@@ -162,3 +163,33 @@ async def test_a_row_file_without_the_key_column_is_a_usage_error_before_any_sen
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "no 'external_id' column" in result.stderr
     assert len(fake.requests) == before and not journal.exists()
+
+
+async def test_a_run_stopped_by_the_api_says_what_the_journal_holds_and_how_to_resume(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "job.sqlite"
+    result = await cli(
+        fake, "migrate", "clients", str(book), "--journal", str(journal), DIZIONS_ORG="wrong"
+    )
+    assert result.exit_code == 1, result.output
+    first, second = result.stderr.splitlines()
+    assert first.startswith("dizions: error:") and "401" in first
+    assert f"the journal {journal} holds pending 2, done 0, failed 1, unknown 0" in second
+    assert "Run the same command again to resume" in second
+    again = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+    assert "created 2" in again.stdout
+    assert len(fake.store.rows("clients", external_id="B-1")) == 1
+
+
+async def test_an_interrupted_run_exits_130_saying_how_to_resume(
+    fake: FakeDizions, cli: Cli, book: Path, ran_once: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_migrate, "migrate", interrupted)
+    result = await cli(fake, "migrate", "clients", str(book), "--journal", ran_once)
+    assert result.exit_code == 130
+    assert "dizions: interrupted" in result.stderr
+    assert f"the journal {ran_once} holds pending 0, done 2, failed 1" in result.stderr

@@ -393,3 +393,33 @@ async def test_summary_says_rows_without_a_key_are_fixed_in_the_input() -> None:
 async def test_bad_concurrency_is_refused(book: FakeBook, journal_path: Path) -> None:
     with pytest.raises(ValueError, match="concurrency"):
         await migrate(book, [], journal=journal_path, concurrency=0)
+
+
+async def test_a_journal_that_fails_mid_run_stops_the_job_and_nothing_unjournaled_was_sent(
+    book: FakeBook, journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from dizions_async.jobs import JournalWriteError
+
+    rows = _clients(600)  # three chunks: the second chunk's claim is the commit that fails
+    real_apply = Journal.apply
+    calls = 0
+
+    def apply(self: Journal, marks: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_apply(self, marks)
+
+    monkeypatch.setattr(Journal, "apply", apply)
+    with pytest.raises(JournalWriteError, match="disk I/O error"):
+        await migrate(book, rows, journal=journal_path, concurrency=4)
+    monkeypatch.undo()
+    statuses = _statuses(journal_path)
+    # every create sent had its pending committed first
+    assert set(book.by_external_id()) <= set(statuses)
+    summary = await migrate(book, rows, journal=journal_path, concurrency=4)
+    assert book.by_external_id() == Counter({r["external_id"]: 1 for r in rows})
+    assert summary.complete
