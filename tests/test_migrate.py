@@ -423,3 +423,16 @@ async def test_a_journal_that_fails_mid_run_stops_the_job_and_nothing_unjournale
     summary = await migrate(book, rows, journal=journal_path, concurrency=4)
     assert book.by_external_id() == Counter({r["external_id"]: 1 for r in rows})
     assert summary.complete
+
+
+async def test_a_key_repeated_with_other_values_is_rejected_not_silently_dropped(
+    book: FakeBook, journal_path: Path
+) -> None:
+    same = _clients(1)[0]
+    other = {**same, "surname": "Someone Else"}
+    rows: list[dict[str, Any]] = [same, *_clients(3)[1:], dict(same), other]
+    summary = await migrate(book, rows, journal=journal_path)
+    assert (summary.created, summary.duplicates, summary.rejected) == (3, 1, 1)
+    assert not summary.complete
+    assert summary.problems[0].key == "row 5" and "row 1" in summary.problems[0].reason
+    assert "fix them in the input" in summary.describe()

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
+import orjson
 
 from dizions_async.catalogue import get_resource
 from dizions_async.errors import (
@@ -105,8 +106,11 @@ class MigrationSummary:
         failed: rows that failed in this run (invalid, or refused by the server).
         skipped_failed: rows that had failed in an earlier run and were not retried.
         unknown: rows whose create may or may not have happened; never resent.
-        rejected: input rows without a usable source key (not in the journal).
-        duplicates: input rows whose source key an earlier row already had (ignored).
+        rejected: input rows that could not be read, have no usable source key, or
+            repeat an earlier row's source key with different values (not in the
+            journal; listed in ``problems``).
+        duplicates: input rows that repeat an earlier row exactly, source key and
+            values (ignored).
         problems: up to 50 failed, unknown or rejected rows, one by one.
         elapsed: seconds the run took.
     """
@@ -155,11 +159,12 @@ class MigrationSummary:
             )
         if self.rejected:
             lines.append(
-                f"Not done: {self.rejected} rows have no usable source key (listed, not in "
-                "the journal); fix them in the input and run again."
+                f"Not done: {self.rejected} rows have no usable source key (unreadable, no "
+                "key, or a key an earlier row has with other values; listed, not in the "
+                "journal); fix them in the input and run again."
             )
         if self.duplicates:
-            lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row's source key.")
+            lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row exactly.")
         if not self.complete:
             lines.append(
                 f"Resume any time with the same command and journal ({j}): done rows are "
@@ -216,6 +221,13 @@ class _Tally:
         )
 
 
+def _values_hash(fields: Mapping[str, Any]) -> int:
+    try:
+        return hash(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS))
+    except TypeError:  # a mapping row holding values JSON cannot hold
+        return hash(repr(sorted(fields.items(), key=lambda kv: kv[0])))
+
+
 class _Fatal(Exception):
     """A failure that would fail every row alike (wrong keys, closed client): stop."""
 
@@ -244,7 +256,9 @@ class _Engine:
         self.on_progress = on_progress
         self.total = total
         self.tally = _Tally()
-        self.seen: set[str] = set()
+        # source key -> (its row number, a hash of its values): a repeat is told apart
+        # from a different record that was given the same key by mistake
+        self.seen: dict[str, tuple[int, int]] = {}
 
     # -- feeding ----------------------------------------------------------------------
 
@@ -289,11 +303,21 @@ class _Engine:
         if not source_key:
             self._reject(label, f"no {self.key!r} value")
             return None
-        if source_key in self.seen:
-            self.tally.duplicates += 1
-            self._finish()
+        values = _values_hash(row.fields)
+        first = self.seen.get(source_key)
+        if first is not None:
+            if first[1] == values:
+                self.tally.duplicates += 1
+                self._finish()
+            else:
+                # dropping it would lose a record; creating it, duplicate a key: ask
+                self._reject(
+                    label,
+                    f"repeats the {self.key} {source_key!r} of row {first[0]} with other "
+                    "values: give one of them another key, or remove one",
+                )
             return None
-        self.seen.add(source_key)
+        self.seen[source_key] = (row.number, values)
         fields = {k: v for k, v in row.fields.items() if k != self.key}
         external_id: str | None = None
         if self.by_external_id:
@@ -456,7 +480,8 @@ async def migrate(
     in flight are read back (clients by external ID) before anything is resent.
 
     Rows are read one chunk at a time; what grows with the input is only the set of
-    source keys already seen in this run (to catch a key repeated in the input).
+    source keys already seen in this run (to catch a key repeated in the input: an exact
+    repeat is ignored, a key repeated with other values is rejected, never dropped).
 
     Args:
         client: a ``Client`` (or anything with ``create_client``, ``create``, ``fetch``).
