@@ -436,3 +436,18 @@ async def test_a_key_repeated_with_other_values_is_rejected_not_silently_dropped
     assert not summary.complete
     assert summary.problems[0].key == "row 5" and "row 1" in summary.problems[0].reason
     assert "fix them in the input" in summary.describe()
+
+
+async def test_retry_failed_reads_a_client_back_before_resending_it(
+    book: FakeBook, journal_path: Path
+) -> None:
+    # every send's outcome was unknown and each read-back found nothing, so the row
+    # failed; but the last send was still being applied, and lands after the run
+    book.faults = {"EXT0001": [LOST, LOST, LATE]}
+    first = await migrate(book, _clients(2), journal=journal_path)
+    assert first.failed == 1
+    await asyncio.sleep(0.1)
+    assert book.by_external_id()["EXT0001"] == 1
+    retried = await migrate(book, _clients(2), journal=journal_path, retry_failed=True)
+    assert book.by_external_id()["EXT0001"] == 1 and book.sends["EXT0001"] == 3
+    assert (retried.recovered, retried.complete) == (1, True)

@@ -5,8 +5,9 @@ For each row, in order of need:
 1. The row's source key (``key`` field) is looked up in the journal. ``done`` rows are
    skipped; ``failed`` rows are skipped unless ``retry_failed``.
 2. A row the journal holds as ``pending`` (the last run died while its create may have
-   been in flight) or ``unknown`` is first checked: clients with an external ID are read
-   back by ``/clients/external_id/{EXT}``; found means done, not found means "send".
+   been in flight), ``unknown``, or ``failed`` and retried, is first checked: clients with
+   an external ID are read back by ``/clients/external_id/{EXT}``; found means done, not
+   found means "send".
    Without an external ID there is nothing to read by, so the row is left ``unknown``
    and listed; it is never resent automatically.
 3. ``pending`` is committed durably, then the create is sent (clients by external ID).
@@ -357,8 +358,11 @@ class _Engine:
             self._finish()
 
     async def _one(self, item: _Work) -> None:
-        interrupted = item.prior is not None and item.prior.status in (PENDING, UNKNOWN)
-        # An earlier run may have created it: read before anything else.
+        # An earlier run may have created it: read before anything else. That includes a
+        # failed client retried: it may have failed after sends whose outcomes were
+        # unknown, the last of which the server may have applied since.
+        checkable = (PENDING, UNKNOWN, FAILED) if item.external_id is not None else ()
+        interrupted = item.prior is not None and item.prior.status in checkable
         if interrupted and await self._found(item, "after an interrupted run"):
             return
         if item.invalid is not None:
