@@ -217,3 +217,24 @@ async def test_csv_formula_escaping_can_be_turned_off_and_never_touches_jsonl(
     lines = tmp_path / "x.jsonl"
     await write_records(_aiter(FORMULAS), lines, format="jsonl")
     assert orjson.loads(lines.read_bytes().splitlines()[0]) == FORMULAS[0]
+
+
+async def test_a_failed_write_closes_the_record_stream_at_once() -> None:
+    closed: list[bool] = []
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        try:
+            for i in range(1000):
+                yield {"id": i}
+        finally:
+            closed.append(True)
+
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if self.tell() > 100:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    with pytest.raises(OSError, match="No space"):
+        await write_records(stream(), Full())
+    assert closed == [True]

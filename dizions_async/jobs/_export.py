@@ -114,14 +114,21 @@ async def write_records(
         OSError: the output cannot be written.
     """
     count = 0
-    with open_output(out) as sink:
-        writer = make_writer(format, sink, fields, escape_formulas=escape_formulas)
-        async for record in records:
-            writer.write(record)
-            count += 1
-            if on_record is not None:
-                on_record(count)
-        writer.finish()
+    try:
+        with open_output(out) as sink:
+            writer = make_writer(format, sink, fields, escape_formulas=escape_formulas)
+            async for record in records:
+                writer.write(record)
+                count += 1
+                if on_record is not None:
+                    on_record(count)
+            writer.finish()
+    finally:
+        # A failed write (disk full, a closed pipe) must stop the reads feeding it now,
+        # not whenever the suspended stream is garbage-collected.
+        aclose = getattr(records, "aclose", None)
+        if aclose is not None:
+            await aclose()
     return count, writer.columns
 
 
