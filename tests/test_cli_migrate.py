@@ -193,3 +193,13 @@ async def test_an_interrupted_run_exits_130_saying_how_to_resume(
     assert result.exit_code == 130
     assert "dizions: interrupted" in result.stderr
     assert f"the journal {ran_once} holds pending 0, done 2, failed 1" in result.stderr
+
+
+async def test_retry_failed_on_a_journal_that_never_started_a_job_is_a_usage_error(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "empty.sqlite"
+    Journal(journal).close()  # the tables, but no job recorded
+    result = await cli(fake, "migrate", "retry-failed", str(journal), str(book))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "records no migration" in result.stderr

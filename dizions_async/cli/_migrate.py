@@ -261,6 +261,8 @@ def retry_failed(
     """
     with _open_journal(journal) as book:
         meta = book.meta()
+    if "resource" not in meta or "key" not in meta:
+        raise click.BadParameter(f"{journal!r} records no migration to retry", param_hint="JOURNAL")
     source = file or meta.get("source")
     if not source:
         raise click.UsageError("the journal does not record its row file: pass FILE")
