@@ -451,3 +451,15 @@ async def test_retry_failed_reads_a_client_back_before_resending_it(
     retried = await migrate(book, _clients(2), journal=journal_path, retry_failed=True)
     assert book.by_external_id()["EXT0001"] == 1 and book.sends["EXT0001"] == 3
     assert (retried.recovered, retried.complete) == (1, True)
+
+
+async def test_summary_beyond_the_listed_problems_says_where_the_rest_are(
+    book: FakeBook, journal_path: Path
+) -> None:
+    rows: list[dict[str, Any]] = [{"surname": "NoKey"} for _ in range(60)]
+    book.faults = {f"EXT{i:04d}": [REFUSE] for i in range(5)}
+    summary = await migrate(book, [*rows, *_clients(5)], journal=journal_path)
+    assert (summary.rejected, summary.failed, len(summary.problems)) == (60, 5, 50)
+    text = summary.describe()
+    assert "... and 5 more failed or unknown: `dizions migrate status" in text
+    assert "... and 10 more rejected rows (not in the journal; check the input)" in text

@@ -173,9 +173,18 @@ class MigrationSummary:
             )
         for p in self.problems:
             lines.append(f"  {p.status:8} {p.key}: {p.reason}")
-        hidden = self.failed + self.unknown + self.rejected - len(self.problems)
-        if hidden > 0:
-            lines.append(f"  ... and {hidden} more in the journal")
+        listed_rejected = sum(p.status == "rejected" for p in self.problems)
+        journaled = self.failed + self.unknown - (len(self.problems) - listed_rejected)
+        if journaled > 0:
+            lines.append(
+                f"  ... and {journaled} more failed or unknown: `dizions migrate status {j}`"
+            )
+        if self.rejected > listed_rejected:
+            # rejected rows never reach the journal: only the input can show them
+            lines.append(
+                f"  ... and {self.rejected - listed_rejected} more rejected rows (not in the "
+                "journal; check the input)"
+            )
         return "\n".join(lines)
 
 
