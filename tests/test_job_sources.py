@@ -122,3 +122,10 @@ def test_jsonl_with_a_byte_order_mark_reads_its_first_line(tmp_path: Path) -> No
     path = tmp_path / "book.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"external_id": "A1"}\n{"external_id": "A2"}\n')
     assert [r.fields for r in iter_rows(path)] == [{"external_id": "A1"}, {"external_id": "A2"}]
+
+
+def test_csv_header_with_trailing_blank_columns_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text("external_id,surname,,\nA1,Lee,,\n")
+    check_rows(path, key="external_id")
+    assert [r.fields for r in iter_rows(path)] == [{"external_id": "A1", "surname": "Lee"}]

@@ -172,7 +172,8 @@ def _check_header(
         raise RowFileError(
             f"{name}: the header is not UTF-8 text: save the file as 'CSV UTF-8' and run again"
         )
-    repeated = sorted({column for column in header if header.count(column) > 1})
+    # blank names (spreadsheets save a trailing ",," after the last column) hold no field
+    repeated = sorted({c for c in header if c.strip() and header.count(c) > 1})
     if repeated:
         raise RowFileError(
             f"{name}: the header repeats column(s) {', '.join(map(repr, repeated))}: each "
