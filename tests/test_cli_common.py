@@ -111,3 +111,11 @@ def test_filter_values_split_at_commas_and_a_quoted_value_keeps_its_commas(
 def test_filter_with_an_unclosed_quote_is_a_usage_error() -> None:
     with pytest.raises(click.BadParameter, match="unexpected end of data"):
         _common.build_query("clients", filters=['surname="Lee, Jr'])
+
+
+def test_a_closed_output_pipe_is_left_to_click_to_end_quietly() -> None:
+    async def job() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        _common.run(False, job)

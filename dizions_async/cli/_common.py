@@ -271,7 +271,8 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """
     try:
         return asyncio.run(job())
-    except click.ClickException:
+    except (click.ClickException, BrokenPipeError):
+        # a reader that closed the pipe (``dizions get ... | head``): click exits quietly
         raise
     except _USAGE_ERRORS as exc:
         _fail(exc, debug, 2)
