@@ -83,3 +83,39 @@ def test_export_progress_bar_is_drawn_only_on_a_terminal(
             update(ExportProgress(records=1234, pieces_done=2, pieces_total=4))
     assert ("1,234 records" in sink.getvalue()) is terminal
     assert ("\x1b[" in sink.getvalue()) is terminal
+
+
+def test_report_and_dict_csv_neutralise_formulas(capsys: pytest.CaptureFixture[str]) -> None:
+    _common.echo_grid(["=name", "count"], [["=cmd|' /C calc'!A0", 3], ["Leeds", -1]], "csv")
+    assert capsys.readouterr().out.splitlines() == [
+        "'=name,count",
+        "'=cmd|' /C calc'!A0,3",
+        "Leeds,-1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("surname=Lee,Roe", ("Lee", "Roe")),
+        ('surname="Lee, Jr",Roe', ("Lee, Jr", "Roe")),
+        ('surname="say ""hi""",O\'Neil', ('say "hi"', "O'Neil")),
+    ],
+)
+def test_filter_values_split_at_commas_and_a_quoted_value_keeps_its_commas(
+    text: str, values: tuple[str, ...]
+) -> None:
+    assert _common.build_query("clients", filters=[text]).filters == (("surname", values),)
+
+
+def test_filter_with_an_unclosed_quote_is_a_usage_error() -> None:
+    with pytest.raises(click.BadParameter, match="unexpected end of data"):
+        _common.build_query("clients", filters=['surname="Lee, Jr'])
+
+
+def test_a_closed_output_pipe_is_left_to_click_to_end_quietly() -> None:
+    async def job() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        _common.run(False, job)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from dizions_async.cli import _migrate as cli_migrate
 from dizions_async.jobs import Journal
 from dizions_async.jobs._journal import DONE, FAILED, UNKNOWN, Mark
 from dizions_async.testing import FakeDizions
@@ -134,3 +135,71 @@ async def test_a_journal_that_is_not_one_is_a_usage_error_in_one_line(
     assert result.exit_code == 2, result.output
     assert "not a migration journal" in result.stderr and "Traceback" not in result.output
     assert fake.store.rows("clients", external_id="B-1") == []
+
+
+async def test_a_row_file_saved_as_ansi_fails_those_rows_in_one_line_each_not_a_traceback(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "ansi.csv"
+    path.write_bytes(
+        "external_id,first_name,surname\nA-1,Ann,Lee\nA-2,Ren\xe9e,Roe\n".encode("cp1252")
+    )
+    journal = tmp_path / "job.sqlite"
+    result = await cli(fake, "migrate", "clients", str(path), "--journal", str(journal))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "created 1" in result.stdout and "row 2: line 3 is not UTF-8" in result.stdout
+    assert len(fake.store.rows("clients", external_id="A-1")) == 1
+
+
+async def test_a_row_file_without_the_key_column_is_a_usage_error_before_any_send(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text("ext_id,first_name,surname\nA-1,Ann,Lee\n")
+    journal = tmp_path / "job.sqlite"
+    before = len(fake.requests)
+    result = await cli(fake, "migrate", "clients", str(path), "--journal", str(journal))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "no 'external_id' column" in result.stderr
+    assert len(fake.requests) == before and not journal.exists()
+
+
+async def test_a_run_stopped_by_the_api_says_what_the_journal_holds_and_how_to_resume(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "job.sqlite"
+    result = await cli(
+        fake, "migrate", "clients", str(book), "--journal", str(journal), DIZIONS_ORG="wrong"
+    )
+    assert result.exit_code == 1, result.output
+    first, second = result.stderr.splitlines()
+    assert first.startswith("dizions: error:") and "401" in first
+    assert f"the journal {journal} holds pending 2, done 0, failed 1, unknown 0" in second
+    assert "Run the same command again to resume" in second
+    again = await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+    assert "created 2" in again.stdout
+    assert len(fake.store.rows("clients", external_id="B-1")) == 1
+
+
+async def test_an_interrupted_run_exits_130_saying_how_to_resume(
+    fake: FakeDizions, cli: Cli, book: Path, ran_once: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_migrate, "migrate", interrupted)
+    result = await cli(fake, "migrate", "clients", str(book), "--journal", ran_once)
+    assert result.exit_code == 130
+    assert "dizions: interrupted" in result.stderr
+    assert f"the journal {ran_once} holds pending 0, done 2, failed 1" in result.stderr
+
+
+async def test_retry_failed_on_a_journal_that_never_started_a_job_is_a_usage_error(
+    fake: FakeDizions, cli: Cli, book: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "empty.sqlite"
+    Journal(journal).close()  # the tables, but no job recorded
+    result = await cli(fake, "migrate", "retry-failed", str(journal), str(book))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "records no migration" in result.stderr

@@ -160,3 +160,81 @@ async def test_export_csv_columns_are_the_selected_fields(tmp_path: Path) -> Non
     summary = await export(client, query, tmp_path / "c.csv", format="csv")
     assert summary.columns == ("surname", "id")
     assert (tmp_path / "c.csv").read_text().splitlines()[0] == "surname,id"
+
+
+TRICKY = [
+    {"id": 1, "name": 'say "hi", then\nleave', "town": "Łódź / Zürich ☃", "tags": ["a", "b,c"]},
+    {"id": 2, "name": "", "town": None, "tags": {"k": 'v"'}},
+]
+
+
+@pytest.mark.parametrize("fields", [None, ("id", "name", "town", "tags")])
+async def test_csv_round_trips_commas_quotes_newlines_non_ascii_and_nested_values(
+    tmp_path: Path, fields: tuple[str, ...] | None
+) -> None:
+    out = tmp_path / "x.csv"
+    await write_records(_aiter(TRICKY), out, format="csv", fields=fields)
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [
+        {
+            "id": "1",
+            "name": 'say "hi", then\nleave',
+            "town": "Łódź / Zürich ☃",
+            "tags": '["a","b,c"]',
+        },
+        {"id": "2", "name": "", "town": "", "tags": '{"k":"v\\""}'},
+    ]
+
+
+FORMULAS = [
+    {"id": -5, "name": '=HYPERLINK("http://x")', "note": "+44 20", "x": "-1+2", "y": "@SUM(A1)"},
+    {"id": 2, "name": "\t=1+1", "note": "a=b", "x": "ok", "y": -2.5},
+]
+
+
+@pytest.mark.parametrize("fields", [None, ("id", "name", "note", "x", "y")])
+async def test_csv_prefixes_a_quote_to_text_a_spreadsheet_would_run_as_a_formula(
+    tmp_path: Path, fields: tuple[str, ...] | None
+) -> None:
+    out = tmp_path / "x.csv"
+    await write_records(_aiter(FORMULAS), out, format="csv", fields=fields)
+    with out.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1:] == [
+        ["-5", '\'=HYPERLINK("http://x")', "'+44 20", "'-1+2", "'@SUM(A1)"],
+        ["2", "'\t=1+1", "a=b", "ok", "-2.5"],
+    ]
+
+
+async def test_csv_formula_escaping_can_be_turned_off_and_never_touches_jsonl(
+    tmp_path: Path,
+) -> None:
+    raw = tmp_path / "raw.csv"
+    await write_records(_aiter(FORMULAS), raw, format="csv", escape_formulas=False)
+    with raw.open(newline="") as handle:
+        assert list(csv.reader(handle))[1][1] == '=HYPERLINK("http://x")'
+    lines = tmp_path / "x.jsonl"
+    await write_records(_aiter(FORMULAS), lines, format="jsonl")
+    assert orjson.loads(lines.read_bytes().splitlines()[0]) == FORMULAS[0]
+
+
+async def test_a_failed_write_closes_the_record_stream_at_once() -> None:
+    closed: list[bool] = []
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        try:
+            for i in range(1000):
+                yield {"id": i}
+        finally:
+            closed.append(True)
+
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if self.tell() > 100:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    with pytest.raises(OSError, match="No space"):
+        await write_records(stream(), Full())
+    assert closed == [True]

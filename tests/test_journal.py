@@ -118,6 +118,7 @@ def test_jobs_package_exports_exactly_these_names() -> None:
         "MigrationClient",
         "MigrationSummary",
         "Problem",
+        "RowFileError",
         "export",
         "iter_rows",
         "migrate",

@@ -393,3 +393,73 @@ async def test_summary_says_rows_without_a_key_are_fixed_in_the_input() -> None:
 async def test_bad_concurrency_is_refused(book: FakeBook, journal_path: Path) -> None:
     with pytest.raises(ValueError, match="concurrency"):
         await migrate(book, [], journal=journal_path, concurrency=0)
+
+
+async def test_a_journal_that_fails_mid_run_stops_the_job_and_nothing_unjournaled_was_sent(
+    book: FakeBook, journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from dizions_async.jobs import JournalWriteError
+
+    rows = _clients(600)  # three chunks: the second chunk's claim is the commit that fails
+    real_apply = Journal.apply
+    calls = 0
+
+    def apply(self: Journal, marks: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_apply(self, marks)
+
+    monkeypatch.setattr(Journal, "apply", apply)
+    with pytest.raises(JournalWriteError, match="disk I/O error"):
+        await migrate(book, rows, journal=journal_path, concurrency=4)
+    monkeypatch.undo()
+    statuses = _statuses(journal_path)
+    # every create sent had its pending committed first
+    assert set(book.by_external_id()) <= set(statuses)
+    summary = await migrate(book, rows, journal=journal_path, concurrency=4)
+    assert book.by_external_id() == Counter({r["external_id"]: 1 for r in rows})
+    assert summary.complete
+
+
+async def test_a_key_repeated_with_other_values_is_rejected_not_silently_dropped(
+    book: FakeBook, journal_path: Path
+) -> None:
+    same = _clients(1)[0]
+    other = {**same, "surname": "Someone Else"}
+    rows: list[dict[str, Any]] = [same, *_clients(3)[1:], dict(same), other]
+    summary = await migrate(book, rows, journal=journal_path)
+    assert (summary.created, summary.duplicates, summary.rejected) == (3, 1, 1)
+    assert not summary.complete
+    assert summary.problems[0].key == "row 5" and "row 1" in summary.problems[0].reason
+    assert "fix them in the input" in summary.describe()
+
+
+async def test_retry_failed_reads_a_client_back_before_resending_it(
+    book: FakeBook, journal_path: Path
+) -> None:
+    # every send's outcome was unknown and each read-back found nothing, so the row
+    # failed; but the last send was still being applied, and lands after the run
+    book.faults = {"EXT0001": [LOST, LOST, LATE]}
+    first = await migrate(book, _clients(2), journal=journal_path)
+    assert first.failed == 1
+    await asyncio.sleep(0.1)
+    assert book.by_external_id()["EXT0001"] == 1
+    retried = await migrate(book, _clients(2), journal=journal_path, retry_failed=True)
+    assert book.by_external_id()["EXT0001"] == 1 and book.sends["EXT0001"] == 3
+    assert (retried.recovered, retried.complete) == (1, True)
+
+
+async def test_summary_beyond_the_listed_problems_says_where_the_rest_are(
+    book: FakeBook, journal_path: Path
+) -> None:
+    rows: list[dict[str, Any]] = [{"surname": "NoKey"} for _ in range(60)]
+    book.faults = {f"EXT{i:04d}": [REFUSE] for i in range(5)}
+    summary = await migrate(book, [*rows, *_clients(5)], journal=journal_path)
+    assert (summary.rejected, summary.failed, len(summary.problems)) == (60, 5, 50)
+    text = summary.describe()
+    assert "... and 5 more failed or unknown: `dizions migrate status" in text
+    assert "... and 10 more rejected rows (not in the journal; check the input)" in text

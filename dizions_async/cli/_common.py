@@ -36,7 +36,7 @@ from dizions_async.errors import (
     QueryError,
     ValidationError,
 )
-from dizions_async.jobs import JournalMismatch, JournalWriteError
+from dizions_async.jobs import JournalMismatch, JournalWriteError, RowFileError
 from dizions_async.jobs._writers import CsvWriter, csv_cell
 from dizions_async.query import Query
 
@@ -66,6 +66,7 @@ _USAGE_ERRORS: tuple[type[BaseException], ...] = (
     ValidationError,
     ConfigurationError,
     JournalMismatch,
+    RowFileError,
 )
 
 
@@ -119,6 +120,21 @@ def _split_pair(text: str, what: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _filter_values(text: str, value: str) -> list[str]:
+    """``v1,v2`` split at commas, CSV-style: ``"Lee, Jr",Roe`` keeps the quoted comma
+    (and ``""`` inside quotes is one ``"``)."""
+    if '"' not in value:
+        return [v for v in value.split(",") if v]
+    try:
+        cells = next(csv.reader([value], strict=True))
+    except csv.Error as exc:
+        raise click.BadParameter(
+            f"{text!r}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
+            param_hint="--filter",
+        ) from None
+    return [v for v in cells if v]
+
+
 def build_query(
     resource: str,
     *,
@@ -132,7 +148,8 @@ def build_query(
 ) -> Query:
     """The Query the command-line options describe.
 
-    ``filters`` are ``key=v1,v2``; ``dates`` are ``key=START..END``; ``fields`` and
+    ``filters`` are ``key=v1,v2`` (a value holding a comma is quoted, CSV-style:
+    ``surname="Lee, Jr",Roe``); ``dates`` are ``key=START..END``; ``fields`` and
     ``resolve`` are comma-separated (``resolve`` may be ``ALL``).
 
     Raises:
@@ -144,7 +161,7 @@ def build_query(
         q = q.id(*ids)
     for text in filters:
         key, value = _split_pair(text, "--filter")
-        q = q.filter(key, *[v for v in value.split(",") if v])
+        q = q.filter(key, *_filter_values(text, value))
     for text in dates:
         key, value = _split_pair(text, "--date")
         start, sep, end = value.partition("..")
@@ -212,7 +229,7 @@ def query_options(command: F) -> F:
             "filters",
             multiple=True,
             metavar="KEY=V1,V2",
-            help="Filter; repeat for more keys.",
+            help="Filter; repeat for more keys. Quote a value holding a comma: KEY='\"a, b\",c'.",
         ),
         click.option(
             "--date", "dates", multiple=True, metavar="KEY=START..END", help="Date range."
@@ -254,7 +271,8 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """
     try:
         return asyncio.run(job())
-    except click.ClickException:
+    except (click.ClickException, BrokenPipeError):
+        # a reader that closed the pipe (``dizions get ... | head``): click exits quietly
         raise
     except _USAGE_ERRORS as exc:
         _fail(exc, debug, 2)
@@ -311,9 +329,10 @@ grid_format_option = click.option(
 def echo_grid(columns: Sequence[str], rows: Iterable[Sequence[Any]], format: str) -> None:
     """Print a header and rows as ``csv``, or else as a ``table``."""
     if format == "csv":
+        # spreadsheets open this: neutralise formulas as the exports do
         writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerow([csv_cell(c, escape_formulas=True) for c in columns])
+        writer.writerows([csv_cell(v, escape_formulas=True) for v in row] for row in rows)
     else:
         echo_table(columns, rows)
 

@@ -102,6 +102,13 @@ def _parse_split(text: str | None) -> DateUnit | tuple[str, int] | None:
     help="Pull in pieces, concurrently: the date range by day, week, month, year or N days, "
     "or a value list in chunks (KEY:N).",
 )
+@click.option(
+    "--escape-formulas/--no-escape-formulas",
+    default=True,
+    show_default=True,
+    help="CSV: write text starting with = + - @ with a leading ' so spreadsheets do not "
+    "run it as a formula.",
+)
 @client_options
 def export_command(
     resource: str,
@@ -109,6 +116,7 @@ def export_command(
     out: str,
     fmt: str | None,
     split: str | None,
+    escape_formulas: bool,
     conn: ClientOptions,
     debug: bool,
 ) -> None:
@@ -132,6 +140,7 @@ def export_command(
                     format=format_,  # type: ignore[arg-type]
                     split=split_unit,
                     on_progress=on_progress,
+                    escape_formulas=escape_formulas,
                 )
 
     summary = run(debug, job)

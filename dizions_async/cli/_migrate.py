@@ -99,10 +99,33 @@ def _run_migration(
                     settle=settle,
                 )
 
-    summary = run(debug, job)
+    try:
+        summary = run(debug, job)
+    except SystemExit as exc:
+        if exc.code != 2:  # stopped by the API, the network, the journal or Ctrl-C
+            _echo_stopped(journal)
+        raise
     click.echo(summary.describe())
     if not summary.complete:
         raise SystemExit(1)
+
+
+def _echo_stopped(journal: str) -> None:
+    """After a run stopped part-way: what the journal holds, and how to resume."""
+    if not os.path.exists(journal):
+        return
+    try:
+        with Journal(journal) as book:
+            counts = book.counts()
+    except sqlite3.Error:
+        return
+    held = ", ".join(f"{name} {n}" for name, n in counts.items())
+    click.echo(
+        f"dizions: stopped part-way; the journal {journal} holds {held}. Run the same command "
+        "again to resume: done rows are skipped and pending ones are read back before "
+        f"anything is resent (`dizions migrate status {journal}` lists the rows not done).",
+        err=True,
+    )
 
 
 @click.group(name="migrate")
@@ -238,6 +261,8 @@ def retry_failed(
     """
     with _open_journal(journal) as book:
         meta = book.meta()
+    if "resource" not in meta or "key" not in meta:
+        raise click.BadParameter(f"{journal!r} records no migration to retry", param_hint="JOURNAL")
     source = file or meta.get("source")
     if not source:
         raise click.UsageError("the journal does not record its row file: pass FILE")

@@ -11,7 +11,7 @@ from dizions_async.jobs._export import ExportClient, ExportProgress, ExportSumma
 from dizions_async.jobs._journal import Entry, Journal, JournalMismatch
 from dizions_async.jobs._migrate import MigrationClient, MigrationSummary, Problem, migrate
 from dizions_async.jobs._recorder import JournalWriteError
-from dizions_async.jobs._sources import iter_rows
+from dizions_async.jobs._sources import RowFileError, iter_rows
 
 __all__ = [
     "Entry",
@@ -24,6 +24,7 @@ __all__ = [
     "MigrationClient",
     "MigrationSummary",
     "Problem",
+    "RowFileError",
     "export",
     "iter_rows",
     "migrate",

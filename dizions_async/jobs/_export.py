@@ -92,6 +92,7 @@ async def write_records(
     format: ExportFormat = "jsonl",
     fields: tuple[str, ...] | None = None,
     on_record: Callable[[int], None] | None = None,
+    escape_formulas: bool = True,
 ) -> tuple[int, tuple[str, ...] | None]:
     """Write every record of ``records`` to ``out``.
 
@@ -102,6 +103,8 @@ async def write_records(
         format: ``"jsonl"`` or ``"csv"``.
         fields: the CSV columns; None for the union of the records' keys.
         on_record: called with the running count after each record.
+        escape_formulas: in a CSV, prefix ``'`` to text cells a spreadsheet would run
+            as a formula (``=``, ``+``, ``-``, ``@``); False writes text unchanged.
 
     Returns:
         How many records were written, and the CSV columns (None for JSONL).
@@ -111,14 +114,21 @@ async def write_records(
         OSError: the output cannot be written.
     """
     count = 0
-    with open_output(out) as sink:
-        writer = make_writer(format, sink, fields)
-        async for record in records:
-            writer.write(record)
-            count += 1
-            if on_record is not None:
-                on_record(count)
-        writer.finish()
+    try:
+        with open_output(out) as sink:
+            writer = make_writer(format, sink, fields, escape_formulas=escape_formulas)
+            async for record in records:
+                writer.write(record)
+                count += 1
+                if on_record is not None:
+                    on_record(count)
+            writer.finish()
+    finally:
+        # A failed write (disk full, a closed pipe) must stop the reads feeding it now,
+        # not whenever the suspended stream is garbage-collected.
+        aclose = getattr(records, "aclose", None)
+        if aclose is not None:
+            await aclose()
     return count, writer.columns
 
 
@@ -135,6 +145,7 @@ async def export(
     format: ExportFormat = "jsonl",
     split: DateUnit | tuple[str, int] | None = None,
     on_progress: Callable[[ExportProgress], None] | None = None,
+    escape_formulas: bool = True,
 ) -> ExportSummary:
     """Stream every record of ``query`` to ``out`` as JSONL or CSV, memory flat.
 
@@ -149,9 +160,14 @@ async def export(
             a number of days cuts the query's date range into windows; ``(key, n)`` cuts
             a value list into chunks of ``n``. The pieces are pulled concurrently and
             records repeated across them are written once; their order across pieces is
-            the order they arrive in.
+            the order they arrive in. Repeats are found by ``id``, which is fetched for
+            that even when the selected fields leave it out (and then not written).
         on_progress: called with an :class:`ExportProgress` after each record and each
             piece.
+        escape_formulas: in a CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@``
+            (which a spreadsheet would run as a formula) is written with a leading ``'``
+            (OWASP's advice against CSV injection). Numbers and JSONL are never changed;
+            pass False for a CSV that only programs read.
 
     Returns:
         An :class:`ExportSummary`.
@@ -180,14 +196,23 @@ async def export(
 
     pieces = _pieces(query, split)
     # Only pieces can repeat a record (a date_active record falls in several windows);
-    # de-duplication keeps a set of the ids seen, so it is paid for only then.
-    records = client.stream_many(pieces, dedupe=len(pieces) > 1, on_progress=piece_done)
+    # de-duplication keeps a set of the ids seen, so it is paid for only then. It goes by
+    # ``id``: when the chosen fields leave it out, the pieces ask for it too (else every
+    # repeat would be written) and it is dropped again before writing.
+    dedupe = len(pieces) > 1
+    add_id = dedupe and bool(query.field_names) and _ID not in query.field_names
+    if add_id:
+        pieces = [piece.fields(_ID) for piece in pieces]
+    records = client.stream_many(pieces, dedupe=dedupe, on_progress=piece_done)
+    if add_id:
+        records = _without_id(records)
     count, columns = await write_records(
         records,
         out,
         format=format,
         fields=csv_fields(query) if format == "csv" else None,
         on_record=record_done,
+        escape_formulas=escape_formulas,
     )
     return ExportSummary(
         records=count,
@@ -197,6 +222,15 @@ async def export(
         pieces=max(state[2], 1),
         elapsed=time.monotonic() - started,
     )
+
+
+_ID = "id"
+
+
+async def _without_id(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async for record in records:
+        record.pop(_ID, None)
+        yield record
 
 
 def _pieces(query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:

@@ -5,8 +5,9 @@ For each row, in order of need:
 1. The row's source key (``key`` field) is looked up in the journal. ``done`` rows are
    skipped; ``failed`` rows are skipped unless ``retry_failed``.
 2. A row the journal holds as ``pending`` (the last run died while its create may have
-   been in flight) or ``unknown`` is first checked: clients with an external ID are read
-   back by ``/clients/external_id/{EXT}``; found means done, not found means "send".
+   been in flight), ``unknown``, or ``failed`` and retried, is first checked: clients with
+   an external ID are read back by ``/clients/external_id/{EXT}``; found means done, not
+   found means "send".
    Without an external ID there is nothing to read by, so the row is left ``unknown``
    and listed; it is never resent automatically.
 3. ``pending`` is committed durably, then the create is sent (clients by external ID).
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
+import orjson
 
 from dizions_async.catalogue import get_resource
 from dizions_async.errors import (
@@ -45,7 +47,14 @@ from dizions_async.errors import (
 )
 from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Entry, Journal, Mark
 from dizions_async.jobs._recorder import Recorder
-from dizions_async.jobs._sources import RowFormat, RowSource, SourceRow, count_rows, iter_rows
+from dizions_async.jobs._sources import (
+    RowFormat,
+    RowSource,
+    SourceRow,
+    check_rows,
+    count_rows,
+    iter_rows,
+)
 from dizions_async.query import Query
 
 __all__ = ["MigrationClient", "MigrationSummary", "Problem", "migrate"]
@@ -98,8 +107,11 @@ class MigrationSummary:
         failed: rows that failed in this run (invalid, or refused by the server).
         skipped_failed: rows that had failed in an earlier run and were not retried.
         unknown: rows whose create may or may not have happened; never resent.
-        rejected: input rows without a usable source key (not in the journal).
-        duplicates: input rows whose source key an earlier row already had (ignored).
+        rejected: input rows that could not be read, have no usable source key, or
+            repeat an earlier row's source key with different values (not in the
+            journal; listed in ``problems``).
+        duplicates: input rows that repeat an earlier row exactly, source key and
+            values (ignored).
         problems: up to 50 failed, unknown or rejected rows, one by one.
         elapsed: seconds the run took.
     """
@@ -148,11 +160,12 @@ class MigrationSummary:
             )
         if self.rejected:
             lines.append(
-                f"Not done: {self.rejected} rows have no usable source key (listed, not in "
-                "the journal); fix them in the input and run again."
+                f"Not done: {self.rejected} rows have no usable source key (unreadable, no "
+                "key, or a key an earlier row has with other values; listed, not in the "
+                "journal); fix them in the input and run again."
             )
         if self.duplicates:
-            lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row's source key.")
+            lines.append(f"Ignored: {self.duplicates} rows repeat an earlier row exactly.")
         if not self.complete:
             lines.append(
                 f"Resume any time with the same command and journal ({j}): done rows are "
@@ -160,9 +173,18 @@ class MigrationSummary:
             )
         for p in self.problems:
             lines.append(f"  {p.status:8} {p.key}: {p.reason}")
-        hidden = self.failed + self.unknown + self.rejected - len(self.problems)
-        if hidden > 0:
-            lines.append(f"  ... and {hidden} more in the journal")
+        listed_rejected = sum(p.status == "rejected" for p in self.problems)
+        journaled = self.failed + self.unknown - (len(self.problems) - listed_rejected)
+        if journaled > 0:
+            lines.append(
+                f"  ... and {journaled} more failed or unknown: `dizions migrate status {j}`"
+            )
+        if self.rejected > listed_rejected:
+            # rejected rows never reach the journal: only the input can show them
+            lines.append(
+                f"  ... and {self.rejected - listed_rejected} more rejected rows (not in the "
+                "journal; check the input)"
+            )
         return "\n".join(lines)
 
 
@@ -209,6 +231,13 @@ class _Tally:
         )
 
 
+def _values_hash(fields: Mapping[str, Any]) -> int:
+    try:
+        return hash(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS))
+    except TypeError:  # a mapping row holding values JSON cannot hold
+        return hash(repr(sorted(fields.items(), key=lambda kv: kv[0])))
+
+
 class _Fatal(Exception):
     """A failure that would fail every row alike (wrong keys, closed client): stop."""
 
@@ -237,7 +266,9 @@ class _Engine:
         self.on_progress = on_progress
         self.total = total
         self.tally = _Tally()
-        self.seen: set[str] = set()
+        # source key -> (its row number, a hash of its values): a repeat is told apart
+        # from a different record that was given the same key by mistake
+        self.seen: dict[str, tuple[int, int]] = {}
 
     # -- feeding ----------------------------------------------------------------------
 
@@ -282,11 +313,21 @@ class _Engine:
         if not source_key:
             self._reject(label, f"no {self.key!r} value")
             return None
-        if source_key in self.seen:
-            self.tally.duplicates += 1
-            self._finish()
+        values = _values_hash(row.fields)
+        first = self.seen.get(source_key)
+        if first is not None:
+            if first[1] == values:
+                self.tally.duplicates += 1
+                self._finish()
+            else:
+                # dropping it would lose a record; creating it, duplicate a key: ask
+                self._reject(
+                    label,
+                    f"repeats the {self.key} {source_key!r} of row {first[0]} with other "
+                    "values: give one of them another key, or remove one",
+                )
             return None
-        self.seen.add(source_key)
+        self.seen[source_key] = (row.number, values)
         fields = {k: v for k, v in row.fields.items() if k != self.key}
         external_id: str | None = None
         if self.by_external_id:
@@ -326,8 +367,11 @@ class _Engine:
             self._finish()
 
     async def _one(self, item: _Work) -> None:
-        interrupted = item.prior is not None and item.prior.status in (PENDING, UNKNOWN)
-        # An earlier run may have created it: read before anything else.
+        # An earlier run may have created it: read before anything else. That includes a
+        # failed client retried: it may have failed after sends whose outcomes were
+        # unknown, the last of which the server may have applied since.
+        checkable = (PENDING, UNKNOWN, FAILED) if item.external_id is not None else ()
+        interrupted = item.prior is not None and item.prior.status in checkable
         if interrupted and await self._found(item, "after an interrupted run"):
             return
         if item.invalid is not None:
@@ -449,7 +493,8 @@ async def migrate(
     in flight are read back (clients by external ID) before anything is resent.
 
     Rows are read one chunk at a time; what grows with the input is only the set of
-    source keys already seen in this run (to catch a key repeated in the input).
+    source keys already seen in this run (to catch a key repeated in the input: an exact
+    repeat is ignored, a key repeated with other values is rejected, never dropped).
 
     Args:
         client: a ``Client`` (or anything with ``create_client``, ``create``, ``fetch``).
@@ -473,6 +518,9 @@ async def migrate(
         JournalMismatch: the journal belongs to another resource or key.
         JournalWriteError: the journal cannot be written (nothing unrecorded is sent).
         AuthenticationError: the keys are refused (the job stops; re-run to resume).
+        RowFileError: the CSV header repeats a column, lacks ``key`` or is not UTF-8
+            (nothing is sent). Rows that cannot be read (not UTF-8, a broken quote, bad
+            JSON) are rejected one by one, with the reason, and do not stop the job.
         ValueError: a bad argument (concurrency < 1, a file of unknown format).
         OSError: the row file or the journal cannot be opened.
     """
@@ -483,8 +531,9 @@ async def migrate(
     get_resource(resource)  # an unknown resource fails here, before the journal is made
     started = time.monotonic()
     source = os.fspath(rows) if isinstance(rows, (str, os.PathLike)) else None
-    reader = iter_rows(rows, format=format)
-    total = count_rows(rows, format=format) if on_progress is not None else None
+    check_rows(rows, format=format, key=key)  # a wrong header stops here, before the journal
+    reader = iter_rows(rows, format=format, key=key)
+    total = count_rows(rows, format=format, key=key) if on_progress is not None else None
     book = Journal(journal)
     recorder = Recorder(book)
     engine = _Engine(

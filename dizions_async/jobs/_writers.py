@@ -13,6 +13,14 @@ and guessing the columns from the first record would silently drop later keys.
 
 A path output is written to ``PATH.part`` and renamed over ``PATH`` only when the export
 is complete, so a crashed export never leaves a truncated file under the real name.
+
+CSV formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or
+``@`` (or a tab or carriage return before one) as a formula, and Dizions text fields hold
+what anyone typed into a referral form. So by default (``escape_formulas=True``) a text
+cell starting with one of those characters is written with a leading ``'``, as OWASP
+recommends; spreadsheets then show it as text. Numbers are never changed (``-5`` stays a
+number), nor is JSONL, which is the lossless format; ``escape_formulas=False`` writes text
+exactly as it is, for a CSV that only programs will read.
 """
 
 from __future__ import annotations
@@ -57,15 +65,34 @@ class RecordWriter(Protocol):
     def columns(self) -> tuple[str, ...] | None: ...
 
 
-def csv_cell(value: Any) -> str:
-    """One value as CSV text: nothing for None, JSON for booleans, lists and objects."""
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's list).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any, *, escape_formulas: bool = False) -> str:
+    """One value as CSV text: nothing for None, JSON for booleans, lists and objects.
+
+    Args:
+        value: the value.
+        escape_formulas: prefix ``'`` to text (a string, list or object) that a
+            spreadsheet would run as a formula; numbers are left alone.
+
+    Returns:
+        The cell's text.
+    """
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, list, dict)):
-        return orjson.dumps(value).decode()
-    return str(value)
+    if isinstance(value, (list, dict)):
+        text = orjson.dumps(value).decode()
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    else:
+        return str(value)
+    if escape_formulas and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 class JsonlWriter:
@@ -105,16 +132,25 @@ class CsvWriter:
     Args:
         sink: the binary output.
         fields: the columns, when the query selected fields; None for the union of keys.
+        escape_formulas: prefix ``'`` to text cells a spreadsheet would run as a formula
+            (see the module docstring); header names included.
     """
 
-    def __init__(self, sink: IO[bytes], fields: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        sink: IO[bytes],
+        fields: Sequence[str] | None = None,
+        *,
+        escape_formulas: bool = True,
+    ) -> None:
         self._sink = sink
+        self._escape = escape_formulas
         self._csv = csv.writer(_Utf8(sink))
         self._fields: tuple[str, ...] | None = tuple(fields) if fields else None
         self._seen: dict[str, None] = {}
         self._spool: IO[bytes] | None = None
         if self._fields is not None:
-            self._csv.writerow(self._fields)
+            self._csv.writerow(self._cells(self._fields))
         else:
             # closed in finish(); its life spans many calls, so no ``with`` block
             self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY)  # noqa: SIM115
@@ -126,7 +162,7 @@ class CsvWriter:
     def write(self, record: dict[str, Any]) -> None:
         if self._spool is None:
             assert self._fields is not None
-            self._csv.writerow([csv_cell(record.get(name)) for name in self._fields])
+            self._csv.writerow(self._cells([record.get(name) for name in self._fields]))
             return
         for name in record:
             if name not in self._seen:
@@ -136,21 +172,30 @@ class CsvWriter:
     def finish(self) -> None:
         if self._spool is not None:
             columns = tuple(self._seen)
-            self._csv.writerow(columns)
+            self._csv.writerow(self._cells(columns))
             self._spool.seek(0)
             for line in self._spool:
                 record = orjson.loads(line)
-                self._csv.writerow([csv_cell(record.get(name)) for name in columns])
+                self._csv.writerow(self._cells([record.get(name) for name in columns]))
             self._spool.close()
             self._spool = None
             self._fields = columns
         self._sink.flush()
 
+    def _cells(self, values: Sequence[Any]) -> list[str]:
+        return [csv_cell(v, escape_formulas=self._escape) for v in values]
+
 
 def make_writer(
-    format: ExportFormat, sink: IO[bytes], fields: Sequence[str] | None = None
+    format: ExportFormat,
+    sink: IO[bytes],
+    fields: Sequence[str] | None = None,
+    *,
+    escape_formulas: bool = True,
 ) -> RecordWriter:
     """The writer for ``format`` ("jsonl" or "csv") on ``sink``.
+
+    ``escape_formulas`` applies to CSV only (see the module docstring).
 
     Raises:
         ValueError: an unknown format.
@@ -158,7 +203,7 @@ def make_writer(
     if format == "jsonl":
         return JsonlWriter(sink)
     if format == "csv":
-        return CsvWriter(sink, fields)
+        return CsvWriter(sink, fields, escape_formulas=escape_formulas)
     raise ValueError(f"unknown export format {format!r}: use 'jsonl' or 'csv'")
 
 
