@@ -216,6 +216,10 @@ def annotate_failure(exc: DizionsError, query: object, label: str, where: str) -
         exc.query = query
     if len(label) > _NOTE_LABEL:
         label = f"{label[:_NOTE_LABEL]}... ({len(label)} characters)"
+    note = f"in {where}: {label}"
     add_note = getattr(exc, "add_note", None)
     if add_note is not None:
-        add_note(f"in {where}: {label}")
+        add_note(note)
+    else:  # Python 3.10: no add_note, but __notes__ is where 3.11+ tools look for it
+        notes = getattr(exc, "__notes__", None)
+        setattr(exc, "__notes__", [*notes, note] if isinstance(notes, list) else [note])  # noqa: B010
