@@ -26,7 +26,6 @@ from pathlib import Path
 
 from _rss import MIB, peak_rss_mib
 
-from dizions_async import Client
 from dizions_async.testing import FakeDizions
 
 
@@ -54,8 +53,7 @@ async def measure(megabytes: int, folder: Path, *, in_memory: bool = False) -> d
     source = folder / "large.bin"
     expected = generate(source, megabytes)
     async with FakeDizions(clients=5, seed=1, upload_dir=folder / "server") as fake:
-        keys = fake.keys
-        async with Client(keys.source, keys.org, keys.user, base_url=fake.url) as dz:
+        async with fake.client() as dz:
             client_id = fake.store.rows("clients")[0]["id"]
             before = peak_rss_mib()
             # The control (--in-memory) reads the file whole first: it shows the

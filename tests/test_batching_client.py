@@ -31,8 +31,7 @@ async def fake() -> AsyncIterator[FakeDizions]:
 
 def client(fake: FakeDizions, **kwargs: Any) -> Client:
     kwargs.setdefault("retry", FAST_RETRY)
-    keys = fake.keys
-    return Client(keys.source, keys.org, keys.user, base_url=fake.url, **kwargs)
+    return fake.client(**kwargs)
 
 
 def ids(rows: list[dict[str, Any]]) -> list[int]:

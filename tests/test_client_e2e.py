@@ -30,8 +30,7 @@ async def fake() -> AsyncIterator[FakeDizions]:
 
 def client_for(fake: FakeDizions, **kwargs: object) -> Client:
     kwargs.setdefault("retry", FAST)
-    keys = fake.keys
-    return Client(keys.source, keys.org, keys.user, base_url=fake.url, **kwargs)  # type: ignore[arg-type]
+    return fake.client(**kwargs)
 
 
 async def test_reads_match_the_store(fake: FakeDizions) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 import dizions_async
 import dizions_async.testing
+from dizions_async import Query
 from dizions_async.testing import FakeDizions, Keys, keys_from_seed
 
 pytest_plugins = ("pytester",)
@@ -213,3 +214,10 @@ def test_dizions_serve_refuses_a_bad_fault_rule(rule: str, message: str) -> None
     result = CliRunner().invoke(serve, ["--fault", rule])
     assert result.exit_code == 2
     assert message in result.output
+
+
+async def test_fake_client_is_a_client_for_this_server_with_the_options_given() -> None:
+    async with FakeDizions(clients=5, seed=4) as fake, fake.client(max_concurrency=2) as dz:
+        rows = await dz.fetch(Query("clients").fields("id"))
+        assert sorted(r["id"] for r in rows) == [1, 2, 3, 4, 5]
+        assert repr(dz) == f"<Client {fake.url} max_concurrency=2>"

@@ -23,10 +23,8 @@ async def fake() -> AsyncIterator[FakeDizions]:
 
 
 def _client(fake: FakeDizions) -> Client:
-    k = fake.keys
     # no backoff waits: the tests are about outcomes, not timing
-    retry = RetryPolicy(backoff_base=0.001, backoff_max=0.001, jitter=False)
-    return Client(k.source, k.org, k.user, base_url=fake.url, retry=retry)
+    return fake.client(retry=RetryPolicy(backoff_base=0.001, backoff_max=0.001, jitter=False))
 
 
 def _rows(n: int) -> list[dict[str, Any]]:

@@ -53,8 +53,7 @@ async def fake() -> AsyncIterator[FakeDizions]:
 async def dz(fake: FakeDizions) -> AsyncIterator[Client]:
     time = FakeTime()
     policy = RetryPolicy(jitter=False, clock=time.clock, sleep=time.sleep)
-    keys = fake.keys
-    async with Client(keys.source, keys.org, keys.user, base_url=fake.url, retry=policy) as client:
+    async with fake.client(retry=policy) as client:
         yield client
 
 

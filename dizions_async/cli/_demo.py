@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dizions_async import Client, Query, Report
+from dizions_async import Query, Report
 from dizions_async.testing import FakeDizions
 
 
@@ -61,7 +61,7 @@ def _progress(console: Console, what: str) -> Progress:
 async def _demo(clients: int, seed: int, console: Console) -> None:
     async with FakeDizions(clients=clients, seed=seed) as fake:
         console.print(f"[bold]Fake Dizions server[/] at {fake.url} with {clients:,} clients")
-        async with Client(fake.keys.source, fake.keys.org, fake.keys.user, base_url=fake.url) as dz:
+        async with fake.client() as dz:
             districts = {e.id: e.name for e in await dz.dictionary("organisations", "district")}
             genders = {e.id: e.name for e in await dz.dictionary("clients", "gender")}
 

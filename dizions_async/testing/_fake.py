@@ -8,9 +8,11 @@ import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
+from dizions_async.client import Client
 from dizions_async.testing._faults import Faults
 from dizions_async.testing._server import Keys, LoggedRequest, ServerState, make_app
 from dizions_async.testing._store import Store
@@ -100,6 +102,17 @@ class FakeDizions:
     def headers(self) -> dict[str, str]:
         """The ``Source``, ``Org`` and ``User`` headers the server accepts."""
         return self.keys.headers
+
+    def client(self, **options: Any) -> Client:
+        """A :class:`~dizions_async.Client` for this server: its URL and keys, plus ``options``.
+
+        Example::
+
+            async with FakeDizions() as fake, fake.client(max_concurrency=4) as dz:
+                rows = await dz.fetch(Query("clients"))
+        """
+        keys = self.keys
+        return Client(keys.source, keys.org, keys.user, base_url=self.url, **options)
 
     @property
     def upload_dir(self) -> Path:
