@@ -40,7 +40,13 @@ from dizions_async.errors import (
     RequestTimeout,
     TransportError,
 )
-from dizions_async.protocol import Request, Response, auth_headers, error_for_status
+from dizions_async.protocol import (
+    Request,
+    Response,
+    auth_headers,
+    error_for_status,
+    retry_after_header,
+)
 from dizions_async.retry import Failure, RetryPolicy
 from dizions_async.transport import AiohttpTransport, StreamResponse, Transport
 
@@ -315,7 +321,7 @@ class _ClientCore:
             status = outcome.status
             retry_after = None
             if status in (429, 503):
-                retry_after = policy.parse_retry_after(outcome.headers.get("Retry-After"))
+                retry_after = policy.parse_retry_after(retry_after_header(outcome))
             delay = policy.delay(
                 idempotent=request.idempotent,
                 retries=retries,
