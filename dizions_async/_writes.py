@@ -40,7 +40,13 @@ from dizions_async.catalogue import (
     operation_path,
 )
 from dizions_async.errors import QueryError, ValidationError
-from dizions_async.protocol import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, FilePart, Multipart
+from dizions_async.protocol import (
+    FORM_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    FilePart,
+    Multipart,
+    scalar_text,
+)
 
 __all__ = [
     "FORM",
@@ -205,15 +211,9 @@ def encode_value(key: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, int):
-        # int.__repr__, not str(): an IntEnum must send its number, not its name.
-        return int.__repr__(value)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
+    text = scalar_text(value)
+    if text is not None:
+        return text
     if isinstance(value, (list, tuple, set, frozenset)):
         items: Iterable[object] = sorted(value) if isinstance(value, (set, frozenset)) else value
         texts = [_id_text(key, item) for item in items]

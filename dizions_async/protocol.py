@@ -14,6 +14,7 @@ message, with any key value scrubbed out of that message.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "Response",
     "auth_headers",
     "decode_created_id",
+    "decode_created_ids",
     "decode_dictionary",
     "decode_dictionary_all",
     "decode_json",
@@ -52,6 +54,7 @@ __all__ = [
     "raise_for_status",
     "redact",
     "retry_after_header",
+    "scalar_text",
 ]
 
 JSON_CONTENT_TYPE = "application/json"
@@ -63,6 +66,28 @@ _VISIBLE_KEYS = frozenset({"id", "field", "dimension", "metric"})
 _MAX_MESSAGE = 200
 
 Headers = tuple[tuple[str, str], ...]
+
+
+def scalar_text(value: object) -> str | None:
+    """One value as the API's text, in filters and in write bodies alike.
+
+    Bools are ``Y``/``N``, ints their digits (an ``IntEnum`` too, on every Python), dates
+    and datetimes ISO 8601, strings as they are. Anything else gives None: the caller
+    says what it accepts instead.
+
+    >>> scalar_text(True), scalar_text(7), scalar_text(dt.date(2018, 11, 8))
+    ('Y', '7', '2018-11-08')
+    """
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, int):
+        # int.__repr__, not str(): before 3.11 str() of an IntEnum is its name.
+        return int.__repr__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, dt.date):  # datetime included
+        return value.isoformat()
+    return None
 
 
 def auth_headers(source: str, org: str, user: str, *, user_agent: str = "") -> Headers:

@@ -37,6 +37,7 @@ from dizions_async.catalogue import (
     get_resource,
 )
 from dizions_async.errors import QueryError
+from dizions_async.protocol import scalar_text
 
 if TYPE_CHECKING:
     from dizions_async.batching import DateUnit
@@ -66,10 +67,6 @@ def _quote(value: str) -> str:
 
 def _scalar(key: str, value: object) -> str:
     """One filter value as the text the API expects (bools as Y/N, dates as ISO)."""
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, str):
         if not value:
             raise QueryError(f"filter {key!r} has an empty string value")
@@ -81,19 +78,19 @@ def _scalar(key: str, value: object) -> str:
                 raise QueryError(
                     f"filter {key!r} has a value that is not valid Unicode text: {value!r}"
                 ) from None
-        return value
-    if isinstance(value, dt.datetime):
+    elif isinstance(value, dt.datetime):
         raise QueryError(
             f"filter {key!r} takes dates, not datetimes: pass {value.date()!r} or a string"
         )
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if value is None:
+    elif value is None:
         raise QueryError(f"filter {key!r} has the value None; leave the filter out instead")
-    raise QueryError(
-        f"filter {key!r} has a value of type {type(value).__name__}; "
-        "use int, str, bool, date or a list of those"
-    )
+    text = scalar_text(value)
+    if text is None:
+        raise QueryError(
+            f"filter {key!r} has a value of type {type(value).__name__}; "
+            "use int, str, bool, date or a list of those"
+        )
+    return text
 
 
 def _values(key: str, value: object) -> tuple[str, ...]:

@@ -636,3 +636,13 @@ def test_url_keeps_a_path_prefix_of_the_base_url() -> None:
     assert str(q.url("https://api.dizions.co.uk")) == (
         "https://api.dizions.co.uk/v2/clients/gender/1?resolveIds[]=ethnicity"
     )
+
+
+def test_an_int_enum_value_is_sent_as_its_number_on_every_python() -> None:
+    import enum
+
+    class Gender(enum.IntEnum):
+        FEMALE = 1
+
+    # str() of an IntEnum member is its name before Python 3.11.
+    assert Query("clients").filter(gender=Gender.FEMALE).path == "/v2/clients/gender/1"
