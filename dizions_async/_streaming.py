@@ -35,6 +35,7 @@ import ijson  # type: ignore[import-untyped]
 import orjson
 
 from dizions_async.errors import DecodeError, DizionsError
+from dizions_async.protocol import checked_records
 
 __all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
@@ -54,7 +55,6 @@ BACKEND_NAME: str = getattr(_BACKEND, "backend_name", None) or str(ijson.backend
 FAST_PATH_LIMIT = 1 << 20
 
 _WHITESPACE = b" \t\r\n"
-_DICT_ONLY = frozenset({dict})
 
 
 def _not_array(label: str) -> DecodeError:
@@ -64,18 +64,6 @@ def _not_array(label: str) -> DecodeError:
 def _invalid(label: str) -> DecodeError:
     # Parsers quote the body near a fault: keep record data out of error messages.
     return DecodeError(f"{label}: the body is not valid JSON, or is cut short")
-
-
-def _checked(label: str, records: list[Any]) -> list[dict[str, Any]]:
-    # One C-level pass over the types in the usual case; a Python loop only to name a fault.
-    if set(map(type, records)) <= _DICT_ONLY:
-        return records
-    for record in records:
-        if type(record) is not dict:
-            raise DecodeError(
-                f"{label}: the response array holds a {type(record).__name__}, not a record"
-            )
-    return records  # pragma: no cover - the loop above always finds the offender
 
 
 #: The integers orjson decodes as ``int``; it decodes any other integer as a ``float``.
@@ -205,7 +193,7 @@ async def _ijson_batches(
                     yield batch
                     batch = []
             if type(item) is not dict:
-                _checked(label, [item])
+                checked_records(label, [item])
             batch.append(_plain(item, label))
     except DizionsError:
         raise
@@ -281,7 +269,7 @@ async def record_batches(
         del buf[: cut + 1]
         if records:
             need_comma = True
-            yield _checked(label, records)
+            yield checked_records(label, records)
     else:
         if not started:
             raise DecodeError(f"{label}: the response body is empty, not a JSON array")

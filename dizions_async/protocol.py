@@ -41,6 +41,7 @@ __all__ = [
     "Request",
     "Response",
     "auth_headers",
+    "checked_records",
     "decode_created_id",
     "decode_created_ids",
     "decode_dictionary",
@@ -273,7 +274,7 @@ def decode_json(request: Request, response: Response) -> Any:
         ) from None
 
 
-_DICT_ONLY = {dict}
+_DICT_ONLY = frozenset({dict})
 
 
 def decode_records(request: Request, response: Response) -> list[dict[str, Any]]:
@@ -287,15 +288,22 @@ def decode_records(request: Request, response: Response) -> list[dict[str, Any]]
         raise DecodeError(
             f"{request.label}: expected a JSON array of records, got {type(data).__name__}"
         )
+    return checked_records(request.label, data)
+
+
+def checked_records(label: str, records: list[Any]) -> list[dict[str, Any]]:
+    """``records``, once every one is known to be a JSON object (a dict).
+
+    Raises:
+        DecodeError: an element is not an object; the message names its type.
+    """
     # One C-level pass over the types: a Python-level check per record costs ~3% of a read.
-    if not data or set(map(type, data)) == _DICT_ONLY:
-        return data
-    for i, row in enumerate(data):
-        if type(row) is not dict:
-            raise DecodeError(
-                f"{request.label}: record {i} is a {type(row).__name__}, not an object"
-            )
-    return data  # pragma: no cover - the loop above always finds the offender
+    if set(map(type, records)) <= _DICT_ONLY:
+        return records
+    offender = next(r for r in records if type(r) is not dict)
+    raise DecodeError(
+        f"{label}: the response array holds a {type(offender).__name__}, not a record"
+    )
 
 
 def decode_report(request: Request, response: Response, *, metric: bool) -> Report:
