@@ -7,9 +7,22 @@ from collections.abc import Sequence
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from dizions_async.cli._app import app
 from dizions_async.testing import FakeDizions
+
+# No test may depend on how fast the machine is: Hypothesis's per-example deadline (200 ms
+# by default) failed on a shared 2-core machine with other CPU-bound work beside it.
+# Examples are derived from the test (derandomize), so a run is repeatable and CI never
+# meets an example the developer did not.
+settings.register_profile(
+    "dizions",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("dizions")
 
 
 class Cli:
