@@ -5,7 +5,7 @@ this module first. It turns (resource, fields) into a :class:`PreparedWrite` (me
 percent-encoded path, body bytes, content type) or a :class:`PreparedUpload`, and raises
 :class:`~dizions_async.errors.ValidationError` naming the field for anything the server
 would refuse or misread, so nothing is sent in those cases. It knows the body wire format
-of API.md's [assumed] section and keeps it in one place:
+listed as assumed in ``docs/resources.md`` and keeps it in one place:
 
 - bodies are ``application/x-www-form-urlencoded`` (``urllib.parse.urlencode``);
   several external referrals at once are a JSON array of people;

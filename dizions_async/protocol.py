@@ -1,10 +1,10 @@
 """The wire format: requests built, responses decoded, error statuses mapped.
 
 This is the only module that knows how the Dizions API encodes things on the wire,
-including the details ``API.md`` marks **[assumed]** (JSON arrays for reads,
-``{"dim": count}`` reports, ``{"error": "..."}`` bodies, ``{"id": n}`` on writes). It does
-no I/O and never imports aiohttp: :class:`Request` and :class:`Response` are plain values
-that any transport can carry.
+including the details no public source states (``docs/resources.md`` lists them as
+assumed: JSON arrays for reads, ``{"dim": count}`` reports, ``{"error": "..."}`` bodies,
+``{"id": n}`` on writes). It does no I/O and never imports aiohttp: :class:`Request` and
+:class:`Response` are plain values that any transport can carry.
 
 Privacy rules enforced here: a Request's repr shows neither headers (the Source, Org and
 User keys) nor the real URL; ``label`` is the method and the path with filter values

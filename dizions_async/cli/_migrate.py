@@ -213,7 +213,7 @@ def migrate_records(
     """Create one RESOURCE record per row of FILE (e.g. referrals), exactly once or flagged.
 
     Without an external ID an interrupted create cannot be read back: such rows are
-    marked unknown and never resent; settle them with ``dizions migrate settle``.
+    marked unknown and never resent; settle them with `dizions migrate settle`.
     """
     _run_migration(
         conn,
@@ -257,7 +257,7 @@ def retry_failed(
     """Resume the migration of JOURNAL, sending its failed rows again.
 
     FILE defaults to the row file the journal was started with. Fix the rows first:
-    ``dizions migrate status JOURNAL`` lists each failure's reason.
+    `dizions migrate status JOURNAL` lists each failure's reason.
     """
     with _open_journal(journal) as book:
         meta = book.meta()

@@ -1,7 +1,7 @@
 """A fake Dizions API server for tests: stateful, seeded, over real HTTP on loopback.
 
 ``async with FakeDizions(clients=500, seed=1) as fake:`` serves the wire format of the API
-(see ``API.md``) at ``fake.url`` and accepts only ``fake.keys``. It is backed by SQLite
+(see ``docs/resources.md``) at ``fake.url`` and accepts only ``fake.keys``. It is backed by SQLite
 (in memory, or a file with ``db_path=`` so data survives restarts) and seeded with
 deterministic synthetic data. ``fake.requests`` logs every request (keys masked),
 ``fake.store`` reads the data directly (until the server stops: after ``stop()`` it raises
