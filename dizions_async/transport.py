@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import inspect
 import io
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import IO, Any, Protocol, runtime_checkable
 
@@ -97,6 +98,12 @@ class Transport(Protocol):
         ...
 
 
+#: getaddrinfo's answers for a host name that does not exist ("name or service not known").
+_NO_SUCH_NAME = frozenset(
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)
+)
+
+
 def _fail(request: Request, exc: BaseException) -> TransportError:
     """Our error for an aiohttp/OS failure; the message never quotes aiohttp's text."""
     label = request.label
@@ -109,7 +116,17 @@ def _fail(request: Request, exc: BaseException) -> TransportError:
         why = exc.os_error.strerror or type(exc.os_error).__name__
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             why = "TLS certificate rejected"
-        return ConnectError(f"{label}: could not connect to {host} ({why})", method=method, url=url)
+        # A name that does not exist will not exist a second later either (a temporary
+        # resolver failure, EAI_AGAIN, is retried as before).
+        unknown_name = isinstance(exc, aiohttp.ClientConnectorDNSError) and (
+            exc.os_error.errno in _NO_SUCH_NAME
+        )
+        return ConnectError(
+            f"{label}: could not connect to {host} ({why})",
+            method=method,
+            url=url,
+            retryable=not unknown_name,
+        )
     if isinstance(exc, aiohttp.InvalidURL):
         return ConnectError(f"{label}: invalid URL", method=method, url=url)
     if isinstance(exc, asyncio.TimeoutError):
