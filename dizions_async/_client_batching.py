@@ -29,7 +29,7 @@ from dizions_async.batching import (
     Piece,
     SeenIds,
     pieces_may_overlap,
-    plan_pieces,
+    plan_requests,
 )
 from dizions_async.errors import DizionsError, QueryError
 from dizions_async.protocol import Request, decode_records, redact
@@ -78,15 +78,7 @@ class _ClientBatching(_ClientCore):
 
     def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Piece]:
         """The requests to send for ``query``: ``split`` first, then cut to the URL limit."""
-        if split is None:
-            pieces = [query]
-        elif isinstance(split, tuple):
-            key, size = split
-            pieces = query.split_values(key, size)
-        else:
-            pieces = query.split_dates(split)
-        base, limit = self._base, self._max_url_length
-        return [part for piece in pieces for part in plan_pieces(piece, base, limit)]
+        return plan_requests(query, self._base, self._max_url_length, split)
 
     def _piece_request(self, piece: Piece) -> Request:
         q = piece.query

@@ -42,10 +42,13 @@ __all__ = [
     "MissingPieces",
     "Piece",
     "SeenIds",
+    "Split",
     "date_windows",
     "merge_records",
     "pieces_may_overlap",
     "plan_pieces",
+    "plan_requests",
+    "split_by",
     "split_dates",
     "split_to_fit",
     "split_values",
@@ -329,6 +332,40 @@ def plan_pieces(query: Query, base: str | URL, max_length: int) -> list[Piece]:
     lists = _lists(query)
     _check_can_fit(query, segments, lists, total, max_length)
     return _split(query, segments, total, max_length, lists)
+
+
+#: How a pull may be cut first: a date unit (``split_dates``) or ``(key, size)``
+#: (``split_values``); None for not at all.
+Split = DateUnit | tuple[str, int] | None
+
+
+def split_by(query: Query, split: Split) -> list[Query]:
+    """``query`` cut as ``split`` says: ``[query]`` for None, else ``split_dates(split)`` or,
+    for ``(key, size)``, ``split_values(key, size)``.
+
+    Raises:
+        QueryError: as :func:`split_dates` and :func:`split_values`.
+    """
+    if split is None:
+        return [query]
+    if isinstance(split, tuple):
+        key, size = split
+        return split_values(query, key, size)
+    return split_dates(query, split)
+
+
+def plan_requests(
+    query: Query, base: str | URL, max_length: int, split: Split = None
+) -> list[Piece]:
+    """The requests a client sends for ``query``: cut by ``split`` first, then each piece
+    cut to ``max_length`` (:func:`plan_pieces`). What ``dizions ... --dry-run`` prints.
+
+    Raises:
+        QueryError: as :func:`split_by` and :func:`split_to_fit`.
+    """
+    return [
+        part for piece in split_by(query, split) for part in plan_pieces(piece, base, max_length)
+    ]
 
 
 def _lists(query: Query) -> list[_List]:

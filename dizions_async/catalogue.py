@@ -279,8 +279,13 @@ def get_resource(name: str) -> Resource:
     prefix, _, slug = name.partition("/")
     if prefix == EXTENSION_DATABASE and _SLUG.match(slug):
         return _extension_resource(name)
-    hint = closest(name, [*RESOURCES, f"{EXTENSION_DATABASE}/<name>_<id>"])
-    raise QueryError(f"unknown resource {name!r}" + (f"; did you mean {hint!r}?" if hint else ""))
+    # A near spelling, else the resources the word names a part of ("contacts" is
+    # "done_contacts" or "due_contacts").
+    hint = closest(name, RESOURCES)
+    hints = [hint] if hint else [r for r in RESOURCES if closest(name, r.split("_"), limit=2)]
+    guess = f" (did you mean {' or '.join(map(repr, hints))}?)" if hints else ""
+    valid = ", ".join([*RESOURCES, f"{EXTENSION_DATABASE}/<name>_<id>"])
+    raise QueryError(f"unknown resource {name!r}{guess}; the resources are {valid}")
 
 
 def _extension_resource(name: str) -> Resource:

@@ -442,16 +442,34 @@ def test_the_batching_module_exports_its_planning_names() -> None:
         "MissingPieces",
         "Piece",
         "SeenIds",
+        "Split",
         "date_windows",
         "merge_records",
         "pieces_may_overlap",
         "plan_pieces",
+        "plan_requests",
+        "split_by",
         "split_dates",
         "split_to_fit",
         "split_values",
         "url_length",
     ]
     assert all(hasattr(batching, name) for name in batching.__all__)
+
+
+def test_plan_requests_splits_first_then_cuts_each_piece_to_the_url_limit() -> None:
+    from dizions_async.batching import plan_requests, split_by
+
+    year = Query("referrals").date_range("date", "2024-01-01", "2024-12-31")
+    assert split_by(year, None) == [year]
+    assert split_by(year, "month") == year.split_dates("month")
+    ids = Query("clients").id(*range(1, 101))
+    assert split_by(ids, ("id", 30)) == ids.split_values("id", 30)
+    base = "https://api.example"
+    planned = plan_requests(ids, base, 120, split=("id", 50))
+    assert len(planned) > 2 and all(len(base + p.path) <= 120 for p in planned)
+    assert [i for p in planned for i in p.query.ids] == list(range(1, 101))
+    assert [p.path for p in plan_requests(year, base, 4096)] == [year.path]
 
 
 RECORD = st.one_of(

@@ -384,3 +384,25 @@ def test_unknown_resources_are_refused_with_the_nearest_name(name: str, hint: st
     assert repr(name) in str(info.value)
     if hint is not None:
         assert hint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "hints"),
+    [
+        ("contacts", ["'done_contacts' or 'due_contacts'"]),
+        ("contact", ["'done_contacts' or 'due_contacts'"]),
+        ("external", ["'external_referral'"]),
+        ("zzzzzz", []),
+    ],
+)
+def test_an_unknown_resource_lists_the_valid_names_and_what_the_word_may_mean(
+    name: str, hints: list[str]
+) -> None:
+    with pytest.raises(QueryError) as info:
+        get_resource(name)
+    message = str(info.value)
+    assert all(h in message for h in hints)
+    assert ("did you mean" in message) is bool(hints)
+    for resource in RESOURCES:
+        assert resource in message
+    assert "extension_database/<name>_<id>" in message

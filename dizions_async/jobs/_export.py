@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from dizions_async.batching import DateUnit
+from dizions_async.batching import DateUnit, split_by
 from dizions_async.jobs._writers import ExportFormat, Output, make_writer, open_output
 from dizions_async.query import Query
 
@@ -194,7 +194,7 @@ async def export(
         state[0] = count
         report()
 
-    pieces = _pieces(query, split)
+    pieces = split_by(query, split)
     # Only pieces can repeat a record (a date_active record falls in several windows);
     # de-duplication keeps a set of the ids seen, so it is paid for only then. It goes by
     # ``id``: when the chosen fields leave it out, the pieces ask for it too (else every
@@ -231,12 +231,3 @@ async def _without_id(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[d
     async for record in records:
         record.pop(_ID, None)
         yield record
-
-
-def _pieces(query: Query, split: DateUnit | tuple[str, int] | None) -> list[Query]:
-    if split is None:
-        return [query]
-    if isinstance(split, tuple):
-        key, size = split
-        return query.split_values(key, size)
-    return query.split_dates(split)
