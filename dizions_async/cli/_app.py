@@ -1,10 +1,19 @@
-"""The click group; each command module adds itself here."""
+"""The click group; each command module adds itself here.
+
+Usage errors, click's own (a bad option, a missing argument) and ours alike, print one line,
+``dizions: error: MESSAGE (see `dizions COMMAND --help`)``, instead of click's four.
+"""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
 from dizions_async import __version__
+from dizions_async.cli._common import usage_line
 from dizions_async.cli._demo import demo
 from dizions_async.cli._dict import dict_
 from dizions_async.cli._export import export_command
@@ -15,10 +24,47 @@ from dizions_async.cli._report import report
 from dizions_async.cli._serve import serve
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Dizions(click.Group):
+    """The ``dizions`` group: click's handling, but a usage error is one line."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            _exit_usage(exc)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_usage(exc: click.UsageError) -> NoReturn:
+    command = exc.ctx.command_path if exc.ctx is not None else "dizions"
+    click.echo(usage_line(exc.format_message(), command), err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(name="dizions", cls=_Dizions, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dizions")
 def app() -> None:
-    """dizions: the Dizions API from the command line (reads, reports, export, migration)."""
+    """dizions: the Dizions API from the command line (reads, reports, export, migration).
+
+    Keys come from --source/--org/--user or DIZIONS_SOURCE, DIZIONS_ORG and DIZIONS_USER
+    (and DIZIONS_BASE_URL); `dizions serve` runs a fake server to try it all on.
+    Shell completion (bash): eval "$(_DIZIONS_COMPLETE=bash_source dizions)".
+    """
 
 
 app.add_command(paths)

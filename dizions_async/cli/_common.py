@@ -29,6 +29,8 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
+from dizions_async.catalogue import get_resource
+from dizions_async.cli._values import check_names, filter_value, known_fields
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
@@ -55,6 +57,8 @@ __all__ = [
     "run",
     "stderr_console",
     "stdout_bytes",
+    "strict_option",
+    "usage_line",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,35 +149,47 @@ def build_query(
     resolve: str | None = None,
     dimension: str | None = None,
     metric: str | None = None,
+    strict: bool = True,
 ) -> Query:
     """The Query the command-line options describe.
 
     ``filters`` are ``key=v1,v2`` (a value holding a comma is quoted, CSV-style:
     ``surname="Lee, Jr",Roe``); ``dates`` are ``key=START..END``; ``fields`` and
-    ``resolve`` are comma-separated (``resolve`` may be ``ALL``).
+    ``resolve`` are comma-separated (``resolve`` may be ``ALL``). Values and names are
+    read forgivingly and checked (:mod:`dizions_async.cli._values`); ``strict=False``
+    (``--no-strict``) sends unknown names as given.
 
     Raises:
-        click.BadParameter: an option is malformed.
+        click.BadParameter: an option is malformed, a value means nothing for its key,
+            or a name is unknown.
         QueryError: the SDK refuses the query (unknown key, too many filters, ...).
     """
-    q = Query(resource)
+    q = Query(resource, strict=strict)
+    spec = get_resource(q.resource)
+    known = known_fields(spec)
     if ids:
         q = q.id(*ids)
     for text in filters:
         key, value = _split_pair(text, "--filter")
-        q = q.filter(key, *_filter_values(text, value))
+        check_names(spec, [key], "--filter", known=spec.filter_keys | {"id"}, strict=strict)
+        q = q.filter(key, *[filter_value(spec, key, v) for v in _filter_values(text, value)])
     for text in dates:
         key, value = _split_pair(text, "--date")
         start, sep, end = value.partition("..")
         if not sep:
             raise click.BadParameter(f"{text!r}: expected KEY=START..END", param_hint="--date")
         q = q.date_range(key, start, end)
+    for name, option in ((dimension, "--dimension"), (metric, "--metric")):
+        if name:
+            check_names(spec, [name], option, known=known, strict=strict)
     if dimension:
         q = q.dimension(dimension)
     if metric:
         q = q.metric(metric)
     if fields:
-        q = q.fields(*[f.strip() for f in fields.split(",") if f.strip()])
+        names = [f.strip() for f in fields.split(",") if f.strip()]
+        check_names(spec, names, "--fields", known=known, strict=strict)
+        q = q.fields(*names)
     if resolve:
         q = q.resolve_ids(*[f.strip() for f in resolve.split(",") if f.strip()])
     return q
@@ -188,6 +204,7 @@ class QueryOptions:
     fields: str | None
     ids: tuple[int, ...]
     resolve: str | None
+    strict: bool = True
 
     def build(self, resource: str) -> Query:
         """The Query these options describe on ``resource`` (see :func:`build_query`).
@@ -203,12 +220,21 @@ class QueryOptions:
             fields=self.fields,
             ids=self.ids,
             resolve=self.resolve,
+            strict=self.strict,
         )
 
 
+strict_option = click.option(
+    "--strict/--no-strict",
+    default=True,
+    help="Refuse filter keys and field names that look mistyped [default: strict]; "
+    "--no-strict sends them as given (e.g. an extension field's collaborator name).",
+)
+
+
 def query_options(command: F) -> F:
-    """Add ``--filter``, ``--date``, ``--fields``, ``--id``, ``--resolve`` (gathered as
-    ``selection``, a :class:`QueryOptions`)."""
+    """Add ``--filter``, ``--date``, ``--fields``, ``--id``, ``--resolve``, ``--no-strict``
+    (gathered as ``selection``, a :class:`QueryOptions`)."""
 
     @functools.wraps(command)
     def wrapper(
@@ -218,9 +244,10 @@ def query_options(command: F) -> F:
         fields: str | None,
         ids: tuple[int, ...],
         resolve: str | None,
+        strict: bool,
         **kwargs: Any,
     ) -> Any:
-        selection = QueryOptions(filters, dates, fields, ids, resolve)
+        selection = QueryOptions(filters, dates, fields, ids, resolve, strict)
         return command(*args, selection=selection, **kwargs)
 
     options = [
@@ -237,6 +264,7 @@ def query_options(command: F) -> F:
         click.option("--fields", default=None, metavar="A,B", help="Fields to return."),
         click.option("--id", "ids", multiple=True, type=int, help="Record id; repeatable."),
         click.option("--resolve", default=None, metavar="A,B|ALL", help="Names instead of ids."),
+        strict_option,
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -271,7 +299,11 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """
     try:
         return asyncio.run(job())
-    except (click.ClickException, BrokenPipeError):
+    except click.ClickException as exc:
+        if debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        raise
+    except BrokenPipeError:
         # a reader that closed the pipe (``dizions get ... | head``): click exits quietly
         raise
     except _USAGE_ERRORS as exc:
@@ -283,11 +315,21 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise SystemExit(130) from None
 
 
+def usage_line(message: str, command: str) -> str:
+    """A usage error as one line, naming the help that explains it."""
+    text = " ".join(message.split())
+    return f"dizions: error: {text} (see `{command} --help`)"
+
+
 def _fail(exc: BaseException, debug: bool, code: int) -> NoReturn:
     if debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    click.echo(f"dizions: error: {message}", err=True)
+    ctx = click.get_current_context(silent=True)
+    if code == 2 and ctx is not None:
+        click.echo(usage_line(message, ctx.command_path), err=True)
+    else:
+        click.echo(f"dizions: error: {message}", err=True)
     raise SystemExit(code) from None
 
 

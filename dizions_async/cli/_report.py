@@ -12,6 +12,7 @@ from dizions_async.cli._common import (
     echo_grid,
     grid_format_option,
     run,
+    strict_option,
 )
 from dizions_async.results import Report
 
@@ -23,6 +24,7 @@ from dizions_async.results import Report
 @click.option("--filter", "filters", multiple=True, metavar="KEY=V1,V2", help="Filter.")
 @click.option("--date", "dates", multiple=True, metavar="KEY=START..END", help="Date range.")
 @click.option("--resolve", default=None, metavar="A,B|ALL", help="Names instead of ids.")
+@strict_option
 @grid_format_option
 @client_options
 def report(
@@ -32,6 +34,7 @@ def report(
     filters: tuple[str, ...],
     dates: tuple[str, ...],
     resolve: str | None,
+    strict: bool,
     fmt: str,
     conn: ClientOptions,
     debug: bool,
@@ -51,6 +54,7 @@ def report(
             resolve=resolve,
             dimension=dimension,
             metric=metric,
+            strict=strict,
         )
         async with conn.client() as dz:
             return await dz.report(query)

@@ -1,0 +1,143 @@
+"""Forgiving command-line values: what people type, read as the API means it.
+
+- A Y/N field's filter value may be ``y/n``, ``yes/no``, ``true/false`` or ``1/0`` in any
+  case; it is sent as ``Y`` or ``N``. A date field's value must be ``YYYY-MM-DD``.
+  Anything else is a usage error saying what the key takes (the API would answer such a
+  filter with no rows, not with an error).
+- Filter keys, ``--fields``, ``--dimension`` and ``--metric`` names are checked against
+  the resource's known names. A name near a known one (two edits or fewer) is refused as a
+  likely typo, with the nearest name; elsewhere an unknown name is refused only where the
+  names are all known (``done_contacts``), since clients and referrals also take extension
+  fields by collaborator name and other resources' lists are not published whole.
+  ``--no-strict`` sends any well-formed name.
+
+The kinds of fields come from the catalogue's field table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import click
+
+from dizions_async._text import closest
+from dizions_async.catalogue import EXTENSION_DATABASE, Resource
+
+__all__ = ["check_names", "field_kinds", "filter_value", "known_fields"]
+
+_YES = frozenset({"y", "yes", "true", "1"})
+_NO = frozenset({"n", "no", "false", "0"})
+_FLAG, _DATE, _DATETIME = "flag", "date", "datetime"
+
+
+def field_kinds(resource: Resource) -> Mapping[str, str]:
+    """Field name -> kind (``flag``, ``date``, ``datetime``, ``id``, ...) of ``resource``."""
+    fields = getattr(resource, "fields", None)
+    if fields is None:  # TODO(#15): the field table lands with issue 15; drop this then.
+        return _INTERIM_KINDS.get(resource.name, {})
+    return {f.name: f.kind.value for f in fields}
+
+
+def _kinds(spec: str) -> dict[str, str]:
+    return dict(item.split(":") for item in spec.split())
+
+
+_CLIENT_FLAGS = ["active", "registered_disabled", "blue_badge_holder"]
+_CONTACT = _kinds(
+    "id:id referral:id user:id branch:id start_date:datetime end_date:datetime "
+    "description:text due_stage:id travel_mileage:float travel_time:int client:id project:id "
+    "date:date referral_complete:flag project_active:flag project_name:text "
+    + " ".join(f"client_{f}:flag" for f in _CLIENT_FLAGS)
+)
+_INTERIM_KINDS: Mapping[str, Mapping[str, str]] = {
+    "clients": _kinds(
+        "date_of_birth:date consent:flag deceased:flag "
+        + " ".join(f"{f}:flag" for f in _CLIENT_FLAGS)
+    ),
+    "referrals": _kinds(
+        "date:date updated:datetime referral_complete:flag project_active:flag "
+        + " ".join(f"client_{f}:flag" for f in _CLIENT_FLAGS)
+    ),
+    "done_contacts": _CONTACT,
+    "due_contacts": _CONTACT,
+    "workers": _kinds("active:flag"),
+    "schedules": _kinds("start_date:date end_date:date"),
+    "attendances": _kinds("start:datetime attended:flag"),
+}
+
+
+def known_fields(resource: Resource) -> frozenset[str]:
+    """Every name the catalogue knows on ``resource``: fields, filter and date keys."""
+    return (
+        frozenset(field_kinds(resource))
+        | resource.filter_keys
+        | resource.date_keys
+        | frozenset(resource.required)
+    )
+
+
+def filter_value(resource: Resource, key: str, value: str) -> str:
+    """``value`` as the API wants it for the filter ``key`` (``yes`` -> ``Y``).
+
+    Raises:
+        click.BadParameter: a Y/N or date field's value that means neither.
+    """
+    kind = field_kinds(resource).get(key)
+    if kind == _FLAG:
+        word = value.strip().lower()
+        if word in _YES:
+            return "Y"
+        if word in _NO:
+            return "N"
+        raise click.BadParameter(
+            f"filter {key!r} takes Y or N (or yes/no, true/false, 1/0), got {value!r}",
+            param_hint="--filter",
+        )
+    if kind in (_DATE, _DATETIME):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"filter {key!r} takes a date as YYYY-MM-DD (e.g. 2024-01-31), got {value!r}",
+                param_hint="--filter",
+            ) from None
+    return value
+
+
+def check_names(
+    resource: Resource, names: Iterable[str], what: str, *, known: frozenset[str], strict: bool
+) -> None:
+    """Refuse a name that is not among ``known`` as this module's docstring says.
+
+    Args:
+        resource: the resource the names are of.
+        names: the names given.
+        what: the option, for the message: ``--fields``, ``--filter``, ...
+        known: the names known on the resource.
+        strict: False to accept every name (``--no-strict``).
+
+    Raises:
+        click.BadParameter: a likely typo (with the nearest known name), or an unknown name
+            where every name is known.
+    """
+    if not strict:
+        return
+    # Extension databases define their own fields: only near-misses can be told apart.
+    open_ended = (
+        resource.extension_fields
+        or not resource.keys_complete
+        or resource.name.startswith(f"{EXTENSION_DATABASE}/")
+    )
+    for name in names:
+        if name in known:
+            continue
+        hint = closest(name, known)
+        if hint is None and open_ended:
+            continue
+        advice = f"; did you mean {hint!r}?" if hint else ""
+        noun = "filter" if what == "--filter" else "field"
+        raise click.BadParameter(
+            f"{name!r} is not a known {resource.name} {noun}{advice} (--no-strict sends it anyway)",
+            param_hint=what,
+        )
