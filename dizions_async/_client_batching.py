@@ -205,15 +205,16 @@ class _ClientBatching(_ClientCore):
             if missing is None or not missing.absorb(exc):
                 raise
 
+    # An async generator, typed as one so ``contextlib.aclosing`` accepts it.
     @overload
     def stream(
         self, query: Query | BoundQuery, as_: None = None
-    ) -> AsyncIterator[dict[str, Any]]: ...
+    ) -> AsyncGenerator[dict[str, Any], None]: ...
     @overload
-    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncIterator[T]: ...
+    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncGenerator[T, None]: ...
     async def stream(
         self, query: Query | BoundQuery, as_: type[Any] | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """The records of a read query, decoded as the body arrives.
 
         Memory stays at about one network chunk plus the record in hand, however large

@@ -1,10 +1,11 @@
-"""Small text helpers shared by the query builder and the catalogue: edit distance, hints."""
+"""Small text helpers shared by the query builder, the catalogue and the messages: edit
+distance, hints, counts of things."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["closest", "edit_distance"]
+__all__ = ["closest", "edit_distance", "plural"]
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
@@ -30,3 +31,8 @@ def closest(word: str, candidates: Iterable[str], limit: int = 3) -> str | None:
         if d < limit and (best is None or (d, candidate) < best):
             best = (d, candidate)
     return best[1] if best else None
+
+
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, in the plural unless it is one: ``1 record``, ``2 records``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

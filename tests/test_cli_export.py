@@ -72,7 +72,7 @@ async def test_export_split_by_month_writes_each_referral_once(
     assert result.exit_code == 0, result.output
     ids = [orjson.loads(line)["id"] for line in out.read_bytes().splitlines()]
     assert len(ids) == len(set(ids)) > 0
-    assert "16 request(s)" in result.stderr
+    assert "16 requests" in result.stderr
 
 
 async def test_export_to_stdout(fake: FakeDizions, cli: Cli) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import functools
+import os
 import sqlite3
 import sys
 import traceback
@@ -29,6 +30,8 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
+from dizions_async._config import DEFAULT_MAX_URL_LENGTH, check_base_url
+from dizions_async.batching import Piece, plan_requests
 from dizions_async.catalogue import get_resource
 from dizions_async.cli._values import check_names, filter_value, known_fields
 from dizions_async.client import Client
@@ -47,6 +50,9 @@ __all__ = [
     "QueryOptions",
     "build_query",
     "client_options",
+    "console",
+    "dry_run_option",
+    "echo_dry_run",
     "echo_grid",
     "echo_records",
     "echo_table",
@@ -271,9 +277,45 @@ def query_options(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+dry_run_option = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the URL of each request that would be sent, and send nothing.",
+)
+
+
+def echo_dry_run(conn: ClientOptions, queries: Sequence[Query]) -> None:
+    """Print ``GET URL`` for each request ``queries`` would be sent as; send nothing.
+
+    Record queries are cut to the URL limit as a client cuts them; a report is one
+    request. Filter values are shown: this is the user's own terminal. The keys are not.
+
+    Raises:
+        ConfigurationError: the base URL would be refused.
+        QueryError: a query cannot be cut to fit.
+    """
+    base = str(check_base_url(conn.base_url, os.environ, allow_insecure=False))
+    for query in queries:
+        if query.is_report:
+            pieces = [Piece(query, query.path)]
+        else:
+            pieces = plan_requests(query, base, DEFAULT_MAX_URL_LENGTH)
+        for piece in pieces:
+            resolve = f"?{piece.query.query_string}" if piece.query.resolve else ""
+            click.echo(f"GET {base}{piece.path}{resolve}")
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console on standard output (or error). Off a terminal it never wraps a line:
+    a pipe or a file has no width, and a sentence cut at 80 columns reads as two."""
+    out = Console(stderr=stderr)
+    out.soft_wrap = not out.is_terminal
+    return out
+
+
 def stderr_console() -> Console:
     """The console progress bars and summaries go to (standard error)."""
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 def progress_wanted() -> bool:

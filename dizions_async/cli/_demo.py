@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dizions_async import Query, Report
+from dizions_async.cli._common import console
 from dizions_async.testing import FakeDizions
 
 
@@ -117,4 +118,4 @@ async def _demo(clients: int, seed: int, console: Console) -> None:
 @click.option("--seed", default=1, show_default=True, type=int)
 def demo(clients: int, seed: int) -> None:
     """Start the bundled fake server and run a real job through the SDK against it."""
-    asyncio.run(_demo(clients, seed, Console()))
+    asyncio.run(_demo(clients, seed, console()))

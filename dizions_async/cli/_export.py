@@ -18,11 +18,14 @@ from dizions_async.cli._common import (
     ClientOptions,
     QueryOptions,
     client_options,
+    dry_run_option,
+    echo_dry_run,
     progress_bar,
     query_options,
     run,
 )
 from dizions_async.jobs import ExportProgress, ExportSummary, export
+from dizions_async.jobs._export import plan_export
 
 #: Redraw the bar at most once per this many records (a redraw costs more than a record).
 _EVERY = 500
@@ -109,6 +112,7 @@ def _parse_split(text: str | None) -> DateUnit | tuple[str, int] | None:
     help="CSV: write text starting with = + - @ with a leading ' so spreadsheets do not "
     "run it as a formula.",
 )
+@dry_run_option
 @client_options
 def export_command(
     resource: str,
@@ -117,6 +121,7 @@ def export_command(
     fmt: str | None,
     split: str | None,
     escape_formulas: bool,
+    dry_run: bool,
     conn: ClientOptions,
     debug: bool,
 ) -> None:
@@ -129,8 +134,11 @@ def export_command(
     format_ = fmt or ("csv" if out.lower().endswith(".csv") else "jsonl")
     split_unit = _parse_split(split)
 
-    async def job() -> ExportSummary:
+    async def job() -> ExportSummary | None:
         query = selection.build(resource)
+        if dry_run:
+            echo_dry_run(conn, plan_export(query, split_unit)[0])
+            return None
         with _progress_bar(resource) as on_progress:
             async with conn.client() as dz:
                 return await export(
@@ -144,4 +152,5 @@ def export_command(
                 )
 
     summary = run(debug, job)
-    click.echo(summary.describe(), err=True)
+    if summary is not None:  # None: a dry run
+        click.echo(summary.describe(), err=True)

@@ -9,6 +9,8 @@ from dizions_async.cli._common import (
     ClientOptions,
     build_query,
     client_options,
+    dry_run_option,
+    echo_dry_run,
     echo_grid,
     grid_format_option,
     run,
@@ -26,6 +28,7 @@ from dizions_async.results import Report
 @click.option("--resolve", default=None, metavar="A,B|ALL", help="Names instead of ids.")
 @strict_option
 @grid_format_option
+@dry_run_option
 @client_options
 def report(
     resource: str,
@@ -36,6 +39,7 @@ def report(
     resolve: str | None,
     strict: bool,
     fmt: str,
+    dry_run: bool,
     conn: ClientOptions,
     debug: bool,
 ) -> None:
@@ -46,7 +50,7 @@ def report(
       dizions report clients --dimension district --metric gender
     """
 
-    async def job() -> Report:
+    async def job() -> Report | None:
         query = build_query(
             resource,
             filters=filters,
@@ -56,10 +60,15 @@ def report(
             metric=metric,
             strict=strict,
         )
+        if dry_run:
+            echo_dry_run(conn, [query])
+            return None
         async with conn.client() as dz:
             return await dz.report(query)
 
     result = run(debug, job)
+    if result is None:  # a dry run
+        return
     header = [dimension, *([metric] if metric else []), "count"]
     rows = [[d, *([m] if metric else []), n] for d, m, n in result.rows()]
     if fmt == "json":

@@ -1,7 +1,8 @@
 """``dizions serve``: run the fake Dizions server until interrupted.
 
 It prints the URL and the three keys it accepts (the fake server's own test keys, not
-secrets of any real system; nothing else ever prints or logs them). ``--fault`` (repeatable)
+secrets of any real system; nothing else ever prints or logs them), then the same as
+``export DIZIONS_...=...`` lines to paste into another shell. ``--fault`` (repeatable)
 injects faults as ``fake.faults.set`` does, e.g.
 ``--fault "PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01"``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 
@@ -32,12 +34,26 @@ async def _serve(fake: FakeDizions) -> None:
         click.echo(f"  Source: {fake.keys.source}")
         click.echo(f"  Org:    {fake.keys.org}")
         click.echo(f"  User:   {fake.keys.user}")
+        click.echo("# Point `dizions` and Client() at it: paste these lines into another shell.")
+        for name, value in _environment(fake).items():
+            click.echo(f"export {name}={shlex.quote(value)}")
         for rule in fake.faults.rules:
             click.echo(f"Fault rule: {_describe(rule)}")
         click.echo("Press Ctrl+C to stop.")
         sys.stdout.flush()
         await stop.wait()
     click.echo("Stopped.")
+
+
+def _environment(fake: FakeDizions) -> dict[str, str]:
+    """The environment variables that point a client at ``fake``."""
+    keys = fake.keys
+    return {
+        "DIZIONS_BASE_URL": fake.url,
+        "DIZIONS_SOURCE": keys.source,
+        "DIZIONS_ORG": keys.org,
+        "DIZIONS_USER": keys.user,
+    }
 
 
 def _describe(rule: FaultConfig) -> str:

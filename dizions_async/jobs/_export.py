@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from dizions_async._text import plural
 from dizions_async.batching import DateUnit, split_by
 from dizions_async.jobs._writers import ExportFormat, Output, make_writer, open_output
 from dizions_async.query import Query
@@ -75,8 +76,8 @@ class ExportSummary:
         where = "standard output" if self.out == "-" else self.out
         rate = self.records / self.elapsed if self.elapsed > 0 else 0.0
         return (
-            f"exported {self.records} records as {self.format} to {where} in "
-            f"{self.elapsed:.1f}s ({rate:,.0f}/s, {self.pieces} request(s))"
+            f"exported {plural(self.records, 'record')} as {self.format} to {where} in "
+            f"{self.elapsed:.1f}s ({rate:,.0f}/s, {plural(self.pieces, 'request')})"
         )
 
 
@@ -194,15 +195,8 @@ async def export(
         state[0] = count
         report()
 
-    pieces = split_by(query, split)
-    # Only pieces can repeat a record (a date_active record falls in several windows);
-    # de-duplication keeps a set of the ids seen, so it is paid for only then. It goes by
-    # ``id``: when the chosen fields leave it out, the pieces ask for it too (else every
-    # repeat would be written) and it is dropped again before writing.
+    pieces, add_id = plan_export(query, split)
     dedupe = len(pieces) > 1
-    add_id = dedupe and bool(query.field_names) and _ID not in query.field_names
-    if add_id:
-        pieces = [piece.fields(_ID) for piece in pieces]
     records = client.stream_many(pieces, dedupe=dedupe, on_progress=piece_done)
     if add_id:
         records = _without_id(records)
@@ -225,6 +219,22 @@ async def export(
 
 
 _ID = "id"
+
+
+def plan_export(query: Query, split: DateUnit | tuple[str, int] | None) -> tuple[list[Query], bool]:
+    """The queries an export of ``query`` sends, and whether they add ``id`` to its fields.
+
+    Only pieces can repeat a record (a ``date_active`` record falls in several windows);
+    de-duplication keeps a set of the ids seen, so it is paid for only then. It goes by
+    ``id``: when the chosen fields leave it out, the pieces ask for it too (else every
+    repeat would be written), and it is dropped again before writing.
+
+    Raises:
+        QueryError: ``split`` does not fit the query.
+    """
+    pieces = split_by(query, split)
+    add_id = len(pieces) > 1 and bool(query.field_names) and _ID not in query.field_names
+    return ([piece.fields(_ID) for piece in pieces] if add_id else pieces), add_id
 
 
 async def _without_id(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import attrs
 import orjson
 
+from dizions_async._text import plural
 from dizions_async.catalogue import get_resource
 from dizions_async.errors import (
     APIError,
@@ -139,7 +140,7 @@ class MigrationSummary:
         """The summary as text: what was done, what was not, and how to carry on."""
         j = self.journal
         lines = [
-            f"{self.resource}: {self.rows} rows read in {self.elapsed:.1f}s; "
+            f"{self.resource}: {plural(self.rows, 'row')} read in {self.elapsed:.1f}s; "
             f"created {self.created}, found already created {self.recovered}, "
             f"skipped as done earlier {self.skipped_done}.",
         ]
