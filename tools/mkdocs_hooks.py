@@ -29,7 +29,7 @@ _KIND_TEXT = {
     catalogue.OperationKind.REPORT: "report (`report`)",
     catalogue.OperationKind.CREATE: "create (`create`)",
     catalogue.OperationKind.CREATE_BY_EXTERNAL_ID: "create by external ID (`create_client`)",
-    catalogue.OperationKind.CREATE_FOR_REFERRAL: "create for a referral (`create_due_contact`)",
+    catalogue.OperationKind.CREATE_FOR_REFERRAL: "create for a referral",
     catalogue.OperationKind.UPDATE: "update (`update`)",
     catalogue.OperationKind.UPLOAD: "upload files (`upload`)",
 }
@@ -56,12 +56,7 @@ def _code_list(names: Iterable[str]) -> str:
 def _resource_section(resource: Resource, title: str, name: str | None = None) -> Iterator[str]:
     yield f"## {title}"
     yield ""
-    yield "| operation | method | path |"
-    yield "|---|---|---|"
-    for kind, op in resource.operations.items():
-        path = op.path.replace("{resource}", name or resource.name)
-        yield f"| {_KIND_TEXT.get(kind, kind.value)} | `{op.method}` | `{path}` |"
-    yield ""
+    yield from _operation_lines(resource, name or resource.name)
     if resource.filter_keys or resource.keys_complete:
         how = (
             "the complete list: another key is refused with the nearest valid one"
@@ -89,20 +84,58 @@ def _resource_section(resource: Resource, title: str, name: str | None = None) -
         fields = ", ".join(f"`{f}`" for f in resource.required)
         yield f"**Mandatory on create**: {fields}."
         yield ""
+    # Recorded by newer catalogues: optional create fields, and why a resource is read-only.
+    optional = getattr(resource, "optional", ())
+    if optional:
+        yield f"**Optional on create** (wiki): {', '.join(f'`{f}`' for f in optional)}."
+        yield ""
+    reason = getattr(resource, "read_only_reason", "")
+    if reason:
+        yield f"**No writes**: {reason}"
+        yield ""
     yield from _fields_lines(resource)
+
+
+def _operation_lines(resource: Resource, name: str) -> Iterator[str]:
+    """The operations table; a column for the wiki's method and path where they differ."""
+    ops = list(resource.operations.values())
+    differ = any(getattr(op, "differs", False) for op in ops)
+    yield "| operation | method | path |" + (" wiki's method and path |" if differ else "")
+    yield "|---|---|---|" + ("---|" if differ else "")
+    for op in ops:
+        row = (
+            f"| {_KIND_TEXT.get(op.kind, op.kind.value.replace('_', ' '))} | `{op.method}` "
+            f"| `{op.path.replace('{resource}', name)}` |"
+        )
+        if differ:
+            wiki = getattr(op, "wiki", None)
+            if getattr(op, "differs", False) and wiki is not None:
+                row += f" `{wiki.method}` `{wiki.path.replace('{resource}', name)}` |"
+            else:
+                row += " the same |"
+        yield row
+    yield ""
+    if differ:
+        yield (
+            "The seed document and the wiki's entity pages disagree on some write verbs and "
+            "paths; the client sends the seed's unless told to use the wiki's "
+            "(see [Operations](operations.md))."
+        )
+        yield ""
 
 
 def _fields_lines(resource: Resource) -> Iterator[str]:
     """The resource's fields and their types, where the catalogue records them."""
-    fields = getattr(resource, "fields", None)
+    fields = getattr(resource, "fields", ())
     if not fields:
         return
-    yield "| field | type |"
-    yield "|---|---|"
-    items = fields.items() if isinstance(fields, dict) else ((f, "") for f in fields)
-    for name, kind in items:
-        shown = getattr(kind, "__name__", None) or str(kind)
-        yield f"| `{name}` | {shown} |"
+    yield "**Fields** (of a read; `flag` is `Y`/`N`, `id` a record or dictionary ID):"
+    yield ""
+    yield "| field | type | |"
+    yield "|---|---|---|"
+    for field in fields:
+        joined = "read from a related record" if getattr(field, "joined", False) else ""
+        yield f"| `{field.name}` | {field.kind.value} | {joined} |"
     yield ""
 
 
