@@ -63,7 +63,10 @@ def app() -> None:
 
     Keys come from --source/--org/--user or DIZIONS_SOURCE, DIZIONS_ORG and DIZIONS_USER
     (and DIZIONS_BASE_URL); `dizions serve` runs a fake server to try it all on.
-    Shell completion (bash): eval "$(_DIZIONS_COMPLETE=bash_source dizions)".
+
+    \b
+    Shell completion (bash; for zsh and fish see docs/cli.md):
+      eval "$(_DIZIONS_COMPLETE=bash_source dizions)"
     """
 
 

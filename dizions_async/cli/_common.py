@@ -262,7 +262,8 @@ def query_options(command: F) -> F:
             "filters",
             multiple=True,
             metavar="KEY=V1,V2",
-            help="Filter; repeat for more keys. Quote a value holding a comma: KEY='\"a, b\",c'.",
+            help="Filter; repeat for more keys. Y/N fields also take yes/no, true/false, 1/0. "
+            "Quote a value holding a comma: KEY='\"a, b\",c'.",
         ),
         click.option(
             "--date", "dates", multiple=True, metavar="KEY=START..END", help="Date range."
