@@ -34,11 +34,11 @@ async def _serve(fake: FakeDizions) -> None:
         click.echo(f"  Source: {fake.keys.source}")
         click.echo(f"  Org:    {fake.keys.org}")
         click.echo(f"  User:   {fake.keys.user}")
+        for rule in fake.faults.rules:
+            click.echo(f"Fault rule: {_describe(rule)}")
         click.echo("# Point `dizions` and Client() at it: paste these lines into another shell.")
         for name, value in _environment(fake).items():
             click.echo(f"export {name}={shlex.quote(value)}")
-        for rule in fake.faults.rules:
-            click.echo(f"Fault rule: {_describe(rule)}")
         click.echo("Press Ctrl+C to stop.")
         sys.stdout.flush()
         await stop.wait()
