@@ -194,6 +194,13 @@ async def test_dry_run_needs_no_keys(fake: FakeDizions, cli: Cli) -> None:
     assert result.exit_code == 0 and result.stdout == f"GET {fake.url}/v2/clients\n"
 
 
+@pytest.mark.parametrize("args", [[], ["migrate"]])
+def test_a_group_without_a_command_shows_its_help(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert "Usage: dizions" in result.output and "Commands:" in result.output
+    assert "error" not in result.output
+
+
 def test_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"dizions, version {__version__}\n"

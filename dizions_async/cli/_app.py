@@ -23,6 +23,9 @@ from dizions_async.cli._paths import paths
 from dizions_async.cli._report import report
 from dizions_async.cli._serve import serve
 
+#: click 8.2+ raises this (a UsageError) for a group called without a command; 8.1 exits.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 class _Dizions(click.Group):
     """The ``dizions`` group: click's handling, but a usage error is one line."""
@@ -40,6 +43,9 @@ class _Dizions(click.Group):
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.UsageError as exc:
+            if isinstance(exc, _NO_ARGS_IS_HELP):  # `dizions` alone: click shows the help
+                exc.show()
+                sys.exit(exc.exit_code)
             _exit_usage(exc)
         except click.ClickException as exc:
             exc.show()
