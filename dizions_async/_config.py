@@ -17,7 +17,6 @@ from dizions_async.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_URL_LENGTH",
     "ENV_BASE_URL",
     "ENV_KEYS",
     "Keys",
@@ -28,8 +27,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.dizions.co.uk"
 ENV_BASE_URL = "DIZIONS_BASE_URL"
-#: The longest URL a client sends unless told otherwise; a longer read is split.
-DEFAULT_MAX_URL_LENGTH = 4096
 #: Argument name -> (environment variable, header name).
 ENV_KEYS = {
     "source": ("DIZIONS_SOURCE", "Source"),

@@ -29,13 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiolimiter import AsyncLimiter
 from yarl import URL
 
-from dizions_async._config import (
-    DEFAULT_MAX_URL_LENGTH,
-    Keys,
-    Timeouts,
-    check_base_url,
-    resolve_keys,
-)
+from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache
 from dizions_async.errors import (
@@ -90,7 +84,7 @@ class _ClientCore:
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
         log_values: bool = False,
-        max_url_length: int = DEFAULT_MAX_URL_LENGTH,
+        max_url_length: int = 4096,
     ) -> None:
         env = os.environ
         keys: Keys = resolve_keys(source, org, user, env)

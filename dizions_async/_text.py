@@ -1,5 +1,4 @@
-"""Small text helpers shared by the query builder, the catalogue and the messages: edit
-distance, hints, counts of things."""
+"""Small text helpers shared by the query builder and the catalogue: edit distance, hints."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import functools
+import inspect
 import os
 import sqlite3
 import sys
@@ -30,7 +31,7 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from dizions_async._config import DEFAULT_MAX_URL_LENGTH, check_base_url
+from dizions_async._config import check_base_url
 from dizions_async.batching import Piece, plan_requests
 from dizions_async.catalogue import get_resource
 from dizions_async.cli._values import check_names, filter_value, known_fields
@@ -278,6 +279,10 @@ def query_options(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: The longest URL a Client sends by default (a longer read is cut into pieces), read from
+#: the Client itself so that a dry run cuts as a real run does.
+_MAX_URL_LENGTH: int = inspect.signature(Client).parameters["max_url_length"].default
+
 dry_run_option = click.option(
     "--dry-run",
     is_flag=True,
@@ -300,7 +305,7 @@ def echo_dry_run(conn: ClientOptions, queries: Sequence[Query]) -> None:
         if query.is_report:
             pieces = [Piece(query, query.path)]
         else:
-            pieces = plan_requests(query, base, DEFAULT_MAX_URL_LENGTH)
+            pieces = plan_requests(query, base, _MAX_URL_LENGTH)
         for piece in pieces:
             resolve = f"?{piece.query.query_string}" if piece.query.resolve else ""
             click.echo(f"GET {base}{piece.path}{resolve}")
