@@ -77,6 +77,15 @@ async def test_a_date_filter_value_must_be_iso(fake: FakeDizions, cli: Cli, type
     _usage_error(result, "dizions get", "YYYY-MM-DD", repr(typed))
 
 
+async def test_a_date_and_time_field_takes_a_date_or_a_date_and_time(
+    fake: FakeDizions, cli: Cli
+) -> None:
+    for typed in ("2024-01-31", "2024-01-31 09:30"):
+        result = await cli(fake, "get", "referrals", "--filter", f"updated={typed}")
+        assert result.exit_code == 0, result.output
+    _usage_error(await cli(fake, "get", "referrals", "--filter", "updated=noon"), "dizions get")
+
+
 async def test_an_iso_date_filter_value_is_sent(fake: FakeDizions, cli: Cli) -> None:
     date = fake.store.rows("referrals")[0]["date"]
     got = _ids(await cli(fake, "get", "referrals", "--filter", f"date={date}", "--format", "jsonl"))

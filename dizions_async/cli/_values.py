@@ -95,8 +95,9 @@ def filter_value(resource: Resource, key: str, value: str) -> str:
             param_hint="--filter",
         )
     if kind in (_DATE, _DATETIME):
+        parse = dt.date.fromisoformat if kind == _DATE else dt.datetime.fromisoformat
         try:
-            dt.date.fromisoformat(value)
+            parse(value)
         except ValueError:
             raise click.BadParameter(
                 f"filter {key!r} takes a date as YYYY-MM-DD (e.g. 2024-01-31), got {value!r}",
