@@ -238,6 +238,7 @@ class _ClientWrites(_ClientCore):
                     self._headers,
                     multipart=_writes.open_upload(prepared, stack),
                     idempotent=False,
+                    show_values=self._log_values,
                 )
                 response = await self._send(request)
         ids = decode_created_ids(request, response)

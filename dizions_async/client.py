@@ -73,7 +73,9 @@ class Client(_ClientWrites, _ClientBatching):
         session: a caller-owned ``aiohttp.ClientSession`` to use and leave open.
         transport: a transport to use instead (e.g. ``MockTransport``); the client
             closes it on exit.
-        log_values: show filter values in log lines (they are masked by default).
+        log_values: show values (filter, path and body values, server messages quoting
+            them) in log lines and error messages; they are masked by default. None (the
+            default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
 
