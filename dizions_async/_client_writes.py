@@ -23,6 +23,7 @@ from dizions_async.protocol import (
     Response,
     decode_created_id,
     decode_created_ids,
+    redact,
 )
 from dizions_async.query import ExtensionDatabase
 
@@ -80,7 +81,8 @@ class _ClientWrites(_ClientCore):
         With ``external_id`` (a reference in another system) the create is
         ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
         ``outcome_unknown = True``), the message says what to read to find out whether the
-        client exists before creating it again.
+        client exists before creating it again, with the ID masked (unless ``log_values``);
+        the error's ``external_id`` attribute holds the ID itself.
 
         Raises:
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
@@ -92,10 +94,13 @@ class _ClientWrites(_ClientCore):
         except DizionsError as exc:
             if external_id is None or not exc.outcome_unknown:
                 raise
-            # Same error, same class: only the message gains the way to check.
+            # Same error, same class: the message gains the way to check (the ID masked
+            # unless values are opted in), the attribute the ID itself, for code.
+            path = prepared.path if self._log_values else redact(prepared.path)
+            exc.external_id = str(external_id)
             exc.args = (
-                f"{exc}; to see whether the client was created, read GET {prepared.path} "
-                "(Query('clients').filter(external_id=...)) before trying again",
+                f"{exc}; to see whether the client was created, read GET {path} "
+                "(Query('clients').filter(external_id=exc.external_id)) before trying again",
             )
             raise
 

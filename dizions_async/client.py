@@ -24,6 +24,7 @@ from dizions_async._client_batching import _ClientBatching
 from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
 from dizions_async._convert import structure_records
+from dizions_async._redact import described
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, get_resource
@@ -35,7 +36,7 @@ from dizions_async.protocol import (
     decode_records,
     decode_report,
 )
-from dizions_async.query import ExtensionDatabase, Query
+from dizions_async.query import ExtensionDatabase, Query, describe_query
 from dizions_async.results import DictionaryEntry, Report
 
 __all__ = ["Client"]
@@ -51,7 +52,7 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise QueryError(f"{what} must be a non-empty string, got {value!r}")
+        raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
     return quote(value, safe="")
 
 
@@ -148,7 +149,9 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if q.dimension_key is not None:
-            raise QueryError(f"{q!r} is a report query: use report() instead of fetch()")
+            raise QueryError(
+                f"{describe_query(q)} is a report query: use report() instead of fetch()"
+            )
         return await self._fetch_records(q, as_, split, on_progress)
 
     @overload
@@ -166,7 +169,7 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if len(q.ids) != 1:
-            raise QueryError(f"fetch_one needs a query for exactly one id, got {q!r}")
+            raise QueryError(f"fetch_one needs a query for exactly one id, got {describe_query(q)}")
         request = self._get(q.path, q.query_string if q.resolve else "")
         rows = decode_records(request, await self._send(request))
         if not rows:
@@ -186,7 +189,9 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if q.dimension_key is None:
-            raise QueryError(f"{q!r} has no dimension: add .dimension(...) for a report")
+            raise QueryError(
+                f"{describe_query(q)} has no dimension: add .dimension(...) for a report"
+            )
         request = self._get(q.path, q.query_string if q.resolve else "")
         response = await self._send(request)
         return decode_report(request, response, metric=q.metric_key is not None)

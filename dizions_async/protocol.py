@@ -15,8 +15,9 @@ and every value the request carried are masked before it is cut to length.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 import attrs
@@ -475,10 +476,8 @@ def request_values(request: Request) -> list[str]:
         if request.content_type == FORM_CONTENT_TYPE:
             out.extend(form_values(request.body))
         else:
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 out.extend(json_values(orjson.loads(request.body)))
-            except orjson.JSONDecodeError:
-                pass
     if request.multipart is not None:
         out.extend(value for _, value in request.multipart.fields)
         out.extend(part.filename for part in request.multipart.files)

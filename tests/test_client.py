@@ -14,8 +14,8 @@ import pytest
 from yarl import URL
 
 import dizions_async
-from dizions_async._redact import reveal
 from dizions_async import Client, DictionaryEntry, MockTransport, Query, RetryPolicy, Timeouts
+from dizions_async._redact import reveal
 from dizions_async.errors import (
     APIError,
     AuthenticationError,
