@@ -29,6 +29,7 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
+from dizions_async._redact import shown
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
@@ -116,7 +117,7 @@ def client_options(command: F) -> F:
 def _split_pair(text: str, what: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip() or not value:
-        raise click.BadParameter(f"{text!r}: expected KEY=VALUE", param_hint=what)
+        raise click.BadParameter(f"{shown(text)}: expected KEY=VALUE", param_hint=what)
     return key.strip(), value
 
 
@@ -129,7 +130,7 @@ def _filter_values(text: str, value: str) -> list[str]:
         cells = next(csv.reader([value], strict=True))
     except csv.Error as exc:
         raise click.BadParameter(
-            f"{text!r}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
+            f"{shown(text)}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
             param_hint="--filter",
         ) from None
     return [v for v in cells if v]
@@ -166,7 +167,7 @@ def build_query(
         key, value = _split_pair(text, "--date")
         start, sep, end = value.partition("..")
         if not sep:
-            raise click.BadParameter(f"{text!r}: expected KEY=START..END", param_hint="--date")
+            raise click.BadParameter(f"{shown(text)}: expected KEY=START..END", param_hint="--date")
         q = q.date_range(key, start, end)
     if dimension:
         q = q.dimension(dimension)

@@ -22,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from dizions_async._redact import shown
 from dizions_async.cli._common import (
     ClientOptions,
     client_options,
@@ -324,7 +325,9 @@ def settle(journal: str, key: str, dizions_id: int | None, not_created: bool, de
         try:
             entry = book.settle(key, dizions_id=dizions_id)
         except KeyError:
-            raise click.BadParameter(f"no row {key!r} in the journal", param_hint="KEY") from None
+            raise click.BadParameter(
+                f"no row {shown(key)} in the journal", param_hint="KEY"
+            ) from None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     found = f" (id {entry.dizions_id})" if entry.dizions_id is not None else ""

@@ -26,6 +26,8 @@ from typing import Any
 
 import attrs
 
+from dizions_async._redact import shown
+
 __all__ = [
     "DONE",
     "FAILED",
@@ -254,7 +256,7 @@ class Journal:
         if entry is None:
             raise KeyError(key)
         if entry.status == DONE:
-            raise ValueError(f"row {key!r} is already done (id {entry.dizions_id})")
+            raise ValueError(f"row {shown(key)} is already done (id {entry.dizions_id})")
         if dizions_id is None:
             mark = Mark(key, FAILED, reason="settled by hand: not created")
         else:
