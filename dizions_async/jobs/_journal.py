@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 from dizions_async._redact import shown
+from dizions_async.jobs._files import private_file
 
 __all__ = [
     "DONE",
@@ -120,6 +121,8 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        private_file(self.path)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
         # check_same_thread=False: the engine opens it in the event loop's thread and then
         # uses it only from its single journal thread.
