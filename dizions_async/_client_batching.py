@@ -46,6 +46,10 @@ T = TypeVar("T")
 class _ClientBatching(_ClientCore):
     """Batching and streaming methods of :class:`~dizions_async.Client`."""
 
+    def _describe(self, q: Query) -> str:
+        """``q`` for an error message: its keys only, unless this client shows values."""
+        return describe_query(q, self._log_values)
+
     if TYPE_CHECKING:
         # A read of Client (client.py); gather runs report queries through it.
         async def report(self, query: Query | BoundQuery) -> Report: ...
@@ -250,7 +254,7 @@ class _ClientBatching(_ClientCore):
         q = unwrap(query)
         if q.dimension_key is not None:
             raise QueryError(
-                f"{describe_query(q)} is a report query: use report() instead of stream()"
+                f"{self._describe(q)} is a report query: use report() instead of stream()"
             )
         pieces = self._plan(q, None)
         seen = SeenIds() if pieces_may_overlap(q, pieces) else None
@@ -329,7 +333,7 @@ class _ClientBatching(_ClientCore):
             q = unwrap(query)
             if q.dimension_key is not None:
                 raise QueryError(
-                    f"{describe_query(q)} is a report query; stream_many() reads records"
+                    f"{self._describe(q)} is a report query; stream_many() reads records"
                 )
             planned = self._plan(q, None)
             missing = MissingPieces(len(planned))

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, overload
 
 from dizions_async import _writes
 from dizions_async._core import _ClientCore
+from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
 from dizions_async.errors import DizionsError
 from dizions_async.protocol import (
@@ -29,9 +30,16 @@ from dizions_async.query import ExtensionDatabase
 
 __all__ = ["_ClientWrites"]
 
+P = TypeVar("P")
+
 
 class _ClientWrites(_ClientCore):
     """Write methods of :class:`~dizions_async.Client`."""
+
+    def _prepare(self, prepare: Callable[..., P], *args: Any, **kwargs: Any) -> P:
+        # A write's checks are pure code; their messages follow this client's log_values.
+        with opted_in(self._log_values):
+            return prepare(*args, **kwargs)
 
     async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
         request = self._request(
@@ -62,7 +70,7 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(_writes.prepare_create(resource, fields))
+        return await self._write_id(self._prepare(_writes.prepare_create, resource, fields))
 
     async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
         """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
@@ -73,7 +81,7 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(_writes.prepare_update(resource, id, fields))
+        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, fields))
 
     async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
@@ -88,7 +96,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(fields, external_id)
+        prepared = self._prepare(_writes.prepare_create_client, fields, external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
@@ -118,7 +126,7 @@ class _ClientWrites(_ClientCore):
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        return await self._write_id(_writes.prepare_due_contact(referral_id, fields))
+        return await self._write_id(self._prepare(_writes.prepare_due_contact, referral_id, fields))
 
     async def update_due_contact(self, id: int, fields: Fields) -> int:
         """Update due contact ``id``; returns its ID."""
@@ -137,7 +145,7 @@ class _ClientWrites(_ClientCore):
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
+        prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
         return await self._write_id(prepared)
 
     async def update_done_contact(self, id: int, fields: Fields) -> int:
@@ -164,7 +172,8 @@ class _ClientWrites(_ClientCore):
             ValidationError: an ID that is not a non-negative int, or a client related to
                 itself.
         """
-        prepared = _writes.prepare_relationship(
+        prepared = self._prepare(
+            _writes.prepare_relationship,
             first_id,
             second_id,
             first_to_second,
@@ -191,7 +200,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = _writes.prepare_external_referral(person_or_people)
+        prepared = self._prepare(_writes.prepare_external_referral, person_or_people)
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)
@@ -227,7 +236,8 @@ class _ClientWrites(_ClientCore):
                 file that does not exist or cannot be read, a text-mode or closed file.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_upload(
+        prepared = self._prepare(
+            _writes.prepare_upload,
             resource,
             id,
             files,

