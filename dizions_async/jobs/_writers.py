@@ -220,8 +220,10 @@ def open_output(out: Output) -> Iterator[IO[bytes]]:
     if isinstance(out, (str, os.PathLike)) and os.fspath(out) != "-":
         final = os.fspath(out)
         part = final + ".part"
+        # Opened before the cleanup below applies: what was refused here is not ours.
+        handle = open_part(part)
         try:
-            with open_part(part) as handle:
+            with handle:
                 yield handle
         except BaseException:
             with contextlib.suppress(OSError):
