@@ -84,7 +84,7 @@ class Echo:
             return web.json_response([{"id": 1, "surname": ESC_SURNAME}])
         if self.mode == "straddle":
             # The key starts just before the 200-character cut: masking must come first.
-            return web.Response(status=500, text="x" * 195 + KEYS[0] + " " + text)
+            return web.Response(status=500, text="x" * 190 + KEYS[0] + " " + text)
         if self.mode == "escape":
             return web.json_response({"error": f"bad\x1b]0;pwned\x07 {text}"}, status=400)
         return web.json_response({"error": text}, status=int(self.mode))
