@@ -150,7 +150,8 @@ class FilePart:
     offset: int | None
 
     def __repr__(self) -> str:
-        return f"<FilePart {self.field} {self.filename!r}>"
+        # A file name can name a person ("smith_referral.pdf"): shown only by its length.
+        return f"<FilePart {self.field} ({len(self.filename)}-character name)>"
 
 
 @attrs.frozen(slots=True, repr=False)

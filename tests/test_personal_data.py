@@ -513,3 +513,32 @@ async def test_cli_tables_neutralise_control_characters_and_machine_formats_keep
     assert "\\u001b]0;pwned\\u0007" in jsonl.stdout  # JSON escapes them: lossless
     csv_out = await _dizions(echo, "get", "clients", "--format", "csv")
     assert ESC_SURNAME in csv_out.stdout  # CSV keeps the data as it is
+
+
+async def test_a_cli_failure_rendered_with_locals_holds_no_key(echo: Echo) -> None:
+    echo.mode = "401"
+    no_env = {name: "" for name in KEY_ENV}
+    keys = ["--source", KEYS[0], "--org", KEYS[1], "--user", KEYS[2]]
+    result = await _dizions(
+        echo, "get", "clients", *keys, "--filter", f"surname={SURNAME}", **no_env
+    )
+    assert result.exit_code == 1
+    stop = result.exception
+    assert isinstance(stop, SystemExit)
+    cause = stop.__context__  # the SDK's error, behind the one-line exit
+    assert isinstance(cause, AuthenticationError)
+    for exc in (stop, cause):
+        # Every frame but click's test runner (it holds the environment it was given) and
+        # click's main(), which holds the command line itself: keys given as options are
+        # in the process's argv (``ps`` shows them too); the docs advise the environment.
+        frames = [
+            (frame, line)
+            for frame, line in traceback.walk_tb(exc.__traceback__)
+            if not frame.f_code.co_filename.endswith(os.path.join("click", "testing.py"))
+            and frame.f_code.co_name != "main"
+        ]
+        assert any("_common.py" in f.f_code.co_filename for f, _ in frames)
+        summary = traceback.StackSummary.extract(iter(frames), capture_locals=True)
+        text = "".join(summary.format()).lower()
+        assert not any(key.lower() in text for key in KEYS)
+        assert SURNAME.lower() not in "".join(traceback.format_exception(exc)).lower()
