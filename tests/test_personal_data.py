@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import re
 import stat
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -59,6 +60,8 @@ KEY_ENV = ("DIZIONS_SOURCE", "DIZIONS_ORG", "DIZIONS_USER", "DIZIONS_LOG_VALUES"
 def _echo_text(request: web.Request, body: bytes) -> str:
     """Everything the request carried, as a careless server would quote it."""
     source, org, user = (request.headers.get(name, "") for name in ("Source", "Org", "User"))
+    if request.content_type.startswith("multipart/"):
+        body = b" ".join(re.findall(rb'filename="([^"]*)"', body))
     return (
         f"cannot handle {request.method} {unquote(request.raw_path)} with "
         f"{unquote_plus(body.decode('utf-8', 'replace'))}; keys {source} {org.lower()} "
@@ -542,3 +545,19 @@ async def test_a_cli_failure_rendered_with_locals_holds_no_key(echo: Echo) -> No
         text = "".join(summary.format()).lower()
         assert not any(key.lower() in text for key in KEYS)
         assert SURNAME.lower() not in "".join(traceback.format_exception(exc)).lower()
+
+
+async def test_json_bodies_and_upload_file_names_are_masked_in_server_echoes(
+    echo: Echo, opted_in: bool, log: Callable[[], str], tmp_path: Path
+) -> None:
+    letter = tmp_path / f"{SURNAME}_{NHS}.txt"
+    letter.write_text("a letter")
+    person = {"org_type_id": 1, "surname": SURNAME, "description": f"lives at {POSTCODE}"}
+    echo.mode = "400"
+    async with _client(echo.url) as dz:
+        people = await _raised(lambda: dz.external_referral([person, person]))
+        upload = await _raised(
+            lambda: dz.upload("clients", 7, letter, user_visibility=1, group_visibility=2)
+        )
+    _check(people, log(), opted_in=opted_in, shows=(SURNAME, POSTCODE))
+    _check(upload, log(), opted_in=opted_in, shows=(SURNAME, NHS))
