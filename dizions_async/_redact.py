@@ -130,10 +130,8 @@ def redact_path(path: str) -> str:
     >>> redact_path("/v2/clients/nhs_number/4857773456/field/id;surname")
     '/v2/clients/nhs_number/***/field/id;surname'
     """
-    path = path.partition("?")[0]
-    parts = path.split("/")
-    slots = list(_value_slots(parts, API_PREFIX, EXTENSION_DATABASE))
-    for i in slots:
+    parts = path.partition("?")[0].split("/")
+    for i in list(_value_slots(parts, API_PREFIX, EXTENSION_DATABASE)):
         parts[i] = MASK
     return "/".join(parts)
 

@@ -30,7 +30,7 @@ from aiohttp.test_utils import TestServer
 from click.testing import CliRunner, Result
 
 from dizions_async import Client, Query, RetryPolicy, Timeouts
-from dizions_async._redact import Secret, scrub
+from dizions_async._redact import Secret, described, form_values, path_values, scrub
 from dizions_async.cli._app import app
 from dizions_async.errors import (
     APIError,
@@ -363,6 +363,16 @@ async def test_log_values_true_opts_in_without_the_environment(
     async with _client(echo.url, log_values=False) as dz:
         masked = await _raised(lambda: dz.fetch(Query("clients").filter(surname=SURNAME)))
     assert SURNAME not in str(masked)
+
+
+def test_the_values_a_request_carried_are_found_in_its_path_and_body_ids_aside() -> None:
+    found = path_values("/v2/clients/surname/Smith;Lee/postcode/AB1%202CD/id/5/field/id;surname")
+    assert {"Smith", "Lee", "AB1 2CD", "AB1%202CD"} <= set(found)
+    assert "5" not in found and "surname" not in found
+    assert path_values("/v2/dictionary/search/organisations/district/Smith") == ["Smith"] * 3
+    assert {"Smith", "AB1 2CD", "3", "4"} <= set(form_values(b"surname=Smith&pc=AB1+2CD&x=3,4"))
+    assert described(NHS, False) == "a str of 10 characters"
+    assert described(NHS, True) == repr(NHS)
 
 
 def test_scrub_masks_keys_whatever_their_case_and_short_values_only_as_words() -> None:
