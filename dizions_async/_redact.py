@@ -105,21 +105,23 @@ def described(value: object, opted_in: bool | None = None) -> str:
 # -- paths ----------------------------------------------------------------------------------
 
 
-def _value_slots(parts: list[str], prefix: str, extension: str) -> Iterable[int]:
+def _value_slots(parts: list[str]) -> range | list[int]:
     """Indexes of ``parts`` (a path split at ``/``) that hold values, not structure."""
-    start = 2 if len(parts) > 1 and "/" + parts[1] == prefix else 1
+    start = 2 if len(parts) > 1 and "/" + parts[1] == API_PREFIX else 1
     if len(parts) <= start:
-        return
+        return []
     head = parts[start]
     if head == "dictionary":
-        if len(parts) > start + 4 and parts[start + 1] == "search":
-            yield from range(start + 4, len(parts))
-        return
-    i = start + (2 if head == extension else 1)
+        search = len(parts) > start + 4 and parts[start + 1] == "search"
+        return range(start + 4, len(parts)) if search else []
+    # A plain loop, not a generator or comprehension: this runs for every request's label.
+    out: list[int] = []
+    i = start + (2 if head == EXTENSION_DATABASE else 1)
     while i + 1 < len(parts):
         if parts[i] not in VISIBLE_KEYS:
-            yield i + 1
+            out.append(i + 1)
         i += 2
+    return out
 
 
 def redact_path(path: str) -> str:
@@ -131,7 +133,7 @@ def redact_path(path: str) -> str:
     '/v2/clients/nhs_number/***/field/id;surname'
     """
     parts = path.partition("?")[0].split("/")
-    for i in list(_value_slots(parts, API_PREFIX, EXTENSION_DATABASE)):
+    for i in _value_slots(parts):
         parts[i] = MASK
     return "/".join(parts)
 
@@ -140,7 +142,7 @@ def path_values(path: str) -> list[str]:
     """The values a path carries, percent-decoded, each list split at ``;`` and ``,``."""
     parts = path.partition("?")[0].split("/")
     out: list[str] = []
-    for i in _value_slots(parts, API_PREFIX, EXTENSION_DATABASE):
+    for i in _value_slots(parts):
         raw = parts[i]
         out.append(raw)
         out.append(unquote(raw))
