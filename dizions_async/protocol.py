@@ -76,7 +76,7 @@ _MAX_MESSAGE = 200
 _KEY_HEADERS = frozenset({"Source", "Org", "User"})
 
 #: Header name/value pairs; the keys' values are :class:`~dizions_async._redact.Secret`.
-Headers = tuple[tuple[str, "str | Secret"], ...]
+Headers = tuple[tuple[str, str | Secret], ...]
 
 
 def scalar_text(value: object) -> str | None:
