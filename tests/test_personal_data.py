@@ -13,6 +13,7 @@ still never do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -571,3 +572,13 @@ async def test_json_bodies_and_upload_file_names_are_masked_in_server_echoes(
         )
     _check(people, log(), opted_in=opted_in, shows=(SURNAME, POSTCODE))
     _check(upload, log(), opted_in=opted_in, shows=(SURNAME, NHS))
+
+
+def test_an_existing_journal_of_ours_is_narrowed_to_0600(tmp_path: Path) -> None:
+    from dizions_async.jobs import Journal
+
+    path = tmp_path / "old.db"
+    Journal(path).close()
+    os.chmod(path, 0o644)
+    with contextlib.closing(Journal(path)):
+        assert _mode(path) == 0o600
