@@ -151,7 +151,9 @@ def _check(exc: BaseException, log: str, *, opted_in: bool, shows: tuple[str, ..
         "log": log,
         "traceback": "".join(traceback.format_exception(exc)),
     }
-    everything = "\n".join([*message_texts.values(), _with_locals(exc)]).lower()
+    with_locals = _with_locals(exc)
+    assert "dizions_async" in with_locals  # the SDK's own frames, with their locals
+    everything = "\n".join([*message_texts.values(), with_locals]).lower()
     for key in KEYS:
         assert key.lower() not in everything
         assert key[:6].lower() not in everything  # not even a start cut off at a limit
