@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import os
 import re
+import socket
 import stat
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -37,6 +38,7 @@ from dizions_async.errors import (
     APIError,
     AuthenticationError,
     ConfigurationError,
+    ConnectError,
     DecodeError,
     DizionsError,
     NotFoundError,
@@ -338,6 +340,19 @@ async def test_http_errors_from_an_echoing_server_hold_no_value_and_no_key(
             exc = await _raised(call)
             assert type(exc) is kind or isinstance(exc, kind), (mode, exc)
             _check(exc, log(), opted_in=opted_in, shows=shows)
+
+
+async def test_a_refused_connection_holds_no_value_and_no_key(
+    opted_in: bool, log: Callable[[], str]
+) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    read = Query("clients").filter(surname=SURNAME, nhs_number=NHS)
+    async with _client(f"http://127.0.0.1:{port}") as dz:
+        exc = await _raised(lambda: dz.fetch(read))
+    assert isinstance(exc, ConnectError)
+    _check(exc, log(), opted_in=opted_in, shows=(SURNAME, NHS))
 
 
 async def test_an_unknown_outcome_says_which_read_to_make_and_keeps_the_id_as_an_attribute(
