@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from dizions_async import __version__
-from dizions_async.cli._common import usage_line
+from dizions_async.cli._common import say, usage_line
 from dizions_async.cli._demo import demo
 from dizions_async.cli._dict import dict_
 from dizions_async.cli._export import export_command
@@ -58,7 +58,7 @@ class _Dizions(click.Group):
 
 def _exit_usage(exc: click.UsageError) -> NoReturn:
     command = exc.ctx.command_path if exc.ctx is not None else "dizions"
-    click.echo(usage_line(exc.format_message(), command), err=True)
+    say(usage_line(exc.format_message(), command), err=True)
     sys.exit(exc.exit_code)
 
 

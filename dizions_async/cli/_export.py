@@ -23,6 +23,7 @@ from dizions_async.cli._common import (
     progress_bar,
     query_options,
     run,
+    say,
 )
 from dizions_async.jobs import ExportProgress, ExportSummary, export
 from dizions_async.jobs._export import plan_export
@@ -153,4 +154,4 @@ def export_command(
 
     summary = run(debug, job)
     if summary is not None:  # None: a dry run
-        click.echo(summary.describe(), err=True)
+        say(summary.describe(), err=True)
