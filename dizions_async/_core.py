@@ -124,6 +124,11 @@ class _ClientCore:
         self._dictionaries: DictionaryCache | None = None
         configure_from_env(env)
 
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash (e.g. ``https://api.dizions.co.uk``)."""
+        return self._base
+
     def __repr__(self) -> str:
         # getattr: a traceback that shows locals may repr a Client whose __init__ failed.
         base = getattr(self, "_base", "(not set up)")

@@ -24,6 +24,7 @@ __all__ = [
     "API_PREFIX",
     "EXTENSION_DATABASE",
     "KEY_PATTERN",
+    "KEY_TEST_PATH",
     "MAX_FILTERS",
     "RESOURCES",
     "Operation",
@@ -36,6 +37,8 @@ __all__ = [
 
 API_PREFIX = "/v2"
 MAX_FILTERS = 10
+#: The wiki's key test (API Authentication): answers when the three keys are valid.
+KEY_TEST_PATH = f"{API_PREFIX}/business/configuration"
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
 #: The resource prefix of multiple-record extension databases: ``extension_database/{slug}``.
 EXTENSION_DATABASE = "extension_database"

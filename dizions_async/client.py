@@ -26,11 +26,12 @@ from dizions_async._concurrency import ProgressCallback
 from dizions_async._convert import structure_records
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async.batching import DateUnit
-from dizions_async.catalogue import API_PREFIX, get_resource
+from dizions_async.catalogue import API_PREFIX, KEY_TEST_PATH, get_resource
 from dizions_async.errors import DecodeError, NotFoundError, QueryError
 from dizions_async.protocol import (
     decode_dictionary,
     decode_dictionary_all,
+    decode_mapping,
     decode_names,
     decode_records,
     decode_report,
@@ -83,6 +84,24 @@ class Client(_ClientWrites, _ClientBatching):
     """
 
     # -- reads -----------------------------------------------------------------------------
+
+    async def check_keys(self) -> dict[str, Any]:
+        """Test the three keys: ``GET /v2/business/configuration``, the wiki's key test.
+
+        Returns:
+            What the server answers about the organisation's configuration (a mapping).
+
+        Raises:
+            AuthenticationError: a key is wrong (401) or the user may not use the API (403).
+            APIError, TransportError: see :meth:`_send`.
+
+        Example::
+
+            async with Client() as dz:
+                await dz.check_keys()
+        """
+        request = self._get(KEY_TEST_PATH)
+        return decode_mapping(request, await self._send(request))
 
     def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery:
         """A query bound to this client: chain it like :class:`Query`, then await it.

@@ -26,7 +26,7 @@ import attrs
 import orjson
 from aiohttp import BodyPartReader, web
 
-from dizions_async.catalogue import OperationKind, get_resource
+from dizions_async.catalogue import KEY_TEST_PATH, OperationKind, get_resource
 from dizions_async.errors import QueryError
 from dizions_async.query import Query
 from dizions_async.testing._cache import ReadCache
@@ -96,6 +96,10 @@ class ServerState:
     read_cache: ReadCache = attrs.field(factory=ReadCache)
     in_flight: int = 0
     peak_in_flight: int = 0
+
+    def configuration(self) -> dict[str, Any]:
+        """The answer to the key test, ``GET /v2/business/configuration`` [assumed shape]."""
+        return {"name": "Fake Dizions charity", "system": "training", "uses_branches": "N"}
 
 
 _STATE = web.AppKey("dizions_state", ServerState)
@@ -212,6 +216,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     width = 2 if segs[0] == "extension_database" and len(segs) > 1 else 1
     resource, rest = "/".join(segs[:width]), segs[width:]
     if request.method == "GET":
+        if path == KEY_TEST_PATH:
+            return _json(state.configuration())
         if resource == "dictionary":
             return _json(_dictionary(state.store, [unquote(s) for s in rest]))
         _known(resource, OperationKind.READ)
