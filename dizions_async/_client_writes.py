@@ -61,7 +61,7 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(_writes.prepare_create(resource, fields))
+        return await self._write_id(_writes.prepare_create(resource, fields, self._write_verbs))
 
     async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
         """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
@@ -72,7 +72,8 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(_writes.prepare_update(resource, id, fields))
+        prepared = _writes.prepare_update(resource, id, fields, self._write_verbs)
+        return await self._write_id(prepared)
 
     async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
@@ -86,7 +87,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(fields, external_id)
+        prepared = _writes.prepare_create_client(fields, external_id, self._write_verbs)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
@@ -113,7 +114,23 @@ class _ClientWrites(_ClientCore):
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        return await self._write_id(_writes.prepare_due_contact(referral_id, fields))
+        prepared = _writes.prepare_due_contact(referral_id, fields, self._write_verbs)
+        return await self._write_id(prepared)
+
+    async def create_done_contact(self, referral_id: int, fields: Fields) -> int:
+        """Create a done contact (a completed action) for a referral; returns its ID.
+
+        ``POST /v2/done_contacts/referral/{referral_id}`` (wiki convention; ``PUT`` in the
+        seed's). Mandatory: user, stage, start_date, end_date, description; optional:
+        travel_time, travel_mileage, transport_method, contact_type, priority.
+
+        Raises:
+            ValidationError: before sending: a mandatory field missing, an end before its
+                start, a key or value that cannot be sent.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        prepared = _writes.prepare_done_contact(referral_id, fields, self._write_verbs)
+        return await self._write_id(prepared)
 
     async def update_due_contact(self, id: int, fields: Fields) -> int:
         """Update due contact ``id``; returns its ID."""
@@ -127,12 +144,16 @@ class _ClientWrites(_ClientCore):
         Args:
             contact_id: the due contact's ID (it becomes a done contact).
             start, end: when the contact happened: dates, datetimes or ISO strings.
-            fields: other done-contact fields to set, e.g. ``travel_time=15``.
+            fields: other done-contact fields to set, e.g. ``stage=3, travel_time=15``
+                (user, stage, description and the optional travel_time, travel_mileage,
+                transport_method, contact_type, priority).
 
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
+        prepared = _writes.prepare_complete_contact(
+            contact_id, start, end, fields, self._write_verbs
+        )
         return await self._write_id(prepared)
 
     async def update_done_contact(self, id: int, fields: Fields) -> int:
@@ -166,8 +187,51 @@ class _ClientWrites(_ClientCore):
             second_to_first,
             carer_first_to_second=carer_first_to_second,
             carer_second_to_first=carer_second_to_first,
+            verbs=self._write_verbs,
         )
         return await self._write_id(prepared)
+
+    async def set_relationship(
+        self,
+        first_id: int,
+        second_id: int,
+        *,
+        first_to_second: int,
+        second_to_first: int,
+        major: bool | None = None,
+        send_one_letter_to_both: bool | None = None,
+        joint_address: str | None = None,
+        carer_first_to_second: int | None = None,
+        carer_second_to_first: int | None = None,
+    ) -> int:
+        """Relate two clients through the relationships endpoint (API_relationships).
+
+        Sends ``PUT /v2/relationship_details/{first_id}/{second_id}`` with a JSON array of
+        one object: ``relation_first_to_second``, ``relation_second_to_first`` and the
+        optional ``major``, ``send_one_letter_to_both`` (Y/N), ``joint_address``,
+        ``carer_relation_*``. Clients read them back as ``relationship_details`` and
+        ``carer_relationship_details``. Relationship IDs come from
+        ``dictionary("relationships")``, carer ones from
+        ``dictionary("carer_relationships")``. Returns ``first_id``.
+
+        Raises:
+            ValidationError: before sending: a bad ID, a client related to itself, one
+                carer relationship without the other.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        prepared = _writes.prepare_set_relationship(
+            first_id,
+            second_id,
+            first_to_second=first_to_second,
+            second_to_first=second_to_first,
+            major=major,
+            send_one_letter_to_both=send_one_letter_to_both,
+            joint_address=joint_address,
+            carer_first_to_second=carer_first_to_second,
+            carer_second_to_first=carer_second_to_first,
+        )
+        await self._write(prepared)
+        return int(first_id)
 
     @overload
     async def external_referral(self, person_or_people: Fields) -> int: ...
@@ -186,7 +250,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = _writes.prepare_external_referral(person_or_people)
+        prepared = _writes.prepare_external_referral(person_or_people, self._write_verbs)
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)

@@ -29,9 +29,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiolimiter import AsyncLimiter
 from yarl import URL
 
-from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
+from dizions_async._config import (
+    Keys,
+    Timeouts,
+    check_base_url,
+    resolve_keys,
+    resolve_write_verbs,
+)
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache
+from dizions_async.catalogue import WriteVerbs
 from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -85,9 +92,11 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool = False,
         max_url_length: int = 4096,
+        write_verbs: WriteVerbs | None = None,
     ) -> None:
         env = os.environ
         keys: Keys = resolve_keys(source, org, user, env)
+        self._write_verbs = resolve_write_verbs(write_verbs, env)
         self._base_url = check_base_url(base_url, env, allow_insecure=allow_insecure)
         # Paths are appended to this string by concatenation: no URL joining per request.
         self._base = str(self._base_url)
@@ -123,6 +132,11 @@ class _ClientCore:
         # Made by the first resolve() (it loads through the reads); closed with the client.
         self._dictionaries: DictionaryCache | None = None
         configure_from_env(env)
+
+    @property
+    def write_verbs(self) -> WriteVerbs:
+        """The write-verb convention this client sends: ``"seed"`` or ``"wiki"``."""
+        return self._write_verbs
 
     @property
     def base_url(self) -> str:

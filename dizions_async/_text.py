@@ -1,10 +1,27 @@
-"""Small text helpers shared by the query builder and the catalogue: edit distance, hints."""
+"""Small text helpers shared by the query builder and the catalogue: edit distance, hints,
+and the one encoder of a path segment."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
-__all__ = ["closest", "edit_distance"]
+__all__ = ["closest", "edit_distance", "quote_segment"]
+
+_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote_segment(value: str) -> str:
+    """``value`` percent-encoded as one path segment (or one ``;``-separated value).
+
+    Every ``/ ; , ? # %`` and space is encoded, so no value can add a segment or a value.
+    """
+    # Most values are IDs or plain words: skip the general quoter for them.
+    if _SAFE_CHARS.issuperset(value):
+        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
+        # and a segment with them, so they are encoded although "." is otherwise safe.
+        return value if value != "." and value != ".." else value.replace(".", "%2E")
+    return quote(value, safe="")
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:

@@ -77,6 +77,11 @@ class Client(_ClientWrites, _ClientBatching):
         log_values: show filter values in log lines (they are masked by default).
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
+        write_verbs: ``"seed"`` (default; PUT creates, POST updates, records at ``/id/{ID}``,
+            as the API document) or ``"wiki"`` (POST creates, PUT updates, contact edits at
+            ``/{resource}/{ID}``, as the wiki's entity pages); falls back to
+            ``DIZIONS_WRITE_VERBS``. It switches every create, update and write helper;
+            see docs/operations.md for the table.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base

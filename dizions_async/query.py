@@ -21,12 +21,13 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 from yarl import URL
 
 from dizions_async._text import closest, edit_distance
+from dizions_async._text import quote_segment as _quote
 from dizions_async.catalogue import (
     API_PREFIX,
     EXTENSION_DATABASE,
@@ -50,19 +51,9 @@ FilterValue = Scalar | Iterable[Scalar]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _RAW_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2}),(\d{4}-\d{2}-\d{2})\Z")
-_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _RESERVED_KEYS = ("field", "dimension", "metric")
 #: A key within this many edits of a documented key is taken for a typo, not an extension field.
 _TYPO_EDITS = 2
-
-
-def _quote(value: str) -> str:
-    # Most values are IDs or plain words: skip the general quoter for them.
-    if _SAFE_CHARS.issuperset(value):
-        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
-        # and a segment with them, so they are encoded although "." is otherwise safe.
-        return value if value != "." and value != ".." else value.replace(".", "%2E")
-    return quote(value, safe="")
 
 
 def _scalar(key: str, value: object) -> str:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
 import pytest
 
 from dizions_async import Client
 from dizions_async.errors import AuthenticationError
 from dizions_async.testing import FakeDizions
-from tests.conftest import Cli
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 
 @pytest.fixture
-async def fake() -> FakeDizions:
+async def fake() -> AsyncIterator[FakeDizions]:
     async with FakeDizions(clients=5, seed=2) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 async def test_check_keys_gets_business_configuration_and_returns_its_mapping(

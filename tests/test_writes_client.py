@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dizions_async import Client, ExtensionDatabase, Query, RetryPolicy, UploadResult
+from dizions_async.catalogue import OperationKind, get_resource, operation_path
 from dizions_async.errors import (
     ConnectError,
     DizionsError,
@@ -43,17 +44,24 @@ class FakeTime:
         self.now += seconds
 
 
+@pytest.fixture(params=["seed", "wiki"])
+def verbs(request: pytest.FixtureRequest) -> str:
+    """Each write test runs in both conventions, against a fake that takes only that one
+    (the other's verb is a 405), so a write sent the wrong way fails the test."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDizions]:
-    async with FakeDizions(clients=20, seed=3) as server:
+async def fake(verbs: str) -> AsyncIterator[FakeDizions]:
+    async with FakeDizions(clients=20, seed=3, write_verbs=verbs) as server:
         yield server
 
 
 @pytest.fixture
-async def dz(fake: FakeDizions) -> AsyncIterator[Client]:
+async def dz(fake: FakeDizions, verbs: Any) -> AsyncIterator[Client]:
     time = FakeTime()
     policy = RetryPolicy(jitter=False, clock=time.clock, sleep=time.sleep)
-    async with fake.client(retry=policy) as client:
+    async with fake.client(retry=policy, write_verbs=verbs) as client:
         yield client
 
 
@@ -104,7 +112,7 @@ async def test_create_client_is_read_back(dz: Client) -> None:
 
 async def test_create_client_by_external_id_is_found_by_it(dz: Client, fake: FakeDizions) -> None:
     cid = await dz.create_client({"first_name": "Ann", "surname": "Lee"}, external_id="CRM/42 a")
-    assert fake.requests[-1].method == "PUT"
+    assert fake.requests[-1].method == ("PUT" if dz.write_verbs == "seed" else "POST")
     assert fake.requests[-1].path == "/v2/clients/external_id/CRM%2F42%20a"
     rows = await dz.fetch(Query("clients").filter(external_id="CRM/42 a").fields("id"))
     assert rows == [{"id": cid}]
@@ -176,10 +184,19 @@ async def test_completed_contact_moves_from_due_to_done(dz: Client, fake: FakeDi
 async def test_relationship_shows_on_both_clients(dz: Client, fake: FakeDizions) -> None:
     first, second = some_client(fake, 0), some_client(fake, 1)
     await dz.relate_clients(first, second, 1, 2, carer_first_to_second=3, carer_second_to_first=4)
-    rows = await dz.fetch(Query("clients").id(first, second).fields("id", "relationships"))
-    by_id = {r["id"]: r["relationships"] for r in rows}
-    assert {"id": second, "relationship": 1, "carer": 3} in by_id[first]
-    assert {"id": first, "relationship": 2, "carer": 4} in by_id[second]
+    carers = await relationships(dz, first, second, "carer_relationship_details")
+    assert carers == {
+        first: [{"id": second, "relationship": 3}],
+        second: [{"id": first, "relationship": 4}],
+    }
+    plain = await relationships(dz, first, second, "relationship_details")
+    assert [(r["id"], r["relationship"]) for r in plain[first]] == [(second, 1)]
+    assert [(r["id"], r["relationship"]) for r in plain[second]] == [(first, 2)]
+
+
+async def relationships(dz: Client, first: int, second: int, field: str) -> dict[int, Any]:
+    rows = await dz.fetch(Query("clients").id(first, second).fields("id", field))
+    return {r["id"]: r[field] for r in rows}
 
 
 async def test_relationship_without_carers_shows_on_both_clients(
@@ -187,10 +204,13 @@ async def test_relationship_without_carers_shows_on_both_clients(
 ) -> None:
     first, second = some_client(fake, 2), some_client(fake, 3)
     await dz.relate_clients(first, second, 5, 6)
-    rows = await dz.fetch(Query("clients").id(first, second).fields("id", "relationships"))
-    by_id = {r["id"]: r["relationships"] for r in rows}
-    assert {"id": second, "relationship": 5, "carer": None} in by_id[first]
-    assert {"id": first, "relationship": 6, "carer": None} in by_id[second]
+    plain = await relationships(dz, first, second, "relationship_details")
+    assert [(r["id"], r["relationship"]) for r in plain[first]] == [(second, 5)]
+    assert [(r["id"], r["relationship"]) for r in plain[second]] == [(first, 6)]
+    assert await relationships(dz, first, second, "carer_relationship_details") == {
+        first: [],
+        second: [],
+    }
 
 
 async def test_external_referral_lands_in_the_staging_table(dz: Client, fake: FakeDizions) -> None:
@@ -394,6 +414,13 @@ async def test_refused_writes_send_nothing(
 # -- retries and unknown outcomes -----------------------------------------------------
 
 
+def route(dz: Client, resource: str, kind: OperationKind, **values: object) -> str:
+    """The fault route ("METHOD /v2/path") of a write in the client's convention."""
+    spec = get_resource(resource)
+    method = spec.operation(kind).shape(dz.write_verbs).method
+    return f"{method} {operation_path(spec, kind, dz.write_verbs, **values)}"
+
+
 def count_clients(fake: FakeDizions, **where: object) -> int:
     return len(fake.store.rows("clients", **where))
 
@@ -402,7 +429,7 @@ def count_clients(fake: FakeDizions, **where: object) -> int:
 async def test_a_create_refused_before_acting_is_resent_and_made_once(
     dz: Client, fake: FakeDizions, fault: dict[str, Any]
 ) -> None:
-    fake.faults.set("PUT /v2/clients", times=1, **fault)
+    fake.faults.set(route(dz, "clients", OperationKind.CREATE), times=1, **fault)
     cid = await dz.create_client({"first_name": "Once", "surname": "Only"})
     assert [r.status for r in fake.requests[-2:]] == [429 if "rate_429" in fault else 503, 201]
     assert count_clients(fake, surname="Only") == 1
@@ -413,7 +440,8 @@ async def test_a_create_refused_before_acting_is_resent_and_made_once(
 async def test_a_create_with_unknown_outcome_is_not_resent_and_says_so(
     dz: Client, fake: FakeDizions, mode: str, error: type[DizionsError]
 ) -> None:
-    fake.faults.set("PUT /v2/clients", commit_then_fail=1.0, commit_fail_mode=mode, times=1)
+    create = route(dz, "clients", OperationKind.CREATE)
+    fake.faults.set(create, commit_then_fail=1.0, commit_fail_mode=mode, times=1)
     before = len(fake.requests)
     with pytest.raises(error) as err:
         await dz.create("clients", {"first_name": "Maybe", "surname": "Twice"})
@@ -426,7 +454,8 @@ async def test_a_create_with_unknown_outcome_is_not_resent_and_says_so(
 async def test_create_by_external_id_with_unknown_outcome_says_how_to_check(
     dz: Client, fake: FakeDizions, mode: str
 ) -> None:
-    fake.faults.set("PUT /v2/clients", commit_then_fail=1.0, commit_fail_mode=mode, times=1)
+    create = route(dz, "clients", OperationKind.CREATE)
+    fake.faults.set(create, commit_then_fail=1.0, commit_fail_mode=mode, times=1)
     with pytest.raises(DizionsError) as err:
         await dz.create_client({"first_name": "Ann", "surname": "Lee"}, external_id="CRM 7")
     assert err.value.outcome_unknown is True
@@ -440,7 +469,9 @@ async def test_create_by_external_id_with_unknown_outcome_says_how_to_check(
 
 async def test_an_update_with_unknown_outcome_is_not_resent(dz: Client, fake: FakeDizions) -> None:
     cid = some_client(fake)
-    fake.faults.set("POST /v2/clients", commit_then_fail=1.0, times=1)
+    fake.faults.set(
+        route(dz, "clients", OperationKind.UPDATE, id=cid), commit_then_fail=1.0, times=1
+    )
     before = len(fake.requests)
     with pytest.raises(ServerError) as err:
         await dz.update("clients", cid, {"postcode": "ZZ1 1ZZ"})

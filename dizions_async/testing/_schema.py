@@ -19,6 +19,7 @@ __all__ = [
     "DDL",
     "EXTENSION_DATABASES",
     "EXTENSION_FIELDS",
+    "ONE_SEGMENT_DICTIONARIES",
     "TABLES",
     "VIEWS",
     "View",
@@ -172,6 +173,44 @@ _PROJECTS = {
 }
 _DICTIONARIES = {"grp": "TEXT", "tbl": "TEXT", "id": "INTEGER", "name": "TEXT"}
 
+# -- fields the newer wiki pages document (issue 13), kept together ----------------------
+# Columns appended to the tables above (seeded by SQL after the positional seed rows):
+# API_referrals `branch`; API_done_contacts stage, transport_method, contact_type and
+# priority (a contact's own); API_clinics `maximum_number_of_members` and attendance
+# `rate`; API_relationships major, send_one_letter_to_both, joint_address.
+_REFERRALS["branch"] = "INTEGER"
+_CONTACTS.update(
+    {
+        "stage": "INTEGER",
+        "transport_method": "INTEGER",
+        "contact_type": "INTEGER",
+        "priority": "INTEGER",
+    }
+)
+_CLINICS["maximum_number_of_members"] = "INTEGER"
+_ATTENDANCES["rate"] = "INTEGER"
+_RELATIONSHIPS.update({"major": "TEXT", "send_one_letter_to_both": "TEXT", "joint_address": "TEXT"})
+# API_schedules: status is text (``completed``, ...), not a dictionary ID.
+_SCHEDULES["status"] = "TEXT"
+#: API_clinics: an attendance's treatments and activities (read as ``treatments``).
+_TREATMENTS = {
+    "id": "INTEGER PRIMARY KEY",
+    "attendance": "INTEGER",
+    "treatment": "INTEGER",
+    "ticked": "TEXT",
+    "paid": "TEXT",
+    "amount_paid": "REAL",
+}
+#: API_Dictionaries and the entity pages: dictionaries addressed by one segment
+#: (``/v2/dictionary/client_type``), as the (group, table) they are in this fake.
+ONE_SEGMENT_DICTIONARIES: Mapping[str, tuple[str, str]] = {
+    "client_type": ("clients", "type"),
+    "branch": ("organisations", "branch"),
+    "relationships": ("relationships", "relationships"),
+    "carer_relationships": ("relationships", "carer_relationships"),
+    "rates": ("attendances", "rates"),
+}
+
 #: Multiple-record extension databases: slug -> columns.
 EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
     "staff_disciplinary_13": {
@@ -190,6 +229,14 @@ EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
         "note_22": "TEXT",
         "score_23": "INTEGER",
     },
+    # By its API name (API:_Extension_Databases), fields named as on that page.
+    "wellcheck_notes": {
+        "id": "INTEGER PRIMARY KEY",
+        "referral": "INTEGER",
+        "client": "INTEGER",
+        "assessment_score": "INTEGER",
+        "finances": "TEXT",
+    },
 }
 
 TABLES: Mapping[str, Mapping[str, str]] = {
@@ -205,6 +252,7 @@ TABLES: Mapping[str, Mapping[str, str]] = {
     "uploads": _UPLOADS,
     "projects": _PROJECTS,
     "dictionaries": _DICTIONARIES,
+    "attendance_treatments": _TREATMENTS,
     **EXTENSION_DATABASES,
 }
 
@@ -259,6 +307,7 @@ _INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("relationships", ("first",)),
     ("relationships", ("second",)),
     ("uploads", ("resource", "record")),
+    ("attendance_treatments", ("attendance",)),
     *((slug, (col,)) for slug in EXTENSION_DATABASES for col in ("referral", "client")),
 )
 
@@ -301,7 +350,9 @@ _DICTIONARY: Mapping[str, tuple[str, str]] = {
     "risk_level": ("referrals", "risk_level"),
     "contact_method": ("contacts", "contact_method"),
     "contact_type": ("contacts", "contact_type"),
-    "status": ("schedules", "status"),
+    "rate": ("attendances", "rates"),
+    "treatment": ("attendances", "treatments"),
+    "transport_method": ("contacts", "transport_method"),
     "outcome_44": ("extension", "outcome"),
     "relationship_first_to_second": ("relationships", "relationships"),
     "relationship_second_to_first": ("relationships", "relationships"),
@@ -424,18 +475,16 @@ def _referral_view() -> View:
 
 
 def _contact_view(done: bool) -> View:
+    # stage, contact_type and priority are the contact's own (API_done_contacts).
     shared = (
         "client",
         "contact_method",
-        "contact_type",
         "funding_sponsor",
         "introduction_source",
-        "priority",
         "project",
         "referral_complete",
         "referrer",
         "response_method",
-        "stage",
         "template",
     )
     cols = {

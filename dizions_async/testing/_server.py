@@ -26,7 +26,15 @@ import attrs
 import orjson
 from aiohttp import BodyPartReader, web
 
-from dizions_async.catalogue import KEY_TEST_PATH, OperationKind, get_resource
+from dizions_async.catalogue import (
+    KEY_TEST_PATH,
+    WRITE_VERBS,
+    OperationKind,
+    WriteMatch,
+    WriteVerbs,
+    get_resource,
+    match_write,
+)
 from dizions_async.errors import QueryError
 from dizions_async.query import Query
 from dizions_async.testing._cache import ReadCache
@@ -92,6 +100,8 @@ class ServerState:
     keys: Keys
     faults: Faults
     upload_dir: Path
+    write_verbs: frozenset[WriteVerbs] = frozenset(WRITE_VERBS)
+    branches: bool = False
     requests: list[LoggedRequest] = attrs.field(factory=list)
     read_cache: ReadCache = attrs.field(factory=ReadCache)
     in_flight: int = 0
@@ -99,7 +109,11 @@ class ServerState:
 
     def configuration(self) -> dict[str, Any]:
         """The answer to the key test, ``GET /v2/business/configuration`` [assumed shape]."""
-        return {"name": "Fake Dizions charity", "system": "training", "uses_branches": "N"}
+        return {
+            "name": "Fake Dizions charity",
+            "system": "training",
+            "uses_branches": "Y" if self.branches else "N",
+        }
 
 
 _STATE = web.AppKey("dizions_state", ServerState)
@@ -224,18 +238,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         if len(rest) == 1 and rest[0] in _LISTS:
             return _json(getattr(state.store, rest[0])(resource))
         return _read(state, request.raw_path)
-    if request.method == "PUT":
-        return await _put(request, state, resource, rest)
-    if request.method == "POST":
-        if len(rest) >= 2 and rest[0] == "id" and rest[1].isdigit():
-            record = int(rest[1])
-            if len(rest) == 2:
-                _known(resource, OperationKind.UPDATE)
-                fields = _single(await _body(request))
-                return _json({"id": state.store.update(resource, record, fields)})
-            if rest[2:] == ["uploads"] and resource in ("clients", "referrals"):
-                return await _upload(request, state, resource, record)
-        raise Problem(404, f"no such path for POST: {request.path!r}")
+    if request.method in ("PUT", "POST"):
+        return await _write(request, state, resource, rest)
     raise Problem(405, f"method {request.method} is not allowed")
 
 
@@ -245,8 +249,12 @@ def _known(resource: str, kind: OperationKind) -> None:
 
 
 def _dictionary(store: Store, rest: list[str]) -> list[dict[str, Any]]:
+    if rest and not rest[-1]:
+        rest = rest[:-1]  # the wiki's examples end some paths with "/"
     if not rest:
         return store.dictionary_all()
+    if len(rest) == 1:
+        return store.dictionary(rest[0])
     if len(rest) == 2:
         return store.dictionary(rest[0], rest[1])
     if len(rest) == 4 and rest[0] == "search":
@@ -273,26 +281,69 @@ def _read(state: ServerState, raw_path: str) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
-async def _put(
+def _route(state: ServerState, method: str, resource: str, rest: list[str]) -> WriteMatch:
+    """The write a request asks for, in a convention this server accepts.
+
+    Raises:
+        Problem: 405 for the other convention's verb (saying nothing was done, and which
+            setting sends what this server takes), 404 for an unknown write path.
+    """
+    try:
+        spec = get_resource(resource)
+    except QueryError:
+        raise Problem(404, f"unknown resource {resource!r}") from None
+    matches = match_write(spec, rest)
+    for match in matches:
+        if match.method == method and match.verbs in state.write_verbs:
+            return match
+    wanted = [m for m in matches if m.verbs in state.write_verbs]
+    if wanted:
+        other = next((m for m in matches if m.method == method), None)
+        why = f" (the {other.verbs} convention's verb)" if other is not None else ""
+        take = wanted[0]
+        raise Problem(
+            405,
+            f"{method}{why} is not allowed here: this server takes {take.method} for this "
+            f"path; nothing was done. Send it with write_verbs={take.verbs!r} "
+            "(Client(write_verbs=...), DIZIONS_WRITE_VERBS or --write-verbs)",
+        )
+    raise Problem(404, f"no such path for {method}: /v2/{resource}/{'/'.join(rest)}")
+
+
+async def _write(
     request: web.Request, state: ServerState, resource: str, rest: list[str]
 ) -> web.Response:
-    store = state.store
-    if not rest:
-        _known(resource, OperationKind.CREATE)
-        body = await _body(request)
+    match = _route(state, request.method, resource, rest)
+    store, kind, values = state.store, match.kind, match.values
+    if kind is OperationKind.UPLOAD:
+        return await _upload(request, state, resource, _record_id(values["id"], "record"))
+    body = await _body(request)
+    if kind is OperationKind.CREATE:
         if resource == "external_referral" and isinstance(body, list):
             ids = store.create_external_referrals(body)
             return _json({"id": ids[0], "ids": ids}, 201)
-        return _json({"id": store.create(resource, _single(body))}, 201)
-    if resource == "clients" and len(rest) == 2 and rest[0] == "external_id" and rest[1]:
-        fields = _single(await _body(request))
-        return _json({"id": store.create_client_by_external_id(unquote(rest[1]), fields)}, 201)
-    if resource == "due_contacts" and len(rest) == 2 and rest[0] == "referral":
-        if not rest[1].isdigit():
-            raise Problem(400, "the referral ID must be a whole number")
-        fields = _single(await _body(request))
-        return _json({"id": store.create_due_contact(int(rest[1]), fields)}, 201)
-    raise Problem(404, f"no such path for PUT: {request.path!r}")
+        created = store.create(resource, _single(body), branches=state.branches)
+    elif kind is OperationKind.CREATE_BY_EXTERNAL_ID:
+        created = store.create_client_by_external_id(unquote(values["external_id"]), _single(body))
+    elif kind is OperationKind.CREATE_FOR_REFERRAL:
+        referral = _record_id(values["referral"], "referral")
+        created = store.create_contact(resource, referral, _single(body))
+    elif kind is OperationKind.RELATE:
+        first = _record_id(values["first"], "first client")
+        second = _record_id(values["second"], "second client")
+        if not isinstance(body, list) or len(body) != 1:
+            raise Problem(400, "the body must be a JSON array of one relationship object")
+        return _json({"id": store.set_relationship(first, second, body[0])})
+    else:  # UPDATE, COMPLETE
+        record = _record_id(values["id"], "record")
+        return _json({"id": store.update(resource, record, _single(body))})
+    return _json({"id": created}, 201)
+
+
+def _record_id(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise Problem(400, f"the {what} ID must be a whole number, got {unquote(text)!r}")
+    return int(text)
 
 
 def _text(key: str, value: object) -> str:
