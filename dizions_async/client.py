@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, overload
-from urllib.parse import quote
 
 from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._client_batching import _ClientBatching
 from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
 from dizions_async._convert import structure_records
-from dizions_async._resolve import DictionaryCache, replace_ids
+from dizions_async._resolve import DictionaryCache, DictionaryName, replace_ids
+from dizions_async._text import quote_segment
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, KEY_TEST_PATH, get_resource
 from dizions_async.errors import DecodeError, NotFoundError, QueryError
@@ -53,7 +53,7 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise QueryError(f"{what} must be a non-empty string, got {value!r}")
-    return quote(value, safe="")
+    return quote_segment(value)
 
 
 class Client(_ClientWrites, _ClientBatching):
@@ -229,9 +229,28 @@ class Client(_ClientWrites, _ClientBatching):
         """Fields ``resource`` can report on as a dimension or metric."""
         return await self._names(resource, "metrics")
 
-    async def dictionary(self, group: str, table: str) -> list[DictionaryEntry]:
-        """One dictionary, e.g. ``dictionary("organisations", "district")``."""
-        path = f"{API_PREFIX}/dictionary/{_segment(group, 'group')}/{_segment(table, 'table')}"
+    async def dictionary(self, group: str, table: str | None = None) -> list[DictionaryEntry]:
+        """One dictionary's entries (ID and name).
+
+        Args:
+            group: the group, e.g. ``"organisations"``; or, without ``table``, a dictionary
+                the wiki addresses by one segment: ``"client_type"``, ``"branch"``,
+                ``"relationships"``, ``"carer_relationships"``, ``"rates"``.
+            table: the table within ``group``, e.g. ``"district"``; for an extension
+                database field's options, group ``"extension_database"`` and the field's
+                collaborator name.
+
+        Example::
+
+            await dz.dictionary("organisations", "district")  # .../organisations/district
+            await dz.dictionary("client_type")  # /v2/dictionary/client_type
+
+        Raises:
+            QueryError: an empty group or table.
+        """
+        path = f"{API_PREFIX}/dictionary/{_segment(group, 'group')}"
+        if table is not None:
+            path += f"/{_segment(table, 'table')}"
         request = self._get(path)
         return decode_dictionary(request, await self._send(request))
 
@@ -257,7 +276,7 @@ class Client(_ClientWrites, _ClientBatching):
     async def resolve(
         self,
         rows: Iterable[Mapping[str, Any]],
-        fields: Mapping[str, tuple[str, str]],
+        fields: Mapping[str, DictionaryName],
     ) -> list[dict[str, Any]]:
         """New records with the named fields' IDs replaced by dictionary names.
 
@@ -266,16 +285,19 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             rows: records, e.g. from :meth:`fetch`.
-            fields: field name -> ``(group, table)`` of its dictionary.
+            fields: field name -> ``(group, table)`` of its dictionary, or the one-segment
+                name of one (``"client_type"``, ``"rates"``, ...).
 
         Example::
 
-            rows = await dz.resolve(rows, {"district": ("organisations", "district")})
+            rows = await dz.resolve(
+                rows, {"district": ("organisations", "district"), "type": "client_type"}
+            )
         """
         tables = list(dict.fromkeys(fields.values()))
         if self._dictionaries is None:
             self._dictionaries = DictionaryCache(self.dictionary)
         cache = self._dictionaries
-        maps = await asyncio.gather(*(cache.names(g, t) for g, t in tables))
+        maps = await asyncio.gather(*(cache.names(spec) for spec in tables))
         by_table = dict(zip(tables, maps, strict=True))
         return replace_ids(rows, {field: by_table[spec] for field, spec in fields.items()})

@@ -34,6 +34,7 @@ from dizions_async.catalogue import (
     KEY_PATTERN,
     MAX_FILTERS,
     Resource,
+    extension_api_name,
     extension_slug,
     get_resource,
 )
@@ -467,24 +468,37 @@ class Query:
 
 @attrs.frozen
 class ExtensionDatabase:
-    """A multiple-record extension database, addressed by its name and ID.
+    """A multiple-record extension database, by its API name or by its name and ID.
+
+    With no ID, ``name`` is the API name set on the database record (API:_Extension_
+    Databases), used as given: lower-case letters, digits and underscores. With an ID,
+    the older rule makes the path name: lower-case, spaces to underscores, ``_ID``.
 
     Example::
 
+        >>> ExtensionDatabase("wellcheck_notes").query().filter(referral=2289).path
+        '/v2/extension_database/wellcheck_notes/referral/2289'
         >>> ExtensionDatabase("Staff Disciplinary", 13).query().filter(referral=2289).path
         '/v2/extension_database/staff_disciplinary_13/referral/2289'
+
+    Raises:
+        QueryError: an API name with any other character; a bad name or ID.
     """
 
     name: str
-    db_id: int
+    db_id: int | None = None
     slug: str = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "slug", extension_slug(self.name, self.db_id))
+        if self.db_id is None:
+            slug = extension_api_name(self.name)
+        else:
+            slug = extension_slug(self.name, self.db_id)
+        object.__setattr__(self, "slug", slug)
 
     @property
     def resource(self) -> str:
-        """The resource path: ``extension_database/{slug}``."""
+        """The resource path: ``extension_database/{api name or slug}``."""
         return f"{EXTENSION_DATABASE}/{self.slug}"
 
     def query(self, *, strict: bool = True) -> Query:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from dizions_async import Client, ExtensionDatabase, Query, RetryPolicy, UploadResult
@@ -234,6 +235,134 @@ async def test_external_referral_lands_in_the_staging_table(dz: Client, fake: Fa
 
 
 # -- uploads --------------------------------------------------------------------------
+
+
+# -- the wiki's operations (issue 13) ---------------------------------------------------
+
+
+DONE = {
+    "user": 2,
+    "stage": 3,
+    "start_date": dt.datetime(2024, 3, 5, 14),
+    "end_date": dt.datetime(2024, 3, 5, 15),
+    "description": "Visited at home",
+}
+OPTIONAL = {"travel_time": 20, "travel_mileage": "4.5", "transport_method": 2, "contact_type": 1}
+
+
+async def test_done_contact_is_created_for_a_referral_with_its_optional_fields(
+    dz: Client, fake: FakeDizions
+) -> None:
+    referral = some_referral(fake)["id"]
+    done = await dz.create_done_contact(referral, {**DONE, **OPTIONAL, "priority": 2})
+    row = await read_one(dz, "done_contacts", done)
+    assert {k: row[k] for k in ("referral", "user", "stage", "description")} == {
+        "referral": referral,
+        "user": 2,
+        "stage": 3,
+        "description": "Visited at home",
+    }
+    expected = {**OPTIONAL, "travel_mileage": 4.5, "priority": 2}
+    assert {k: row[k] for k in expected} == expected
+    await dz.update_done_contact(done, {"stage": 4, "transport_method": 3})
+    row = await read_one(dz, "done_contacts", done)
+    assert (row["stage"], row["transport_method"]) == (4, 3)
+
+
+async def test_a_done_contact_missing_a_mandatory_field_is_refused_before_sending(
+    dz: Client, fake: FakeDizions
+) -> None:
+    before = len(fake.requests)
+    with pytest.raises(ValidationError) as info:
+        await dz.create_done_contact(1, {k: v for k, v in DONE.items() if k != "stage"})
+    assert info.value.field == "stage"
+    assert len(fake.requests) == before
+
+
+async def test_completing_a_due_contact_carries_stage_and_the_optional_fields(
+    dz: Client, fake: FakeDizions
+) -> None:
+    due = await dz.create_due_contact(some_referral(fake)["id"], due_fields())
+    start, end = dt.datetime(2024, 3, 4, 9, 5), dt.datetime(2024, 3, 4, 9, 50)
+    await dz.complete_contact(due, start, end, stage=2, transport_method=1, priority=3)
+    done = await read_one(dz, "done_contacts", due)
+    assert (done["stage"], done["transport_method"], done["priority"]) == (2, 1, 3)
+
+
+async def test_set_relationship_is_read_back_from_both_clients(
+    dz: Client, fake: FakeDizions
+) -> None:
+    first, second = some_client(fake, 4), some_client(fake, 5)
+    got = await dz.set_relationship(
+        first,
+        second,
+        first_to_second=1,
+        second_to_first=2,
+        major=True,
+        send_one_letter_to_both=True,
+        joint_address="Mr and Mrs Smith",
+        carer_first_to_second=1,
+        carer_second_to_first=2,
+    )
+    assert got == first
+    assert fake.requests[-1].method == "PUT"
+    assert fake.requests[-1].path == f"/v2/relationship_details/{first}/{second}"
+    shared = {"major": "Y", "send_one_letter_to_both": "Y", "joint_address": "Mr and Mrs Smith"}
+    assert await relationships(dz, first, second, "relationship_details") == {
+        first: [{"id": second, "relationship": 1, **shared}],
+        second: [{"id": first, "relationship": 2, **shared}],
+    }
+    assert await relationships(dz, first, second, "carer_relationship_details") == {
+        first: [{"id": second, "relationship": 1}],
+        second: [{"id": first, "relationship": 2}],
+    }
+    # Setting it again replaces it (one relationship per pair).
+    await dz.set_relationship(first, second, first_to_second=3, second_to_first=3)
+    plain = await relationships(dz, first, second, "relationship_details")
+    assert [(r["id"], r["relationship"]) for r in plain[first]] == [(second, 3)]
+
+
+async def test_external_referral_people_relate_by_position(dz: Client, fake: FakeDizions) -> None:
+    family = [
+        {
+            "first_name": "Alice",
+            "surname": "Smith",
+            "org_type_id": 1,
+            "description": "Help",
+            "relationships": {1: 5, 2: 5},
+        },
+        {
+            "first_name": "Bob",
+            "surname": "Smith",
+            "org_type_id": 2,
+            "description": "Son",
+            "relationships": {0: 8, 2: 15},
+            "carer_relationships": {0: 1},
+        },
+        {
+            "first_name": "Charlie",
+            "surname": "Smith",
+            "org_type_id": 2,
+            "description": "Son",
+            "relationships": {0: 8, 1: 15},
+        },
+    ]
+    family[0]["carer_relationships"] = {1: 2}
+    ids = await dz.external_referral(family)
+    staged = {r["id"]: r for r in fake.store.rows("external_referral")}
+    data = [orjson.loads(staged[i]["data"]) for i in ids]
+    assert data[0]["relationships"] == {"1": 5, "2": 5}
+    assert data[1]["relationships"] == {"0": 8, "2": 15}
+    assert data[1]["carer_relationships"] == {"0": 1}
+    assert data[0]["carer_relationships"] == {"1": 2}
+
+
+async def test_a_list_of_one_external_referral_goes_as_a_json_array(
+    dz: Client, fake: FakeDizions
+) -> None:
+    ids = await dz.external_referral([{"org_type_id": 1, "surname": "Solo", "description": "x"}])
+    assert len(ids) == 1
+    assert fake.requests[-1].headers["Content-Type"] == "application/json"
 
 
 def stored(fake: FakeDizions, upload_id: int) -> tuple[dict[str, Any], bytes]:

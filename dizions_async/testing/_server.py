@@ -356,10 +356,22 @@ def _text(key: str, value: object) -> str:
     raise Problem(400, f"field {key!r} must be a string, number or boolean")
 
 
+#: Fields of an external referral's person that map positions to relationship IDs.
+_LINKS = ("relationships", "carer_relationships")
+
+
 def _fields(data: object) -> dict[str, str]:
     if not isinstance(data, dict):
         raise Problem(400, "the body must be an object of fields")
-    return {str(k): _text(str(k), v) for k, v in data.items()}
+    out: dict[str, str] = {}
+    for k, v in data.items():
+        key = str(k)
+        if key in _LINKS and isinstance(v, dict):
+            # Kept as JSON text: the store checks the positions against the whole array.
+            out[key] = orjson.dumps({str(a): _text(key, b) for a, b in v.items()}).decode()
+        else:
+            out[key] = _text(key, v)
+    return out
 
 
 async def _body(request: web.Request) -> dict[str, str] | list[dict[str, str]]:

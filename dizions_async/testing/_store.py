@@ -483,11 +483,13 @@ class Store:
     def create_external_referrals(self, people: Sequence[Mapping[str, str]]) -> list[int]:
         """Stage external referrals (all or none); returns their IDs."""
         view = VIEWS["external_referral"]
-        client_fields = VIEWS["clients"].writable
+        client_fields = VIEWS["clients"].writable | set(_PERSON_LINKS)
+        links = _person_links(people)
         rows = []
-        for person in people:
+        for index, given in enumerate(people):
+            person: dict[str, Any] = {**given, **links[index]}
             own = {k: v for k, v in person.items() if k in view.writable and k != "data"}
-            extra = {k: v for k, v in person.items() if k not in own}
+            extra = {k: v for k, v in person.items() if k not in own and v is not None}
             unknown = sorted(set(extra) - client_fields)
             if unknown:
                 raise Problem(400, f"unknown field(s) for external_referral: {', '.join(unknown)}")
@@ -619,6 +621,36 @@ class Store:
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+
+_PERSON_LINKS = ("relationships", "carer_relationships")
+
+
+def _person_links(people: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Each person's relationships to others of the array by position (API:_External_
+    Referrals), checked: positions in range, not the person itself, and in pairs."""
+    out: list[dict[str, Any]] = [{} for _ in people]
+    for name in _PERSON_LINKS:
+        table: list[dict[int, int]] = []
+        for index, person in enumerate(people):
+            raw = person.get(name) or "{}"
+            try:
+                given = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise Problem(400, f"person {index}: {name} must map positions to IDs") from None
+            if not isinstance(given, dict):
+                raise Problem(400, f"person {index}: {name} must map positions to IDs")
+            own = {_as_int(name, k): _as_int(name, v) for k, v in given.items()}
+            for other in own:
+                if not 0 <= other < len(people) or other == index:
+                    raise Problem(400, f"person {index}: {name} names person {other}")
+            table.append(own)
+            out[index][name] = {str(k): v for k, v in own.items()} or None
+        for index, own in enumerate(table):
+            for other in own:
+                if index not in table[other]:
+                    raise Problem(400, f"person {index}: {name} to person {other} has no pair")
+    return out
 
 
 def _as_int(field: str, value: object) -> int:
