@@ -31,6 +31,7 @@ from dizions_async.errors import DecodeError, NotFoundError, QueryError
 from dizions_async.protocol import (
     decode_dictionary,
     decode_dictionary_all,
+    decode_json,
     decode_mapping,
     decode_names,
     decode_records,
@@ -224,6 +225,21 @@ class Client(_ClientWrites, _ClientBatching):
     async def filterable_fields(self, resource: str | ExtensionDatabase) -> list[str]:
         """Filter keys ``resource`` accepts."""
         return await self._names(resource, "filterable_fields")
+
+    async def friendly_names(self, resource: str | ExtensionDatabase) -> dict[str, str]:
+        """Field name -> friendly name of ``resource``'s fields (API_schedules documents
+        ``/v2/schedules/friendly_names``). The answer's shape is [assumed]: a JSON object;
+        a JSON array of names is taken as names that are their own friendly names.
+
+        Raises:
+            DecodeError: the answer is neither.
+        """
+        request = self._get(f"{API_PREFIX}/{_resource_name(resource)}/friendly_names")
+        response = await self._send(request)
+        data = decode_json(request, response)
+        if isinstance(data, list) and all(isinstance(n, str) for n in data):
+            return {name: name for name in data}
+        return {str(k): str(v) for k, v in decode_mapping(request, response).items()}
 
     async def metrics(self, resource: str | ExtensionDatabase) -> list[str]:
         """Fields ``resource`` can report on as a dimension or metric."""

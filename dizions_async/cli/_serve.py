@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
+from typing import NoReturn
 
 import attrs
 import click
@@ -117,3 +119,17 @@ def serve(
         asyncio.run(_serve(fake))
     except KeyboardInterrupt:
         click.echo("Stopped.")
+    except sqlite3.Error as exc:
+        _fail(f"cannot use --db {db_path!r}: {exc}")
+    except OSError as exc:
+        # The store opens first, so an OSError here is the listening socket (port in use,
+        # address not available, no permission for a low port) or the upload folder.
+        reason = exc.strerror or str(exc)
+        if upload_dir is not None and exc.filename is not None:
+            _fail(f"cannot use --upload-dir {upload_dir!r}: {reason}")
+        _fail(f"cannot listen on {host}:{port}: {reason}")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"dizions: error: {message}", err=True)
+    raise SystemExit(2)

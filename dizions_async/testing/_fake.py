@@ -150,7 +150,11 @@ class FakeDizions:
         self._runner = web.AppRunner(make_app(self._state), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self.stop()  # e.g. the port is in use: leave nothing open behind
+            raise
         server = site._server
         assert server is not None
         sockets: list[socket.socket] = list(getattr(server, "sockets", []) or [])

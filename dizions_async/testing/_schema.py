@@ -523,6 +523,18 @@ def _simple(table: str, **date_keys: str) -> View:
     )
 
 
+def _schedule_view() -> View:
+    # API_schedules reports on the client's fields: client_district, client_gender, ...
+    return attrs.evolve(
+        _simple(
+            "schedules",
+            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
+        ),
+        from_sql="schedules t" + _CLIENT_JOIN.format(ref="t"),
+        columns={**_base("schedules"), **_client_prefixed()},
+    )
+
+
 def _views() -> dict[str, View]:
     out = {
         "clients": _simple("clients"),
@@ -530,10 +542,7 @@ def _views() -> dict[str, View]:
         "done_contacts": _contact_view(True),
         "due_contacts": _contact_view(False),
         "workers": _simple("workers"),
-        "schedules": _simple(
-            "schedules",
-            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
-        ),
+        "schedules": _schedule_view(),
         "clinics": _simple("clinics"),
         "attendances": _simple("attendances", start="t.start >= {lo} AND t.start < {hi}"),
         "external_referral": _simple("external_referral"),

@@ -46,7 +46,7 @@ __all__ = ["MAX_URL_BYTES", "Keys", "LoggedRequest", "ServerState", "make_app"]
 
 MAX_URL_BYTES = 8192
 _KEY_HEADERS = ("Source", "Org", "User")
-_LISTS = ("selectable_fields", "filterable_fields", "metrics")
+_LISTS = ("selectable_fields", "filterable_fields", "metrics", "friendly_names")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _log = logging.getLogger(__name__)
 # Bytes of body read by the request being handled (middleware and handler share a task).

@@ -175,6 +175,12 @@ class Store:
         view = _view(resource)
         return sorted({*view.columns, *view.date_keys})
 
+    def friendly_names(self, resource: str) -> dict[str, str]:
+        """Field -> friendly name, for every selectable field [assumed shape]."""
+        return {
+            name: name.replace("_", " ").capitalize() for name in self.selectable_fields(resource)
+        }
+
     def metrics(self, resource: str) -> list[str]:
         """Fields a report on ``resource`` may use as dimension or metric."""
         return list(_view(resource).columns)
