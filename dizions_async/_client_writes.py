@@ -47,7 +47,8 @@ class _ClientWrites(_ClientCore):
         return decode_created_id(request, response)
 
     async def create(self, resource: str | ExtensionDatabase, fields: Fields) -> int:
-        """Create one record (``PUT /v2/{resource}``) and return its ID.
+        """Create one record (``PUT /v2/{resource}``; ``POST`` with ``write_verbs="wiki"``)
+        and return its ID.
 
         Args:
             resource: ``clients``, ``referrals``, ``external_referral``, or an extension
@@ -64,7 +65,8 @@ class _ClientWrites(_ClientCore):
         return await self._write_id(_writes.prepare_create(resource, fields, self._write_verbs))
 
     async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
-        """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+        """Update record ``id`` (``POST /v2/{resource}/id/{id}``, or the wiki convention's
+        shape with ``write_verbs="wiki"``); returns its ID.
 
         Raises:
             ValidationError: before sending: the resource cannot be updated, a bad ID, no
@@ -111,7 +113,7 @@ class _ClientWrites(_ClientCore):
     async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
-        ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
+        ``PUT /v2/due_contacts/referral/{referral_id}`` (``POST`` in the wiki convention); mandatory: user, start_date,
         end_date, description.
         """
         prepared = _writes.prepare_due_contact(referral_id, fields, self._write_verbs)
@@ -170,11 +172,11 @@ class _ClientWrites(_ClientCore):
         carer_first_to_second: int | None = None,
         carer_second_to_first: int | None = None,
     ) -> int:
-        """Relate two clients: a client update carrying id_second and the relationships.
+        """Relate two clients the seed's way: a client update carrying id_second and the
+        relationships (see :meth:`set_relationship` for the wiki's own endpoint).
 
-        Relationship IDs come from ``dictionary("relationships", "relationships")``, carer
-        ones from ``dictionary("relationships", "carer_relationships")``. Returns
-        ``first_id``.
+        Relationship IDs come from ``dictionary("relationships")``, carer ones from
+        ``dictionary("carer_relationships")``. Returns ``first_id``.
 
         Raises:
             ValidationError: an ID that is not a non-negative int, or a client related to
