@@ -113,8 +113,8 @@ class _ClientWrites(_ClientCore):
     async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
-        ``PUT /v2/due_contacts/referral/{referral_id}`` (``POST`` in the wiki convention); mandatory: user, start_date,
-        end_date, description.
+        ``PUT /v2/due_contacts/referral/{referral_id}`` (``POST`` in the wiki convention);
+        mandatory: user, start_date, end_date, description.
         """
         prepared = _writes.prepare_due_contact(referral_id, fields, self._write_verbs)
         return await self._write_id(prepared)
