@@ -4,8 +4,12 @@ For each resource this module records its filter keys (from the seed document an
 wiki), its date-range keys, the operations it supports with their HTTP method and path
 shape, and the fields a create must carry. Nothing here does I/O or imports aiohttp.
 
-Path shapes are templates over ``{resource}``, ``{id}``, ``{external_id}`` and
-``{referral}``; :func:`operation_path` fills them in, quoting each value.
+Path shapes are templates over ``{resource}``, ``{id}``, ``{external_id}``,
+``{referral}``, ``{first}`` and ``{second}``; :func:`operation_path` fills them in, encoding
+each value as one path segment. Each write has a shape in both write-verb conventions
+(``seed``: PUT creates, POST updates; ``wiki``: the entity pages' reverse), so the client
+picks one by a setting and the fake server routes by :func:`match_write`, never by a branch
+per call site.
 """
 
 from __future__ import annotations
