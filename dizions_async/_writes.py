@@ -8,7 +8,8 @@ would refuse or misread, so nothing is sent in those cases. It knows the body wi
 of API.md's [assumed] section and keeps it in one place:
 
 - bodies are ``application/x-www-form-urlencoded`` (``urllib.parse.urlencode``);
-  several external referrals at once are a JSON array of people;
+  a list of external referrals is a JSON array of people, and a relationship
+  (``relationship_details``) a JSON array of one object, as the wiki shows;
 - ``True``/``False`` are ``Y``/``N``; dates and datetimes are ISO 8601; a list of IDs is
   comma-separated; ``None`` means "leave unset" and is not sent.
 
@@ -106,10 +107,12 @@ class PreparedWrite:
     """A checked write, ready to become a ``protocol.Request`` (always non-idempotent).
 
     Attributes:
-        method: ``PUT`` for creates, ``POST`` for updates.
+        method: as the write-verb convention says (seed: ``PUT`` creates, ``POST``
+            updates; wiki: mostly the reverse; see the catalogue).
         path: percent-encoded, beginning ``/v2/``.
         body: the encoded fields.
-        content_type: :data:`FORM`, or :data:`JSON` for several external referrals.
+        content_type: :data:`FORM`, or :data:`JSON` for a list of external referrals
+            and for a relationship.
         kind: which catalogue operation this is.
         resource: the resource's path name, e.g. ``clients``.
     """
