@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 
 from dizions_async import Client
@@ -89,6 +90,17 @@ async def test_the_other_conventions_verb_is_a_405_that_did_nothing_and_names_th
     assert "write_verbs='seed'" in str(error)
     assert seed_only.store.count("clients") == before
     assert [r.status for r in seed_only.requests] == [405]  # not resent
+
+
+async def test_the_405_carries_an_allow_header_naming_the_verb_taken(
+    seed_only: FakeDizions,
+) -> None:
+    async with (
+        aiohttp.ClientSession(seed_only.url, headers=seed_only.headers) as http,
+        http.post("/v2/clients", data={"first_name": "A", "surname": "B"}) as response,
+    ):
+        assert response.status == 405
+        assert response.headers["Allow"] == "PUT"
 
 
 async def test_a_wiki_only_server_refuses_the_seed_update_and_takes_the_wiki_one() -> None:

@@ -210,7 +210,8 @@ async def _answer(request: web.Request, handler: Handler, state: ServerState) ->
     try:
         return await handler(request)
     except Problem as problem:
-        return _json(problem.body(), problem.status)
+        headers = {"Allow": problem.allow} if problem.allow else None
+        return _json(problem.body(), problem.status, headers)
     except QueryError as exc:
         return _error(400, str(exc))
     except ConnectionResetError:
@@ -306,6 +307,7 @@ def _route(state: ServerState, method: str, resource: str, rest: list[str]) -> W
             f"{method}{why} is not allowed here: this server takes {take.method} for this "
             f"path; nothing was done. Send it with write_verbs={take.verbs!r} "
             "(Client(write_verbs=...), DIZIONS_WRITE_VERBS or --write-verbs)",
+            allow=take.method,
         )
     raise Problem(404, f"no such path for {method}: /v2/{resource}/{'/'.join(rest)}")
 

@@ -55,12 +55,14 @@ _RELATION_KEYS = {
 
 
 class Problem(Exception):
-    """A request the API refuses: ``status`` and the ``{"error": message, **extra}`` body."""
+    """A request the API refuses: ``status`` and the ``{"error": message, **extra}`` body;
+    ``allow`` (for a 405) becomes the ``Allow`` header."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, *, allow: str = "", **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.allow = allow
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
