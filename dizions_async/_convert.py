@@ -1,26 +1,200 @@
-"""Structuring records into the caller's classes, through one private cattrs converter.
+"""Structuring records into typed classes, through one private cattrs converter, and back.
 
-The converter is ``cattrs.preconf.orjson``'s, so dates and the like structure the way
-orjson-decoded JSON needs. A record that does not fit becomes a
-:class:`~dizions_async.errors.DecodeError` naming the record and the field, never
-quoting the record's values (they are personal data).
+The converter is ``cattrs.preconf.orjson``'s, so the caller's own attrs classes and
+dataclasses structure the way orjson-decoded JSON needs. The SDK's models
+(:mod:`dizions_async.models`) get a hook of their own, built from the field table: each
+wire value is turned by its field's kind (``Y``/``N`` to bool, ISO dates, numeric strings
+to int, an empty string to None), and keys the model does not know go to ``extra``.
+
+A record that does not fit becomes a :class:`~dizions_async.errors.DecodeError` naming
+the record and the field, never quoting the record's values (they are personal data):
+only the value's type and length are said.
+
+:func:`record_to_wire` is the way back (set fields, as the API sends them) and
+:func:`record_to_fields` what a write sends (set, writable fields, then ``extra``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cattrs
 from cattrs.preconf.orjson import make_converter
 
+from dizions_async._fields import Field, Kind, fields_of
 from dizions_async.errors import DecodeError
 
-__all__ = ["structure_records"]
+if TYPE_CHECKING:
+    from dizions_async.models import Record
+
+__all__ = [
+    "KIND_CONVERTERS",
+    "FieldValueError",
+    "record_to_fields",
+    "record_to_wire",
+    "structure_records",
+]
 
 T = TypeVar("T")
 
+
+class FieldValueError(ValueError):
+    """A wire value its field's kind cannot hold; says what was expected, not the value."""
+
+    def __init__(self, expected: str, value: object) -> None:
+        size = f" of {len(value)} characters" if isinstance(value, str) else ""
+        super().__init__(f"expected {expected}, got a {type(value).__name__}{size}")
+
+
+# -- one function per kind: wire value (not None) -> Python value or None -----------------
+
+# The zero dates a MySQL-backed server may send for "no date".
+_NO_DATE = ("", "0000-00-00", "0000-00-00 00:00:00")
+
+
+def _to_int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text.isascii() and text.lstrip("-").isdigit():
+            return int(text)
+    raise FieldValueError("an integer", value)
+
+
+def _to_float(value: Any) -> float | None:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise FieldValueError("a number", value)
+
+
+def _to_text(value: Any) -> str | None:
+    if type(value) is str:
+        return value or None
+    if type(value) is int or type(value) is float:
+        # A text field the server happens to send as a number (a reference number).
+        return str(value)
+    raise FieldValueError("text", value)
+
+
+def _to_date(value: Any) -> dt.date | None:
+    if isinstance(value, str):
+        if value in _NO_DATE:
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise FieldValueError("an ISO date (YYYY-MM-DD)", value)
+
+
+def _to_datetime(value: Any) -> dt.datetime | None:
+    if isinstance(value, str):
+        if value in _NO_DATE:
+            return None
+        try:
+            # Python 3.10's fromisoformat does not read a trailing Z.
+            return dt.datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] == "Z" else value)
+        except ValueError:
+            pass
+    raise FieldValueError("an ISO date and time", value)
+
+
+_FLAGS = {"Y": True, "N": False, "y": True, "n": False, "": None}
+
+
+def _to_flag(value: Any) -> bool | None:
+    if type(value) is bool:
+        return value
+    if isinstance(value, str) and value in _FLAGS:
+        return _FLAGS[value]
+    raise FieldValueError("Y or N", value)
+
+
+def _to_list(value: Any) -> list[dict[str, Any]] | None:
+    if type(value) is list:
+        return value
+    if value == "":
+        return None
+    raise FieldValueError("a list", value)
+
+
+#: Kind -> function from a wire value (never None) to its Python value.
+KIND_CONVERTERS: Mapping[Kind, Callable[[Any], Any]] = {
+    Kind.ID: _to_int,
+    Kind.INT: _to_int,
+    Kind.FLOAT: _to_float,
+    Kind.TEXT: _to_text,
+    Kind.DATE: _to_date,
+    Kind.DATETIME: _to_datetime,
+    Kind.FLAG: _to_flag,
+    Kind.LIST: _to_list,
+}
+
+_MODELS_MODULE = "dizions_async.models"
+
+
+@functools.cache
+def _resource_of() -> Mapping[type[Record], str]:
+    """Model class -> resource. The models are imported on first use, not with the
+    package: building their classes is a tenth of ``import dizions_async``'s time."""
+    from dizions_async.models import MODELS
+
+    return {cls: name for name, cls in MODELS.items()}
+
+
+def _is_model(t: Any) -> bool:
+    return getattr(t, "__module__", None) == _MODELS_MODULE and t in _resource_of()
+
+
+class _FieldError(ValueError):
+    """Which field of a record failed, and why (the value is not repeated)."""
+
+    def __init__(self, field: str, problem: FieldValueError) -> None:
+        super().__init__(f"field {field!r}: {problem}")
+
+
+def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]:
+    """The structure hook of one model: a loop over the record's keys, no cattrs dispatch
+    per field (this is the hot path of a typed fetch)."""
+    convert = {f.name: KIND_CONVERTERS[f.kind] for f in fields_of(_resource_of()[cls])}
+
+    def structure(row: Mapping[str, Any], _: Any) -> Record:
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] | None = None
+        key = ""
+        try:
+            for key, value in row.items():
+                to_python = convert.get(key)
+                if to_python is None:
+                    if extra is None:
+                        extra = {}
+                    extra[key] = value
+                elif value is not None:
+                    values[key] = to_python(value)
+        except FieldValueError as exc:
+            raise _FieldError(key, exc) from None
+        if extra:
+            values["extra"] = extra
+        return cls(**values)
+
+    return structure
+
+
 _converter = make_converter()
+_converter.register_structure_hook_factory(_is_model, _model_hook)
 
 
 def _where(row: Mapping[str, Any], index: int) -> str:
@@ -31,7 +205,7 @@ def _where(row: Mapping[str, Any], index: int) -> str:
 
 
 def structure_records(rows: Iterable[Mapping[str, Any]], cls: type[T], label: str) -> list[T]:
-    """Each row as an instance of ``cls`` (an attrs class, dataclass, TypedDict...).
+    """Each row as an instance of ``cls`` (a model, or any attrs class, dataclass...).
 
     Args:
         rows: decoded records.
@@ -40,21 +214,72 @@ def structure_records(rows: Iterable[Mapping[str, Any]], cls: type[T], label: st
 
     Raises:
         DecodeError: a record lacks a field ``cls`` requires or has a value of the wrong
-            type; the message names the record and the field.
+            type; the message names the record and the field, not the value.
     """
     hook = _converter.get_structure_hook(cls)
     out: list[T] = []
     for index, row in enumerate(rows):
         try:
             out.append(hook(row, cls))
+        except _FieldError as exc:
+            raise DecodeError(
+                f"{label}: {_where(row, index)} does not fit {cls.__name__}: {exc}"
+            ) from None
         except cattrs.BaseValidationError as exc:
             problems = "; ".join(cattrs.transform_error(exc, path="$"))
             raise DecodeError(
                 f"{label}: {_where(row, index)} does not fit {cls.__name__}: {problems}"
             ) from None
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else "bad value"
             raise DecodeError(
                 f"{label}: {_where(row, index)} does not fit {cls.__name__}: {what}"
             ) from None
+    return out
+
+
+# -- the way back -------------------------------------------------------------------------
+
+
+def _model_fields(record: Record) -> tuple[Field, ...]:
+    resource = _resource_of().get(type(record))
+    if resource is None:
+        raise TypeError(f"{type(record).__name__} is not one of dizions_async.models")
+    return fields_of(resource)
+
+
+def _wire_value(kind: Kind, value: Any) -> Any:
+    if kind is Kind.FLAG:
+        return "Y" if value else "N"
+    if kind is Kind.DATETIME:
+        return value.isoformat(sep=" ")
+    if kind is Kind.DATE:
+        return value.isoformat()
+    return value
+
+
+def record_to_wire(record: Record) -> dict[str, Any]:
+    """The record as the API sends it: its set fields (``Y``/``N``, ISO dates), then
+    ``extra``. A field that is None is left out (absent and empty read the same)."""
+    out: dict[str, Any] = {}
+    for field in _model_fields(record):
+        value = getattr(record, field.name)
+        if value is not None:
+            out[field.name] = _wire_value(field.kind, value)
+    for key, value in record.extra.items():
+        out.setdefault(key, value)
+    return out
+
+
+def record_to_fields(record: Record) -> dict[str, object]:
+    """What a write of ``record`` sends: its set fields that a write can set (not ``id``,
+    which goes in the path, nor joined fields, read from related records), then ``extra``
+    (extension fields). Values stay Python values; the write encodes them."""
+    out: dict[str, object] = {}
+    for field in _model_fields(record):
+        value = getattr(record, field.name)
+        if value is not None and not field.joined and field.name != "id":
+            out[field.name] = value
+    for key, value in record.extra.items():
+        out.setdefault(key, value)
     return out

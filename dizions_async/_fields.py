@@ -213,11 +213,22 @@ def render_models() -> str:
         "_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})",
         "",
         "",
+        "def _as_dict(extra: Mapping[str, Any]) -> str:",
+        "    return repr(dict(extra))",
+        "",
+        "",
         "@attrs.frozen(kw_only=True)",
         "class Record:",
         '    """Base of every typed record: the fields the class does not know, by wire name."""',
         "",
-        "    extra: Mapping[str, Any] = _NO_EXTRA",
+        "    extra: Mapping[str, Any] = attrs.field(default=_NO_EXTRA, repr=_as_dict)",
+        "",
+        "    def to_dict(self) -> dict[str, Any]:",
+        '        """The record as the API sends it: set fields (``Y``/``N``, ISO dates), then',
+        '        ``extra``; None fields are left out."""',
+        "        from dizions_async._convert import record_to_wire",
+        "",
+        "        return record_to_wire(self)",
     ]
     for resource, cls in _MODELS.items():
         lines += ["", "", "@attrs.frozen(kw_only=True)", f"class {cls}(Record):"]
