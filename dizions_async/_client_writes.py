@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from dizions_async import _writes
+from dizions_async._convert import model_resource, write_fields
 from dizions_async._core import _ClientCore
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.errors import DizionsError
+from dizions_async.errors import DizionsError, ValidationError
 from dizions_async.protocol import (
     Request,
     Response,
@@ -26,7 +27,28 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase
 
+if TYPE_CHECKING:
+    from dizions_async.models import Record
+
 __all__ = ["_ClientWrites"]
+
+
+def _bare_record(record: object, what: str) -> tuple[str, int | None, Mapping[str, object]]:
+    """The resource, ID and fields of a write given one model record alone.
+
+    Raises:
+        ValidationError: not a model, or an ExtensionRecord (its database is unknown).
+    """
+    try:
+        resource = model_resource(record)
+    except TypeError:
+        raise ValidationError(
+            f"{what} takes a resource and fields, or one record of dizions_async.models; "
+            f"got {type(record).__name__}"
+        ) from None
+    if resource == "extension_database":
+        raise ValidationError(f"an ExtensionRecord does not name its database: {what}(db, ...)")
+    return resource, getattr(record, "id", None), write_fields(record)  # type: ignore[arg-type]
 
 
 class _ClientWrites(_ClientCore):
@@ -46,14 +68,23 @@ class _ClientWrites(_ClientCore):
         request, response = await self._write(prepared)
         return decode_created_id(request, response)
 
-    async def create(self, resource: str | ExtensionDatabase, fields: Fields) -> int:
+    @overload
+    async def create(self, resource: str | ExtensionDatabase, fields: Fields | Record) -> int: ...
+    @overload
+    async def create(self, resource: Record) -> int: ...
+    async def create(
+        self, resource: str | ExtensionDatabase | Record, fields: Fields | Record | None = None
+    ) -> int:
         """Create one record (``PUT /v2/{resource}``) and return its ID.
 
         Args:
             resource: ``clients``, ``referrals``, ``external_referral``, or an extension
-                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``).
+                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``);
+                or a record of :mod:`dizions_async.models` alone, which names its resource.
             fields: field name -> int, str, bool (``Y``/``N``), date or datetime (ISO), a
-                list of IDs (comma-separated), or None (not sent).
+                list of IDs (comma-separated), or None (not sent); or a model record, of
+                which the set fields are sent (not ``id``, nor fields read from related
+                records), then its ``extra``.
 
         Raises:
             ValidationError: before sending: the resource has no plain create, a mandatory
@@ -61,10 +92,26 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(_writes.prepare_create(resource, fields))
+        if fields is None:
+            resource, _, fields = _bare_record(resource, "create")
+        return await self._write_id(_writes.prepare_create(resource, write_fields(fields)))
 
-    async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
+    @overload
+    async def update(
+        self, resource: str | ExtensionDatabase, id: int, fields: Fields | Record
+    ) -> int: ...
+    @overload
+    async def update(self, resource: Record) -> int: ...
+    async def update(
+        self,
+        resource: str | ExtensionDatabase | Record,
+        id: int | None = None,
+        fields: Fields | Record | None = None,
+    ) -> int:
         """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+
+        ``update(record)`` updates the record's own ``id`` on its resource with its set
+        fields (a record of :mod:`dizions_async.models`).
 
         Raises:
             ValidationError: before sending: the resource cannot be updated, a bad ID, no
@@ -72,9 +119,16 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(_writes.prepare_update(resource, id, fields))
+        if fields is None:
+            resource, id, fields = _bare_record(resource, "update")
+            if id is None:
+                raise ValidationError("update(record) needs the record's id", field="id")
+        prepared = _writes.prepare_update(resource, id, write_fields(fields))  # type: ignore[arg-type]
+        return await self._write_id(prepared)
 
-    async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
+    async def create_client(
+        self, fields: Fields | Record, external_id: str | int | None = None
+    ) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
 
         With ``external_id`` (a reference in another system) the create is
@@ -86,7 +140,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(fields, external_id)
+        prepared = _writes.prepare_create_client(write_fields(fields), external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
@@ -99,7 +153,7 @@ class _ClientWrites(_ClientCore):
             )
             raise
 
-    async def create_referral(self, fields: Fields) -> int:
+    async def create_referral(self, fields: Fields | Record) -> int:
         """Create a referral (record a contact); returns its ID.
 
         Mandatory: client, client_type, date, project, template, stage,
@@ -107,15 +161,16 @@ class _ClientWrites(_ClientCore):
         """
         return await self.create("referrals", fields)
 
-    async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
+    async def create_due_contact(self, referral_id: int, fields: Fields | Record) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        return await self._write_id(_writes.prepare_due_contact(referral_id, fields))
+        prepared = _writes.prepare_due_contact(referral_id, write_fields(fields))
+        return await self._write_id(prepared)
 
-    async def update_due_contact(self, id: int, fields: Fields) -> int:
+    async def update_due_contact(self, id: int, fields: Fields | Record) -> int:
         """Update due contact ``id``; returns its ID."""
         return await self.update("due_contacts", id, fields)
 
@@ -135,7 +190,7 @@ class _ClientWrites(_ClientCore):
         prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
         return await self._write_id(prepared)
 
-    async def update_done_contact(self, id: int, fields: Fields) -> int:
+    async def update_done_contact(self, id: int, fields: Fields | Record) -> int:
         """Update done contact ``id``; returns its ID."""
         return await self.update("done_contacts", id, fields)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import cattrs
 from cattrs.preconf.orjson import make_converter
@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "KIND_CONVERTERS",
     "FieldValueError",
+    "model_resource",
     "record_to_fields",
     "record_to_wire",
     "structure_records",
+    "write_fields",
 ]
 
 T = TypeVar("T")
@@ -241,11 +243,21 @@ def structure_records(rows: Iterable[Mapping[str, Any]], cls: type[T], label: st
 # -- the way back -------------------------------------------------------------------------
 
 
-def _model_fields(record: Record) -> tuple[Field, ...]:
-    resource = _resource_of().get(type(record))
+def model_resource(record: object) -> str:
+    """The resource a model instance is a record of (``extension_database`` for an
+    :class:`~dizions_async.models.ExtensionRecord`, whose database it does not know).
+
+    Raises:
+        TypeError: ``record`` is not an instance of one of the models.
+    """
+    resource = _resource_of().get(type(record)) if _is_model(type(record)) else None  # type: ignore[arg-type]
     if resource is None:
         raise TypeError(f"{type(record).__name__} is not one of dizions_async.models")
-    return fields_of(resource)
+    return resource
+
+
+def _model_fields(record: Record) -> tuple[Field, ...]:
+    return fields_of(model_resource(record))
 
 
 def _wire_value(kind: Kind, value: Any) -> Any:
@@ -283,3 +295,11 @@ def record_to_fields(record: Record) -> dict[str, object]:
     for key, value in record.extra.items():
         out.setdefault(key, value)
     return out
+
+
+def write_fields(fields: Mapping[str, object] | Record) -> Mapping[str, object]:
+    """The fields a write sends: a model's (see :func:`record_to_fields`), or ``fields``
+    as given (the write then checks that it is a mapping)."""
+    if _is_model(type(fields)):
+        return record_to_fields(cast("Record", fields))
+    return cast("Mapping[str, object]", fields)

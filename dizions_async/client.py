@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import quote
 
 from dizions_async._bound import BoundQuery, unwrap
@@ -37,6 +37,9 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
+
+if TYPE_CHECKING:
+    from dizions_async import models
 
 __all__ = ["Client"]
 
@@ -84,12 +87,54 @@ class Client(_ClientWrites, _ClientBatching):
 
     # -- reads -----------------------------------------------------------------------------
 
-    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery:
+    @overload
+    def query(
+        self, resource: Literal["clients"], *, strict: bool = True
+    ) -> BoundQuery[models.Client]: ...
+    @overload
+    def query(
+        self, resource: Literal["referrals"], *, strict: bool = True
+    ) -> BoundQuery[models.Referral]: ...
+    @overload
+    def query(
+        self, resource: Literal["done_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DoneContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["due_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DueContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["workers"], *, strict: bool = True
+    ) -> BoundQuery[models.Worker]: ...
+    @overload
+    def query(
+        self, resource: Literal["schedules"], *, strict: bool = True
+    ) -> BoundQuery[models.Schedule]: ...
+    @overload
+    def query(
+        self, resource: Literal["attendances"], *, strict: bool = True
+    ) -> BoundQuery[models.Attendance]: ...
+    @overload
+    def query(
+        self, resource: Literal["clinics"], *, strict: bool = True
+    ) -> BoundQuery[models.Clinic]: ...
+    @overload
+    def query(
+        self, resource: ExtensionDatabase, *, strict: bool = True
+    ) -> BoundQuery[models.ExtensionRecord]: ...
+    @overload
+    def query(self, resource: str, *, strict: bool = True) -> BoundQuery[models.Record]: ...
+    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery[Any]:
         """A query bound to this client: chain it like :class:`Query`, then await it.
+
+        Its type knows the resource's model: ``.typed()`` gives ``models.Client`` records
+        for ``query("clients")``, and mypy knows it.
 
         Example::
 
             rows = await dz.query("clients").filter(gender=1)
+            clients = await dz.query("clients").filter(gender=1).typed()
         """
         name = resource.resource if isinstance(resource, ExtensionDatabase) else resource
         return BoundQuery(self, Query(name, strict=strict))
@@ -97,7 +142,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -106,7 +151,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T],
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -114,7 +159,7 @@ class Client(_ClientWrites, _ClientBatching):
     ) -> list[T]: ...
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T] | None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -150,11 +195,13 @@ class Client(_ClientWrites, _ClientBatching):
         return await self._fetch_records(q, as_, split, on_progress)
 
     @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: None = None) -> dict[str, Any]: ...
-    @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: type[T]) -> T: ...
     async def fetch_one(
-        self, query: Query | BoundQuery, as_: type[T] | None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
+    ) -> dict[str, Any]: ...
+    @overload
+    async def fetch_one(self, query: Query | BoundQuery[Any], as_: type[T]) -> T: ...
+    async def fetch_one(
+        self, query: Query | BoundQuery[Any], as_: type[T] | None = None
     ) -> dict[str, Any] | T:
         """The one record of an ``/id/N`` query.
 
@@ -176,7 +223,7 @@ class Client(_ClientWrites, _ClientBatching):
             return rows[0]
         return structure_records(rows, as_, request.label)[0]
 
-    async def report(self, query: Query | BoundQuery) -> Report:
+    async def report(self, query: Query | BoundQuery[Any]) -> Report:
         """Counts per dimension value (and per metric value, with a metric).
 
         Raises:
