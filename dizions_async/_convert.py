@@ -21,6 +21,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import attrs
 import cattrs
 from cattrs.preconf.orjson import make_converter
 
@@ -169,9 +170,9 @@ class _FieldError(ValueError):
         super().__init__(f"field {field!r}: {problem}")
 
 
-def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]:
-    """The structure hook of one model: a loop over the record's keys, no cattrs dispatch
-    per field (this is the hot path of a typed fetch)."""
+def _general_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]:
+    """A model's structure hook for any record: unknown keys go to ``extra``, and a bad
+    value raises naming its field."""
     convert = {f.name: KIND_CONVERTERS[f.kind] for f in fields_of(_resource_of()[cls])}
 
     def structure(row: Mapping[str, Any], _: Any) -> Record:
@@ -194,6 +195,67 @@ def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]
         return cls(**values)
 
     return structure
+
+
+# Per kind, the check _model_hook inlines for a field whose wire value ``v`` is already in
+# ``d``: the commonest wire type passes untouched; anything else is converted by the kind's
+# converter (``c``) and stored back.
+_FIX = {
+    Kind.ID: "if v.__class__ is not int and v is not None: d[k] = c(v)",
+    Kind.INT: "if v.__class__ is not int and v is not None: d[k] = c(v)",
+    Kind.TEXT: "if (v.__class__ is not str or not v) and v is not None: d[k] = c(v)",
+    Kind.LIST: "if v.__class__ is not list and v is not None: d[k] = c(v)",
+    Kind.FLAG: "d[k] = True if v == 'Y' else False if v == 'N' else (None if v is None else c(v))",
+    Kind.DATE: (
+        "if v is not None: d[k] = date(v) if v.__class__ is str and len(v) == 10 "
+        "and v != '0000-00-00' else c(v)"
+    ),
+}
+
+
+def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]:
+    """The structure hook of one model: generated code, as attrs and cattrs generate theirs.
+
+    A typed fetch runs this once per record, so it is one straight function: the record
+    merged over a template of Nones (C speed), a type check per field that converts only
+    what is not already the right type, then the instance's ``__dict__`` set in one go
+    (the frozen class's ``__init__`` sets each attribute through ``object.__setattr__``,
+    which alone cost as much as converting the fields). A record with a key the model
+    does not know, or a value that does not fit, is handed to the general hook, which
+    keeps ``extra`` and names the field. ``benchmarks/bench_typed.py`` measures it.
+    """
+    fields = fields_of(_resource_of()[cls])
+    general = _general_hook(cls)
+    namespace: dict[str, Any] = {
+        "known": frozenset(f.name for f in fields),
+        "template": {"extra": attrs.fields(cls).extra.default, **{f.name: None for f in fields}},
+        "general": general,
+        "new": object.__new__,
+        "set": object.__setattr__,
+        "date": dt.date.fromisoformat,
+        "cls": cls,
+    }
+    lines = [
+        "def structure(row, _):",
+        "    if not (row.keys() <= known):",
+        "        return general(row, _)",
+        "    d = template | row",
+        "    try:",
+    ]
+    for i, field in enumerate(fields):
+        namespace[f"c{i}"] = KIND_CONVERTERS[field.kind]
+        fix = _FIX.get(field.kind, "if v is not None: d[k] = c(v)")
+        fix = fix.replace("d[k]", f"d[{field.name!r}]").replace("c(v)", f"c{i}(v)")
+        lines += [f"        v = d[{field.name!r}]", f"        {fix}"]
+    lines += [
+        "    except ValueError:",  # FieldValueError is one
+        "        return general(row, _)",
+        "    o = new(cls)",
+        "    set(o, '__dict__', d)",
+        "    return o",
+    ]
+    exec(compile("\n".join(lines), f"<dizions_async structure {cls.__name__}>", "exec"), namespace)
+    return namespace["structure"]  # type: ignore[no-any-return]
 
 
 _converter = make_converter()

@@ -44,7 +44,9 @@ def _as_dict(extra: Mapping[str, Any]) -> str:
     return repr(dict(extra))
 
 
-@attrs.frozen(kw_only=True)
+# Not slotted: a typed fetch builds each record by setting its __dict__ in one go,
+# which is much faster than setting frozen slots one by one (see _convert).
+@attrs.frozen(kw_only=True, slots=False)
 class Record:
     """Base of every typed record: the fields the class does not know, by wire name."""
 
@@ -58,7 +60,7 @@ class Record:
         return record_to_wire(self)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Client(Record):
     """A record of ``clients``."""
 
@@ -102,7 +104,7 @@ class Client(Record):
     carer_relationship_details: list[dict[str, Any]] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Referral(Record):
     """A record of ``referrals``."""
 
@@ -153,7 +155,7 @@ class Referral(Record):
     project_active: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class DoneContact(Record):
     """A record of ``done_contacts``."""
 
@@ -210,7 +212,7 @@ class DoneContact(Record):
     project_active: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class DueContact(Record):
     """A record of ``due_contacts``."""
 
@@ -267,7 +269,7 @@ class DueContact(Record):
     project_active: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Worker(Record):
     """A record of ``workers``."""
 
@@ -279,7 +281,7 @@ class Worker(Record):
     active: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Schedule(Record):
     """A record of ``schedules``."""
 
@@ -292,7 +294,7 @@ class Schedule(Record):
     end_date: datetime.date | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Attendance(Record):
     """A record of ``attendances``."""
 
@@ -306,7 +308,7 @@ class Attendance(Record):
     treatments: list[dict[str, Any]] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Clinic(Record):
     """A record of ``clinics``."""
 
@@ -317,7 +319,7 @@ class Clinic(Record):
     maximum_number_of_members: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class ExtensionRecord(Record):
     """A record of ``extension_database``."""
 
