@@ -21,7 +21,6 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import attrs
 import cattrs
 from cattrs.preconf.orjson import make_converter
 
@@ -227,8 +226,9 @@ def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]
     fields = fields_of(_resource_of()[cls])
     general = _general_hook(cls)
     namespace: dict[str, Any] = {
-        "known": frozenset(f.name for f in fields),
-        "template": {"extra": attrs.fields(cls).extra.default, **{f.name: None for f in fields}},
+        "size": len(fields),
+        # No "extra": when it is empty the class-level default stands in (see models).
+        "template": dict.fromkeys((f.name for f in fields), None),
         "general": general,
         "new": object.__new__,
         "set": object.__setattr__,
@@ -237,9 +237,9 @@ def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]
     }
     lines = [
         "def structure(row, _):",
-        "    if not (row.keys() <= known):",
-        "        return general(row, _)",
         "    d = template | row",
+        "    if len(d) != size:",  # a key the model does not know
+        "        return general(row, _)",
         "    try:",
     ]
     for i, field in enumerate(fields):

@@ -232,6 +232,12 @@ def render_models() -> str:
         "        from dizions_async._convert import record_to_wire",
         "",
         "        return record_to_wire(self)",
+        "",
+        "",
+        "# A typed fetch leaves an empty extra out of a record's __dict__ and this class-level",
+        "# default stands in: a __dict__ of plain values is not tracked by the cyclic garbage",
+        "# collector, which otherwise slowed a 100,000-record typed fetch by a quarter.",
+        "Record.extra = _NO_EXTRA",
     ]
     for resource, cls in _MODELS.items():
         lines += ["", "", "@attrs.frozen(kw_only=True, slots=False)", f"class {cls}(Record):"]

@@ -60,6 +60,12 @@ class Record:
         return record_to_wire(self)
 
 
+# A typed fetch leaves an empty extra out of a record's __dict__ and this class-level
+# default stands in: a __dict__ of plain values is not tracked by the cyclic garbage
+# collector, which otherwise slowed a 100,000-record typed fetch by a quarter.
+Record.extra = _NO_EXTRA
+
+
 @attrs.frozen(kw_only=True, slots=False)
 class Client(Record):
     """A record of ``clients``."""
