@@ -92,27 +92,29 @@ def _to_text(value: Any) -> str | None:
     raise FieldValueError("text", value)
 
 
-def _to_date(value: Any) -> dt.date | None:
-    if isinstance(value, str):
-        if value in _NO_DATE:
-            return None
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise FieldValueError("an ISO date (YYYY-MM-DD)", value)
+def _iso(parse: Callable[[str], Any], expected: str) -> Callable[[Any], Any]:
+    """The converter of an ISO date or date-time kind: ``parse``, with no-date as None."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            if value in _NO_DATE:
+                return None
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+        raise FieldValueError(expected, value)
+
+    return convert
 
 
-def _to_datetime(value: Any) -> dt.datetime | None:
-    if isinstance(value, str):
-        if value in _NO_DATE:
-            return None
-        try:
-            # Python 3.10's fromisoformat does not read a trailing Z.
-            return dt.datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] == "Z" else value)
-        except ValueError:
-            pass
-    raise FieldValueError("an ISO date and time", value)
+def _datetime_from_iso(text: str) -> dt.datetime:
+    # Python 3.10's fromisoformat does not read a trailing Z.
+    return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
+
+
+_to_date = _iso(dt.date.fromisoformat, "an ISO date (YYYY-MM-DD)")
+_to_datetime = _iso(_datetime_from_iso, "an ISO date and time")
 
 
 _FLAGS = {"Y": True, "N": False, "y": True, "n": False, "": None}
