@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
+from dizions_async.errors import QueryError
 from dizions_async.query import FilterValue, Query
 
 if TYPE_CHECKING:
@@ -111,11 +112,17 @@ class BoundQuery(Generic[M]):
 
 
 def model_of(query: Query) -> type[Record]:
-    """The model of ``query``'s resource; ``ExtensionRecord`` for an extension database."""
+    """The model of ``query``'s resource; ``ExtensionRecord`` for an extension database.
+
+    Raises:
+        QueryError: the resource has no model (``external_referral`` is write-only).
+    """
     from dizions_async.models import MODELS
 
-    prefix = query.resource.partition("/")[0]
-    return MODELS.get(query.resource) or MODELS[prefix]
+    found = MODELS.get(query.resource) or MODELS.get(query.resource.partition("/")[0])
+    if found is None:
+        raise QueryError(f"resource {query.resource!r} has no typed records: it cannot be read")
+    return found
 
 
 def unwrap(query: Query | BoundQuery[Any]) -> Query:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dizions_async import Client, ExtensionDatabase, MockTransport, Query, models
-from dizions_async.errors import DecodeError, ValidationError
+from dizions_async.errors import DecodeError, QueryError, ValidationError
 from dizions_async.protocol import Request, Response
 from dizions_async.testing import FakeDizions
 from dizions_async.transport import json_response
@@ -113,6 +113,8 @@ async def test_model_writes_that_cannot_be_sent_fail_before_sending(fake: FakeDi
             await dz.update(models.Client(postcode="AB1 2CD"))
         with pytest.raises(ValidationError, match="mandatory"):
             await dz.create(models.Client(first_name="Ann"))
+        with pytest.raises(QueryError, match="has no typed records"):
+            await dz.query("external_referral").typed()
         with pytest.raises(ValidationError, match=r"one record of dizions_async\.models"):
             await dz.create({"first_name": "Ann", "surname": "Lee"})  # type: ignore[call-overload]
     assert not fake.requests  # nothing was sent
