@@ -7,8 +7,8 @@ to install it when it is missing.
 The columns come from the resource's model (the field table): ``int64`` IDs and counts,
 ``float64``, ``string``, ``date32`` dates, ``timestamp[us]`` date-times, ``bool`` for
 ``Y``/``N`` flags and, for lists of related records, their JSON text. Every column is
-nullable. Values are converted by the same rules as the typed records
-(:mod:`dizions_async._convert`), so a Parquet file holds what ``fetch(as_=...)`` would.
+nullable. Each batch of records is structured into the resource's model first, so a
+Parquet file holds exactly what ``fetch(as_=...)`` would.
 With the query's ``fields(...)``, those fields are the columns, in that order (one the
 table does not know, such as an extension field, is a string column: text as it is,
 anything else as JSON). Keys of a record that no column takes go, as a JSON object, to
@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
-from dizions_async._convert import KIND_CONVERTERS, FieldValueError, where_in_batch
+from dizions_async._bound import model_of
+from dizions_async._convert import structure_records
 from dizions_async._fields import Kind, fields_of
-from dizions_async.errors import ConfigurationError, DecodeError
+from dizions_async.errors import ConfigurationError
+from dizions_async.query import Query
 
 __all__ = [
     "EXTRA_COLUMN",
@@ -59,23 +62,27 @@ def import_pyarrow() -> Any:
     return pyarrow
 
 
-def _json_text(value: Any) -> str:
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _list_text(value: Any) -> str | None:
-    items = KIND_CONVERTERS[Kind.LIST](value)
-    return None if items is None else orjson.dumps(items).decode()
-
-
 class ArrowColumns:
-    """The columns of one resource's records and how each value is converted.
+    """The columns of one resource's records and how they are filled.
+
+    Each batch of records is structured into the resource's model first (the typed
+    records' own fast path, so a column holds exactly what the attribute would), then
+    read column by column into Arrow arrays.
 
     Args:
         resource: the resource's path name (``extension_database/...`` included).
         selected: the query's selected fields, or empty for every documented field.
         label: names the pull in error messages.
         ignore: keys to leave out of ``extra`` (one fetched only to de-duplicate).
+
+    Raises:
+        QueryError: the resource has no model (it cannot be read).
     """
 
     def __init__(
@@ -91,17 +98,10 @@ class ArrowColumns:
             names.remove(EXTRA_COLUMN)  # a field of that name stays in the extra column
         self.names: tuple[str, ...] = tuple(names)
         self.kinds: tuple[Kind | None, ...] = tuple(kinds.get(n) for n in names)
-        self._known = frozenset((*names, *ignore))
+        self._taken = frozenset((*names, *ignore))
+        self._model_fields = tuple(n for n, k in zip(names, self.kinds, strict=True) if k)
+        self._model = model_of(Query(resource, strict=False))
         self._label = label or f"records of {resource}"
-        self._convert = [self._converter(kind) for kind in self.kinds]
-
-    @staticmethod
-    def _converter(kind: Kind | None) -> Any:
-        if kind is None:
-            return _json_text
-        if kind is Kind.LIST:
-            return _list_text
-        return KIND_CONVERTERS[kind]
 
     def schema(self) -> Any:
         """The ``pyarrow.Schema``: one nullable column per name, then ``extra``."""
@@ -114,11 +114,11 @@ class ArrowColumns:
             Kind.DATE: pa.date32(),
             Kind.DATETIME: pa.timestamp("us"),
             Kind.FLAG: pa.bool_(),
-            Kind.LIST: pa.string(),
+            Kind.LIST: pa.string(),  # JSON text
         }
         fields = [
-            pa.field(n, types.get(k, pa.string())) if k else pa.field(n, pa.string())
-            for n, k in zip(self.names, self.kinds, strict=True)
+            pa.field(name, types[kind] if kind is not None else pa.string())
+            for name, kind in zip(self.names, self.kinds, strict=True)
         ]
         return pa.schema([*fields, pa.field(EXTRA_COLUMN, pa.string())])
 
@@ -126,37 +126,37 @@ class ArrowColumns:
         """``rows`` as one ``pyarrow.RecordBatch`` of ``schema``.
 
         Raises:
-            DecodeError: a value its column's type cannot hold; the message names the
+            DecodeError: a value its field's type cannot hold; the message names the
                 record and the field, not the value.
         """
         pa = import_pyarrow()
+        records = structure_records(rows, self._model, self._label)
+        # The model fields' values, column by column: one C-level get of every field per
+        # record, then a transpose (a Python loop per column cost twice the structuring).
+        fields = self._model_fields
+        picked: dict[str, Any] = {}
+        if fields and records:
+            get = itemgetter(*fields) if len(fields) > 1 else lambda d: (d[fields[0]],)
+            by_record = map(get, map(vars, records))
+            picked = dict(zip(fields, zip(*by_record, strict=True), strict=True))
         arrays = []
-        for index, (name, convert) in enumerate(zip(self.names, self._convert, strict=True)):
-            try:
-                values = [None if (v := row.get(name)) is None else convert(v) for row in rows]
-            except FieldValueError:
-                raise self._error(rows, name, convert) from None
-            arrays.append(pa.array(values, type=schema.field(index).type))
-        known = self._known
+        for index, (name, kind) in enumerate(zip(self.names, self.kinds, strict=True)):
+            if kind is None:  # not a field of the model: in each record's extra
+                column: Any = [_json_text(record.extra.get(name)) for record in records]
+            elif kind is Kind.LIST:
+                column = [_json_text(v) for v in picked.get(name, ())]
+            else:
+                column = picked.get(name, ())
+            arrays.append(pa.array(column, type=schema.field(index).type))
+        taken = self._taken
         extra = [
-            orjson.dumps(rest).decode()
-            if (rest := {k: v for k, v in row.items() if k not in known})
-            else None
+            None
+            if row.keys() <= taken
+            else orjson.dumps({k: v for k, v in row.items() if k not in taken}).decode()
             for row in rows
         ]
         arrays.append(pa.array(extra, type=pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-    def _error(self, rows: Sequence[Mapping[str, Any]], name: str, convert: Any) -> DecodeError:
-        for index, row in enumerate(rows):
-            value = row.get(name)
-            try:
-                if value is not None:
-                    convert(value)
-            except FieldValueError as exc:
-                where = where_in_batch(row, index)
-                return DecodeError(f"{self._label}: {where}: field {name!r}: {exc}")
-        return DecodeError(f"{self._label}: field {name!r} cannot be converted")
 
     @property
     def all_names(self) -> tuple[str, ...]:

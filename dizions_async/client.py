@@ -174,8 +174,9 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             query: a non-report :class:`Query` (or a bound one).
-            as_: a class (attrs, dataclass...) to structure each record into; by default
-                records are dicts.
+            as_: a class to structure each record into: a model of
+                :mod:`dizions_async.models` (``models.Client``...), or your own attrs class
+                or dataclass; by default records are dicts.
             split: cut the query's date range into windows (``"day"``, ``"week"``,
                 ``"month"``, ``"year"`` or a number of days; see
                 :meth:`Query.split_dates`), or a value list into chunks with

@@ -157,7 +157,9 @@ async def test_a_value_that_does_not_fit_fails_the_export_and_leaves_no_file(
     ) as dz:
         with pytest.raises(DecodeError) as caught:
             await export(dz, Query("clients"), out, format="parquet")
-    assert "record 1 (id 2): field 'active': expected Y or N" in str(caught.value)
+    assert "record 1 (id 2) does not fit Client: field 'active': expected Y or N" in str(
+        caught.value
+    )
     assert "secret-ish" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
 
