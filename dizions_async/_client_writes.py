@@ -51,6 +51,25 @@ def _bare_record(record: object, what: str) -> tuple[str, int | None, Mapping[st
     return resource, getattr(record, "id", None), write_fields(record)  # type: ignore[arg-type]
 
 
+def _fields_for(resource: object, fields: Fields | Record) -> Mapping[str, object]:
+    """The fields to send to ``resource``; a model record must be one of that resource.
+
+    Raises:
+        ValidationError: a record of another resource (a Client sent to referrals).
+    """
+    try:
+        kind = model_resource(fields)
+    except TypeError:
+        return write_fields(fields)
+    target = _writes.resource_name(resource)
+    if target.partition("/")[0] != kind:
+        raise ValidationError(
+            f"a {type(fields).__name__} record cannot be written to {target!r}; "
+            "pass a record of that resource or a mapping of fields"
+        )
+    return write_fields(fields)
+
+
 class _ClientWrites(_ClientCore):
     """Write methods of :class:`~dizions_async.Client`."""
 
@@ -94,7 +113,7 @@ class _ClientWrites(_ClientCore):
         """
         if fields is None:
             resource, _, fields = _bare_record(resource, "create")
-        return await self._write_id(_writes.prepare_create(resource, write_fields(fields)))
+        return await self._write_id(_writes.prepare_create(resource, _fields_for(resource, fields)))
 
     @overload
     async def update(
@@ -123,7 +142,7 @@ class _ClientWrites(_ClientCore):
             resource, id, fields = _bare_record(resource, "update")
             if id is None:
                 raise ValidationError("update(record) needs the record's id", field="id")
-        prepared = _writes.prepare_update(resource, id, write_fields(fields))  # type: ignore[arg-type]
+        prepared = _writes.prepare_update(resource, id, _fields_for(resource, fields))  # type: ignore[arg-type]
         return await self._write_id(prepared)
 
     async def create_client(
@@ -140,7 +159,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(write_fields(fields), external_id)
+        prepared = _writes.prepare_create_client(_fields_for("clients", fields), external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
@@ -167,7 +186,7 @@ class _ClientWrites(_ClientCore):
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        prepared = _writes.prepare_due_contact(referral_id, write_fields(fields))
+        prepared = _writes.prepare_due_contact(referral_id, _fields_for("due_contacts", fields))
         return await self._write_id(prepared)
 
     async def update_due_contact(self, id: int, fields: Fields | Record) -> int:

@@ -113,6 +113,10 @@ async def test_model_writes_that_cannot_be_sent_fail_before_sending(fake: FakeDi
             await dz.update(models.Client(postcode="AB1 2CD"))
         with pytest.raises(ValidationError, match="mandatory"):
             await dz.create(models.Client(first_name="Ann"))
+        with pytest.raises(
+            ValidationError, match="a Client record cannot be written to 'referrals'"
+        ):
+            await dz.create("referrals", models.Client(first_name="Ann", surname="Lee"))
         with pytest.raises(QueryError, match="has no typed records"):
             await dz.query("external_referral").typed()
         with pytest.raises(ValidationError, match=r"one record of dizions_async\.models"):
