@@ -223,8 +223,11 @@ def render_models() -> str:
         "class Record:",
         '    """Base of every typed record: the fields the class does not know, by wire name."""',
         "",
-        "    extra: Mapping[str, Any] = attrs.field("
-        "default=_NO_EXTRA, kw_only=True, repr=_as_dict)",
+        "    # Compared, but not hashed (a mapping cannot be): records with no list field",
+        "    # are hashable.",
+        "    extra: Mapping[str, Any] = attrs.field(",
+        "        default=_NO_EXTRA, kw_only=True, repr=_as_dict, hash=False",
+        "    )",
         "",
         "    def to_dict(self) -> dict[str, Any]:",
         '        """The record as the API sends it: set fields (``Y``/``N``, ISO dates), then',

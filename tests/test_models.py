@@ -166,3 +166,10 @@ def test_the_generated_hook_agrees_with_the_general_one(resource: str, data: st.
             return type(exc).__name__, str(exc)
 
     assert run(fast) == run(general)
+
+
+def test_records_compare_by_value_and_hash_without_their_extra() -> None:
+    a = one({"id": 1, "surname": "Lee", "custom": 1})
+    b = one({"id": 1, "surname": "Lee", "custom": 2})
+    assert a != b  # extra is compared
+    assert len({a, b, one({"id": 1, "surname": "Lee", "custom": 1})}) == 2
