@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dizions_async import _writes
 from dizions_async._convert import model_resource, write_fields
 from dizions_async._core import _ClientCore
+from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
 from dizions_async.errors import DizionsError, ValidationError
 from dizions_async.protocol import (
@@ -24,6 +25,7 @@ from dizions_async.protocol import (
     Response,
     decode_created_id,
     decode_created_ids,
+    redact,
 )
 from dizions_async.query import ExtensionDatabase
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from dizions_async.models import Record
 
 __all__ = ["_ClientWrites"]
+
+P = TypeVar("P")
 
 
 def _bare_record(record: object, what: str) -> tuple[str, int | None, Mapping[str, object]]:
@@ -73,6 +77,11 @@ def _fields_for(resource: object, fields: Fields | Record) -> Mapping[str, objec
 class _ClientWrites(_ClientCore):
     """Write methods of :class:`~dizions_async.Client`."""
 
+    def _prepare(self, prepare: Callable[..., P], *args: Any, **kwargs: Any) -> P:
+        # A write's checks are pure code; their messages follow this client's log_values.
+        with opted_in(self._log_values):
+            return prepare(*args, **kwargs)
+
     async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
         request = self._request(
             prepared.method,
@@ -113,7 +122,8 @@ class _ClientWrites(_ClientCore):
         """
         if fields is None:
             resource, _, fields = _bare_record(resource, "create")
-        return await self._write_id(_writes.prepare_create(resource, _fields_for(resource, fields)))
+        prepared = self._prepare(_writes.prepare_create, resource, _fields_for(resource, fields))
+        return await self._write_id(prepared)
 
     @overload
     async def update(
@@ -142,8 +152,8 @@ class _ClientWrites(_ClientCore):
             resource, id, fields = _bare_record(resource, "update")
             if id is None:
                 raise ValidationError("update(record) needs the record's id", field="id")
-        prepared = _writes.prepare_update(resource, id, _fields_for(resource, fields))  # type: ignore[arg-type]
-        return await self._write_id(prepared)
+        sent = _fields_for(resource, fields)
+        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, sent))
 
     async def create_client(
         self, fields: Fields | Record, external_id: str | int | None = None
@@ -153,22 +163,27 @@ class _ClientWrites(_ClientCore):
         With ``external_id`` (a reference in another system) the create is
         ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
         ``outcome_unknown = True``), the message says what to read to find out whether the
-        client exists before creating it again.
+        client exists before creating it again, with the ID masked (unless ``log_values``);
+        the error's ``external_id`` attribute holds the ID itself.
 
         Raises:
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(_fields_for("clients", fields), external_id)
+        sent = _fields_for("clients", fields)
+        prepared = self._prepare(_writes.prepare_create_client, sent, external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
             if external_id is None or not exc.outcome_unknown:
                 raise
-            # Same error, same class: only the message gains the way to check.
+            # Same error, same class: the message gains the way to check (the ID masked
+            # unless values are opted in), the attribute the ID itself, for code.
+            path = prepared.path if self._log_values else redact(prepared.path)
+            exc.external_id = str(external_id)
             exc.args = (
-                f"{exc}; to see whether the client was created, read GET {prepared.path} "
-                "(Query('clients').filter(external_id=...)) before trying again",
+                f"{exc}; to see whether the client was created, read GET {path} "
+                "(Query('clients').filter(external_id=exc.external_id)) before trying again",
             )
             raise
 
@@ -186,7 +201,8 @@ class _ClientWrites(_ClientCore):
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        prepared = _writes.prepare_due_contact(referral_id, _fields_for("due_contacts", fields))
+        sent = _fields_for("due_contacts", fields)
+        prepared = self._prepare(_writes.prepare_due_contact, referral_id, sent)
         return await self._write_id(prepared)
 
     async def update_due_contact(self, id: int, fields: Fields | Record) -> int:
@@ -206,7 +222,7 @@ class _ClientWrites(_ClientCore):
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
+        prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
         return await self._write_id(prepared)
 
     async def update_done_contact(self, id: int, fields: Fields | Record) -> int:
@@ -233,7 +249,8 @@ class _ClientWrites(_ClientCore):
             ValidationError: an ID that is not a non-negative int, or a client related to
                 itself.
         """
-        prepared = _writes.prepare_relationship(
+        prepared = self._prepare(
+            _writes.prepare_relationship,
             first_id,
             second_id,
             first_to_second,
@@ -260,7 +277,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = _writes.prepare_external_referral(person_or_people)
+        prepared = self._prepare(_writes.prepare_external_referral, person_or_people)
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)
@@ -296,7 +313,8 @@ class _ClientWrites(_ClientCore):
                 file that does not exist or cannot be read, a text-mode or closed file.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_upload(
+        prepared = self._prepare(
+            _writes.prepare_upload,
             resource,
             id,
             files,
@@ -312,6 +330,7 @@ class _ClientWrites(_ClientCore):
                     self._headers,
                     multipart=_writes.open_upload(prepared, stack),
                     idempotent=False,
+                    show_values=self._log_values,
                 )
                 response = await self._send(request)
         ids = decode_created_ids(request, response)

@@ -25,6 +25,9 @@ PURE = [
     "dizions_async.models",
     "dizions_async._convert",
     "dizions_async._arrow",
+    "dizions_async._redact",
+    "dizions_async._text",
+    "dizions_async.jobs._files",
 ]
 
 
