@@ -37,7 +37,6 @@ __all__ = [
     "record_to_fields",
     "record_to_wire",
     "structure_records",
-    "where_in_batch",
     "write_fields",
 ]
 
@@ -264,7 +263,7 @@ _converter = make_converter()
 _converter.register_structure_hook_factory(_is_model, _model_hook)
 
 
-def where_in_batch(row: Mapping[str, Any], index: int) -> str:
+def _where(row: Mapping[str, Any], index: int) -> str:
     """How messages name a record: its index in the batch, and its id when it has one."""
     record_id = row.get("id")
     if isinstance(record_id, (int, str)) and str(record_id).isdigit():
@@ -291,17 +290,17 @@ def structure_records(rows: Iterable[Mapping[str, Any]], cls: type[T], label: st
             out.append(hook(row, cls))
         except _FieldError as exc:
             raise DecodeError(
-                f"{label}: {where_in_batch(row, index)} does not fit {cls.__name__}: {exc}"
+                f"{label}: {_where(row, index)} does not fit {cls.__name__}: {exc}"
             ) from None
         except cattrs.BaseValidationError as exc:
             problems = "; ".join(cattrs.transform_error(exc, path="$"))
             raise DecodeError(
-                f"{label}: {where_in_batch(row, index)} does not fit {cls.__name__}: {problems}"
+                f"{label}: {_where(row, index)} does not fit {cls.__name__}: {problems}"
             ) from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else "bad value"
             raise DecodeError(
-                f"{label}: {where_in_batch(row, index)} does not fit {cls.__name__}: {what}"
+                f"{label}: {_where(row, index)} does not fit {cls.__name__}: {what}"
             ) from None
     return out
 
