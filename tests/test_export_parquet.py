@@ -172,11 +172,15 @@ async def test_fetch_arrow_builds_the_same_table(fake: FakeDizions, tmp_path: Pa
         split = await dz.fetch_arrow(
             dz.query("referrals").date_range("date", "2018-01-01", "2023-12-31"), split="year"
         )
-        narrow = await dz.fetch_arrow(query.fields("id", "date"), split="year")
+        progress: list[tuple[int, int]] = []
+        narrow = await dz.fetch_arrow(
+            query.fields("id", "date"), split="year", on_progress=lambda *p: progress.append(p)
+        )
         empty = await dz.fetch_arrow(Query("clients").filter(postcode="none such"))
     assert table.equals(pq.read_table(tmp_path / "r.parquet"))
     assert split.sort_by("id").equals(table.sort_by("id"))
     assert narrow.schema.names == ["id", "date", "extra"]
+    assert progress[0] == (0, 6) and progress[-1] == (6, 6)
     assert narrow.sort_by("id").column("date").equals(table.sort_by("id").column("date"))
     assert empty.num_rows == 0
     assert empty.schema.names == [*attrs_names(models.Client), "extra"]
