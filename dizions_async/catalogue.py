@@ -21,6 +21,7 @@ from typing import Literal
 
 import attrs
 
+from dizions_async._fields import Field, fields_of
 from dizions_async._text import closest, quote_segment
 from dizions_async.errors import QueryError
 
@@ -154,6 +155,11 @@ class Resource:
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     read_only_reason: str = ""
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The documented fields of a read, with their types (from the one field table)."""
+        return fields_of(self.name)
 
     def supports(self, kind: OperationKind) -> bool:
         return kind in self.operations

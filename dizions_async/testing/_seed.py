@@ -338,6 +338,7 @@ def seed_database(conn: sqlite3.Connection, *, clients: int, seed: int) -> None:
                     _yn(rng, 0.5),
                     None,
                     f"{when.isoformat()} 09:00:00",
+                    1 + rid % 3,  # branch (API_referrals): not drawn, so the data stays
                     _pick(rng, ("referrals", "risk_level")) if rng.random() < 0.5 else None,
                 )
             )
@@ -370,6 +371,7 @@ def _contact(
         _pick(rng, ("referrals", "stage")),
         round(rng.random() * 20, 1) if done else None,
         rng.choice((0, 15, 30, 45)) if done else None,
+        None,  # transport_method
     )
 
 
@@ -398,7 +400,8 @@ def _seed_others(
     _insert(conn, "schedules", iter(schedules))
     clinic_names = ("Drop-in", "Memory Cafe", "Benefits Clinic", "Coffee Morning", "IT Help")
     clinics = [
-        (i + 1, f"{name} {_TOWNS[i % len(_TOWNS)][0]}", i % n_projects + 1, _TOWNS[i][0])
+        # (no draws from rng for the sizes: the data seeded after them stays the same)
+        (i + 1, f"{name} {_TOWNS[i % len(_TOWNS)][0]}", i % n_projects + 1, _TOWNS[i][0], 10 + i)
         for i, name in enumerate(clinic_names * 2)
     ]
     _insert(conn, "clinics", iter(clinics))
@@ -414,6 +417,7 @@ def _seed_others(
                 clinics[clinic - 1][2],
                 f"{day.isoformat()} {rng.randint(9, 16):02d}:00:00",
                 _yn(rng, 0.85),
+                (2.5 * (clinic % 4)) or None,  # rate: not drawn from rng, as above
             )
         )
     _insert(conn, "attendances", iter(attendances))
@@ -451,13 +455,10 @@ def _seed_wiki_fields(conn: sqlite3.Connection) -> None:
     """The columns the wiki pages add, from the rows already seeded (no random draws, so
     the data seeded before them is as it was)."""
     for statement in (
-        "UPDATE referrals SET branch = 1 + id % 3",
         "UPDATE contacts SET (stage, contact_type, priority) = "
         "(SELECT r.stage, r.contact_type, r.priority FROM referrals r "
         "WHERE r.id = contacts.referral)",
         "UPDATE contacts SET transport_method = 1 + id % 3 WHERE done = 1",
-        "UPDATE clinics SET maximum_number_of_members = 10 + 5 * (id % 4)",
-        "UPDATE attendances SET rate = 1 + id % 3",
         "INSERT INTO attendance_treatments (attendance, treatment, ticked, paid, amount_paid) "
         "SELECT id, 1 + id % 3, 'Y', CASE WHEN id % 2 THEN 'Y' ELSE 'N' END, "
         "CASE WHEN id % 2 THEN 3.5 ELSE 0 END FROM attendances WHERE id % 3 = 0",
