@@ -726,6 +726,8 @@ def test_uploading_200_mb_grows_peak_memory_under_50_mb() -> None:
     result = run_upload_benchmark("--megabytes", "200", "--limit", "50")
     assert result["stored_intact"], result
     assert result["growth_mib"] < 50, result
-    # The control reads the same file whole: the measurement does see such a buffer.
+    # The control reads the same file whole: the measurement does see such a buffer. Its
+    # growth is what the process's earlier peak leaves visible of the 200 MB (132 MiB seen
+    # with more imported), so the bar is twice the limit above, not the file's size.
     control = run_upload_benchmark("--megabytes", "200", "--in-memory")
-    assert control["growth_mib"] > 150, control
+    assert control["growth_mib"] > 100, control
