@@ -52,7 +52,7 @@ class _ClientBatching(_ClientCore):
 
     if TYPE_CHECKING:
         # A read of Client (client.py); gather runs report queries through it.
-        async def report(self, query: Query | BoundQuery) -> Report: ...
+        async def report(self, query: Query | BoundQuery[Any]) -> Report: ...
 
     async def _fetch_records(
         self,
@@ -131,7 +131,7 @@ class _ClientBatching(_ClientCore):
 
     async def gather(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         *,
         as_: type[Any] | None = None,
         return_exceptions: bool = False,
@@ -213,12 +213,12 @@ class _ClientBatching(_ClientCore):
     # An async generator, typed as one so ``contextlib.aclosing`` accepts it.
     @overload
     def stream(
-        self, query: Query | BoundQuery, as_: None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
     ) -> AsyncGenerator[dict[str, Any], None]: ...
     @overload
-    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncGenerator[T, None]: ...
+    def stream(self, query: Query | BoundQuery[Any], as_: type[T]) -> AsyncGenerator[T, None]: ...
     async def stream(
-        self, query: Query | BoundQuery, as_: type[Any] | None = None
+        self, query: Query | BoundQuery[Any], as_: type[Any] | None = None
     ) -> AsyncGenerator[Any, None]:
         """The records of a read query, decoded as the body arrives.
 
@@ -264,7 +264,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: None = None,
         *,
         dedupe: bool = False,
@@ -274,7 +274,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[T],
         *,
         dedupe: bool = False,
@@ -283,7 +283,7 @@ class _ClientBatching(_ClientCore):
     ) -> AsyncIterator[T]: ...
     async def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[Any] | None = None,
         *,
         dedupe: bool = False,

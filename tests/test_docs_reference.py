@@ -50,7 +50,10 @@ def test_resource_reference_lists_every_resource_operation_and_key() -> None:
             assert f"`{key}`" in text
         for field in resource.required:
             assert f"`{field}`" in text
-    assert "`/v2/extension_database/{slug}/id/{id}`" in text
+    assert "`/v2/extension_database/{api_name}/id/{id}`" in text
+    for name, resource in catalogue.RESOURCES.items():
+        for field in resource.fields:
+            assert f"| `{field.name}` | {field.kind.value} |" in text, (name, field)
 
 
 def test_cli_reference_has_every_command_and_option() -> None:

@@ -34,7 +34,7 @@ _KIND_TEXT = {
     catalogue.OperationKind.UPLOAD: "upload files (`upload`)",
 }
 #: An example extension database, to show what every one of them offers.
-_EXTENSION_EXAMPLE = f"{catalogue.EXTENSION_DATABASE}/staff_disciplinary_13"
+_EXTENSION_EXAMPLE = f"{catalogue.EXTENSION_DATABASE}/wellcheck_notes"
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
@@ -84,14 +84,12 @@ def _resource_section(resource: Resource, title: str, name: str | None = None) -
         fields = ", ".join(f"`{f}`" for f in resource.required)
         yield f"**Mandatory on create**: {fields}."
         yield ""
-    # Recorded by newer catalogues: optional create fields, and why a resource is read-only.
-    optional = getattr(resource, "optional", ())
-    if optional:
-        yield f"**Optional on create** (wiki): {', '.join(f'`{f}`' for f in optional)}."
+    if resource.optional:
+        names = ", ".join(f"`{f}`" for f in resource.optional)
+        yield f"**Optional on create** (wiki): {names}."
         yield ""
-    reason = getattr(resource, "read_only_reason", "")
-    if reason:
-        yield f"**No writes**: {reason}"
+    if resource.read_only_reason:
+        yield f"**No writes**: {resource.read_only_reason}"
         yield ""
     yield from _fields_lines(resource)
 
@@ -99,7 +97,7 @@ def _resource_section(resource: Resource, title: str, name: str | None = None) -
 def _operation_lines(resource: Resource, name: str) -> Iterator[str]:
     """The operations table; a column for the wiki's method and path where they differ."""
     ops = list(resource.operations.values())
-    differ = any(getattr(op, "differs", False) for op in ops)
+    differ = any(op.differs for op in ops)
     yield "| operation | method | path |" + (" wiki's method and path |" if differ else "")
     yield "|---|---|---|" + ("---|" if differ else "")
     for op in ops:
@@ -108,8 +106,8 @@ def _operation_lines(resource: Resource, name: str) -> Iterator[str]:
             f"| `{op.path.replace('{resource}', name)}` |"
         )
         if differ:
-            wiki = getattr(op, "wiki", None)
-            if getattr(op, "differs", False) and wiki is not None:
+            wiki = op.wiki
+            if op.differs:
                 row += f" `{wiki.method}` `{wiki.path.replace('{resource}', name)}` |"
             else:
                 row += " the same |"
@@ -126,7 +124,7 @@ def _operation_lines(resource: Resource, name: str) -> Iterator[str]:
 
 def _fields_lines(resource: Resource) -> Iterator[str]:
     """The resource's fields and their types, where the catalogue records them."""
-    fields = getattr(resource, "fields", ())
+    fields = resource.fields
     if not fields:
         return
     yield "**Fields** (of a read; `flag` is `Y`/`N`, `id` a record or dictionary ID):"
@@ -134,7 +132,7 @@ def _fields_lines(resource: Resource) -> Iterator[str]:
     yield "| field | type | |"
     yield "|---|---|---|"
     for field in fields:
-        joined = "read from a related record" if getattr(field, "joined", False) else ""
+        joined = "read from a related record" if field.joined else ""
         yield f"| `{field.name}` | {field.kind.value} | {joined} |"
     yield ""
 
@@ -145,12 +143,13 @@ def render_resources() -> str:
     for name, resource in catalogue.RESOURCES.items():
         lines.extend(_resource_section(resource, f"`{name}`"))
     example = catalogue.get_resource(_EXTENSION_EXAMPLE)
-    slug = f"{catalogue.EXTENSION_DATABASE}/{{slug}}"
-    lines.extend(_resource_section(example, "Extension databases", slug))
+    path = f"{catalogue.EXTENSION_DATABASE}/{{api_name}}"
+    lines.extend(_resource_section(example, "Extension databases", path))
     lines.append(
-        f"An extension database is addressed as `{catalogue.EXTENSION_DATABASE}/{{slug}}`, "
-        "the slug being its name lower-cased with spaces as `_`, then `_` and its ID: "
-        '`ExtensionDatabase("Staff Disciplinary", 13)` is `staff_disciplinary_13`.'
+        f"An extension database is addressed as `{path}`: the API name set on the "
+        'database record, as in `ExtensionDatabase("wellcheck_notes")`. The older rule, '
+        "its name lower-cased with spaces as `_`, then `_` and its ID, is "
+        '`ExtensionDatabase("Staff Disciplinary", 13)`: `staff_disciplinary_13`.'
     )
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from dizions_async import __version__
+from dizions_async.cli._check import check
 from dizions_async.cli._common import say, usage_line
 from dizions_async.cli._demo import demo
 from dizions_async.cli._dict import dict_
@@ -76,6 +77,7 @@ def app() -> None:
     """
 
 
+app.add_command(check)
 app.add_command(paths)
 app.add_command(serve)
 app.add_command(get)

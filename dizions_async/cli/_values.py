@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 
 import click
 
+from dizions_async._fields import Kind
 from dizions_async._text import closest
 from dizions_async.catalogue import EXTENSION_DATABASE, Resource
 
@@ -28,43 +29,11 @@ __all__ = ["check_names", "field_kinds", "filter_value", "known_fields"]
 
 _YES = frozenset({"y", "yes", "true", "1"})
 _NO = frozenset({"n", "no", "false", "0"})
-_FLAG, _DATE, _DATETIME = "flag", "date", "datetime"
 
 
-def field_kinds(resource: Resource) -> Mapping[str, str]:
-    """Field name -> kind (``flag``, ``date``, ``datetime``, ``id``, ...) of ``resource``."""
-    fields = getattr(resource, "fields", None)
-    if fields is None:  # TODO(#15): the field table lands with issue 15; drop this then.
-        return _INTERIM_KINDS.get(resource.name, {})
-    return {f.name: f.kind.value for f in fields}
-
-
-def _kinds(spec: str) -> dict[str, str]:
-    return dict(item.split(":") for item in spec.split())
-
-
-_CLIENT_FLAGS = ["active", "registered_disabled", "blue_badge_holder"]
-_CONTACT = _kinds(
-    "id:id referral:id user:id branch:id start_date:datetime end_date:datetime "
-    "description:text due_stage:id travel_mileage:float travel_time:int client:id project:id "
-    "date:date referral_complete:flag project_active:flag project_name:text "
-    + " ".join(f"client_{f}:flag" for f in _CLIENT_FLAGS)
-)
-_INTERIM_KINDS: Mapping[str, Mapping[str, str]] = {
-    "clients": _kinds(
-        "date_of_birth:date consent:flag deceased:flag "
-        + " ".join(f"{f}:flag" for f in _CLIENT_FLAGS)
-    ),
-    "referrals": _kinds(
-        "date:date updated:datetime referral_complete:flag project_active:flag "
-        + " ".join(f"client_{f}:flag" for f in _CLIENT_FLAGS)
-    ),
-    "done_contacts": _CONTACT,
-    "due_contacts": _CONTACT,
-    "workers": _kinds("active:flag"),
-    "schedules": _kinds("start_date:date end_date:date"),
-    "attendances": _kinds("start:datetime attended:flag"),
-}
+def field_kinds(resource: Resource) -> Mapping[str, Kind]:
+    """Field name -> kind (flag, date, id, ...) of ``resource``, from the field table."""
+    return {f.name: f.kind for f in resource.fields}
 
 
 def known_fields(resource: Resource) -> frozenset[str]:
@@ -84,7 +53,7 @@ def filter_value(resource: Resource, key: str, value: str) -> str:
         click.BadParameter: a Y/N or date field's value that means neither.
     """
     kind = field_kinds(resource).get(key)
-    if kind == _FLAG:
+    if kind is Kind.FLAG:
         word = value.strip().lower()
         if word in _YES:
             return "Y"
@@ -94,8 +63,8 @@ def filter_value(resource: Resource, key: str, value: str) -> str:
             f"filter {key!r} takes Y or N (or yes/no, true/false, 1/0), got {value!r}",
             param_hint="--filter",
         )
-    if kind in (_DATE, _DATETIME):
-        parse = dt.date.fromisoformat if kind == _DATE else dt.datetime.fromisoformat
+    if kind in (Kind.DATE, Kind.DATETIME):
+        parse = dt.date.fromisoformat if kind is Kind.DATE else dt.datetime.fromisoformat
         try:
             parse(value)
         except ValueError:
