@@ -404,7 +404,9 @@ def _fail(exc: BaseException, debug: bool, code: int) -> NoReturn:
         _echo_traceback(exc)
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     ctx = click.get_current_context(silent=True)
-    if code == 2 and ctx is not None:
+    # A refused query or value is what the command's help explains; a setup problem
+    # (keys, an extra, a journal or row file) is not.
+    if isinstance(exc, (QueryError, ValidationError)) and ctx is not None:
         say(usage_line(message, ctx.command_path), err=True)
     else:
         say(f"dizions: error: {message}", err=True)
