@@ -8,7 +8,7 @@ not exactly the one stated, and (with ``warn_unused_ignores``, part of ``--stric
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from typing_extensions import assert_type
@@ -21,7 +21,8 @@ async def reads(dz: Client, q: Query) -> None:
     assert_type(await dz.fetch(q, as_=models.Client), list[models.Client])
     assert_type(await dz.fetch(q, models.Referral, split="month"), list[models.Referral])
     assert_type(await dz.fetch_one(q, as_=models.Worker), models.Worker)
-    assert_type(dz.stream(q, as_=models.DoneContact), AsyncIterator[models.DoneContact])
+    # An async generator, so contextlib.aclosing(dz.stream(...)) type-checks.
+    assert_type(dz.stream(q, as_=models.DoneContact), AsyncGenerator[models.DoneContact, None])
     assert_type(dz.stream_many([q], as_=models.Schedule), AsyncIterator[models.Schedule])
     assert_type(await dz.gather([q], as_=models.Client), list[Any])
 
