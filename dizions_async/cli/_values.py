@@ -3,7 +3,8 @@
 - A Y/N field's filter value may be ``y/n``, ``yes/no``, ``true/false`` or ``1/0`` in any
   case; it is sent as ``Y`` or ``N``. A date field's value must be ``YYYY-MM-DD``.
   Anything else is a usage error saying what the key takes (the API would answer such a
-  filter with no rows, not with an error).
+  filter with no rows, not with an error); the value itself is masked, as in every
+  message, unless values are opted in (``DIZIONS_LOG_VALUES=1``).
 - Filter keys, ``--fields``, ``--dimension`` and ``--metric`` names are checked against
   the resource's known names. A name near a known one (two edits or fewer) is refused as a
   likely typo, with the nearest name; elsewhere an unknown name is refused only where the
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Mapping
 import click
 
 from dizions_async._fields import Kind
+from dizions_async._redact import shown
 from dizions_async._text import closest
 from dizions_async.catalogue import EXTENSION_DATABASE, Resource
 
@@ -60,7 +62,7 @@ def filter_value(resource: Resource, key: str, value: str) -> str:
         if word in _NO:
             return "N"
         raise click.BadParameter(
-            f"filter {key!r} takes Y or N (or yes/no, true/false, 1/0), got {value!r}",
+            f"filter {key!r} takes Y or N (or yes/no, true/false, 1/0), got {shown(value)}",
             param_hint="--filter",
         )
     if kind in (Kind.DATE, Kind.DATETIME):
@@ -69,7 +71,7 @@ def filter_value(resource: Resource, key: str, value: str) -> str:
             parse(value)
         except ValueError:
             raise click.BadParameter(
-                f"filter {key!r} takes a date as YYYY-MM-DD (e.g. 2024-01-31), got {value!r}",
+                f"filter {key!r} takes a date as YYYY-MM-DD (e.g. 2024-01-31), got {shown(value)}",
                 param_hint="--filter",
             ) from None
     return value
