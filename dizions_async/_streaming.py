@@ -35,7 +35,7 @@ import ijson  # type: ignore[import-untyped]
 import orjson
 
 from dizions_async.errors import DecodeError, DizionsError
-from dizions_async.protocol import checked_records
+from dizions_async.protocol import MAX_DEPTH, MAX_RECORD_BYTES, checked_records
 
 __all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
@@ -77,17 +77,23 @@ def _orjson_numbers(value: Any, label: str) -> Any:
     because its float mode is yajl's, which refuses integers beyond 64 bits that orjson
     (and so ``fetch``) reads: an integer past orjson's range becomes a float, a Decimal a
     float (both correctly rounded, as orjson's parser is), and an infinite one an error.
+    Containers are changed in place, walked with a list, not recursion: a record may be
+    nested :data:`~dizions_async.protocol.MAX_DEPTH` deep, past Python's recursion limit.
     """
-    kind = type(value)
-    if kind is dict:
-        for key, item in value.items():
-            if type(item) in _EXACT:
-                value[key] = _orjson_numbers(item, label)
-        return value
-    if kind is list:
-        return [_orjson_numbers(item, label) for item in value]
-    if kind is int and _INT_MIN <= value <= _INT_MAX:
-        return value
+    box = [value]
+    todo: list[Any] = [box]
+    while todo:
+        node = todo.pop()
+        for key, item in node.items() if type(node) is dict else enumerate(node):
+            kind = type(item)
+            if kind is dict or kind is list:
+                todo.append(item)
+            elif kind is Decimal or (kind is int and not _INT_MIN <= item <= _INT_MAX):
+                node[key] = _float(item, label)
+    return box[0]
+
+
+def _float(value: int | Decimal, label: str) -> float:
     try:
         number = float(value)
     except OverflowError:
@@ -95,9 +101,6 @@ def _orjson_numbers(value: Any, label: str) -> Any:
     if number in (float("inf"), float("-inf")):
         raise DecodeError(f"{label}: the body holds a number too large for a float")
     return number
-
-
-_EXACT = frozenset({dict, list, int, Decimal})
 
 
 def _plain(item: Any, label: str) -> Any:
@@ -112,21 +115,111 @@ def _plain(item: Any, label: str) -> Any:
 
 _DIGITS = b"0123456789"
 
+#: A whole or unterminated string (group 1 holds its closing quote, if any), or a bracket.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*("?)|[\[\]{}]', re.S)
+#: The rest of a string that began in an earlier chunk.
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*("?)', re.S)
+_OPENERS = b"[{"
+
+
+class _Shape:
+    """The nesting depth and the size of the current record of a JSON body, followed
+    chunk by chunk from its brackets and strings without parsing it, so a body that
+    would make ijson's memory grow (deep nesting: quadratic; an endless record or
+    string: linear) is refused before ijson reads it.
+
+    A "record" is whatever lies between two points where the body is back at depth one
+    (inside the outer array, outside any string); for a valid body, one element.
+    """
+
+    __slots__ = ("_boundary", "_depth", "_escaped", "_in_string", "_label", "_max", "_offset")
+
+    def __init__(self, label: str, max_record_bytes: int) -> None:
+        self._label = label
+        self._max = max_record_bytes
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False  # the chunk before ended in a string's lone backslash
+        self._offset = 0  # bytes seen before this chunk
+        self._boundary = 0  # offset of the last point back at depth one
+
+    def feed(self, data: bytes) -> None:
+        """Follow ``data``, the next bytes of the body.
+
+        Raises:
+            DecodeError: nesting deeper than MAX_DEPTH, or a record past the size limit.
+        """
+        at, end, depth = 0, len(data), self._depth
+        if self._in_string:
+            if self._escaped:
+                at, self._escaped = 1, False
+            rest = _STRING_REST.match(data, min(at, end))
+            assert rest is not None  # the pattern matches the empty string
+            at = rest.end()
+            if rest.group(1):
+                self._in_string = False
+                if depth <= 1:
+                    self._boundary = self._offset + at
+            else:
+                self._escaped = at < end  # stopped before a lone trailing backslash
+                at = end
+        for token in _TOKEN.finditer(data, at) if not self._in_string else ():
+            first = data[token.start()]
+            if first == 0x22:  # '"'
+                if not token.group(1):
+                    self._in_string = True
+                    self._escaped = token.end() < end
+                    break
+                if depth <= 1:
+                    self._boundary = self._offset + token.end()
+            elif first in _OPENERS:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise DecodeError(
+                        f"{self._label}: the body nests deeper than {MAX_DEPTH} levels"
+                    )
+            else:
+                depth -= 1
+                if depth <= 1:
+                    self._boundary = self._offset + token.end()
+        self._depth = depth
+        self._offset += end
+        if depth <= 1 and not self._in_string:
+            self._boundary = self._offset
+        elif self._offset - self._boundary > self._max:
+            raise DecodeError(
+                f"{self._label}: a record passed max_record_bytes={self._max}; "
+                "raise it with Client(max_record_bytes=...) if such records are expected"
+            )
+
 
 class _Reader:
     """The ``async read(n)`` ijson wants: buffered bytes first, then the chunk iterator.
 
-    It counts reads, so the caller can cut record batches at chunk boundaries. It also
-    refuses a run of more digits than ``int()`` takes (``sys.get_int_max_str_digits()``):
+    It counts reads, so the caller can cut record batches at chunk boundaries. It refuses
+    a body nested too deep or with a record too large (:class:`_Shape`), and a run of
+    more digits than ``int()`` takes (``sys.get_int_max_str_digits()``):
     ijson's C backend, in exact-number mode, crashes the process on such an integer
     instead of raising. No such number decodes anyway (orjson refuses past ~309 digits);
     the rare string of that many digits is refused with it.
     """
 
-    __slots__ = ("_chunks", "_digits", "_label", "_long_run", "_max_digits", "_pending", "reads")
+    __slots__ = (
+        "_chunks",
+        "_digits",
+        "_label",
+        "_long_run",
+        "_max_digits",
+        "_pending",
+        "_shape",
+        "reads",
+    )
 
-    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], label: str) -> None:
+    def __init__(
+        self, head: bytes, chunks: AsyncIterator[bytes], label: str, max_record_bytes: int
+    ) -> None:
         self._chunks = chunks
+        self._shape = _Shape(label, max_record_bytes)
         self._pending = head
         self._label = label
         self.reads = 0
@@ -151,6 +244,7 @@ class _Reader:
             self._pending = b""
         if self._max_digits:
             self._check_digits(data)
+        self._shape.feed(data)
         return data
 
     def _check_digits(self, data: bytes) -> None:
@@ -169,13 +263,18 @@ class _Reader:
 
 
 async def _ijson_batches(
-    head: bytes, chunks: AsyncIterator[bytes], label: str, chunk_size: int, skip_first: bool
+    head: bytes,
+    chunks: AsyncIterator[bytes],
+    label: str,
+    chunk_size: int,
+    skip_first: bool,
+    max_record_bytes: int,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Records of the array whose text is ``head`` followed by ``chunks``, via ijson.
 
     ``skip_first`` drops a placeholder element the caller put before a ``,``.
     """
-    reader = _Reader(head, chunks, label)
+    reader = _Reader(head, chunks, label, max_record_bytes)
     # Exact numbers: see _orjson_numbers.
     items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=False)
     batch: list[dict[str, Any]] = []
@@ -218,6 +317,7 @@ async def record_batches(
     label: str,
     chunk_size: int = 64 * 1024,
     fast_path_limit: int = FAST_PATH_LIMIT,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The records of a JSON array body, in batches, decoded as the chunks arrive.
 
@@ -227,15 +327,22 @@ async def record_batches(
         chunk_size: the most bytes ijson is handed at once.
         fast_path_limit: bytes buffered without a whole record before ijson takes over
             (0: ijson from the start).
+        max_record_bytes: the largest record decoded. The fast path never buffers more
+            than this (nor more than ``fast_path_limit``); ijson's input is checked for it
+            and for nesting deeper than ``MAX_DEPTH`` before ijson reads it.
 
     Returns:
         An async iterator of non-empty lists of records (JSON objects), in body order.
 
     Raises:
-        DecodeError: the body is empty, not an array, not valid JSON, cut short, or holds
-            something other than objects.
+        DecodeError: the body is empty, not an array, not valid JSON, cut short, holds
+            something other than objects, a record over ``max_record_bytes`` or nesting
+            deeper than ``MAX_DEPTH``.
         TransportError: from ``chunks``, when the connection fails mid-body.
     """
+    # Whole records cut here are at most this long (orjson refuses nesting past
+    # MAX_DEPTH itself); anything longer goes to ijson, behind the checks of _Shape.
+    fast_path_limit = min(fast_path_limit, max_record_bytes)
     buf = bytearray()
     started = False  # the opening "[" has been consumed
     need_comma = False  # a record was cut out, so a "," must come before the next
@@ -280,5 +387,6 @@ async def record_batches(
     # ijson takes over from what is buffered, as the rest of an array, and what follows.
     # After a cut the rest starts with ",": a placeholder element keeps the text valid.
     head = (b"[0" if need_comma else b"[") + bytes(buf)
-    async for batch in _ijson_batches(head, chunks, label, chunk_size, need_comma):
+    batches = _ijson_batches(head, chunks, label, chunk_size, need_comma, max_record_bytes)
+    async for batch in batches:
         yield batch

@@ -76,6 +76,11 @@ class Client(_ClientWrites, _ClientBatching):
         log_values: show filter values in log lines (they are masked by default).
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
+        max_response_bytes: the most bytes (decoded, after gzip) a response read whole
+            may hold (default 256 MiB; None for no limit); past it, ``ResponseTooLarge``.
+            Streams are not limited as a whole: see ``max_record_bytes``.
+        max_record_bytes: the largest record a stream decodes (default 16 MiB); past it,
+            ``DecodeError``. See ``docs/limits.md`` for every limit.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base
