@@ -7,6 +7,7 @@ held in :class:`Keys`, whose repr never shows them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,14 +70,24 @@ class Keys:
         return "Keys(source=***, org=***, user=***)"
 
 
+#: Characters an HTTP header value cannot carry: C0 controls and DEL (tab included: a
+#: key has none), and anything past Latin-1.
+_UNSAFE = re.compile("[\x00-\x1f\x7f\u0100-\U0010ffff]")
+
+
+def _header_safe(value: str) -> bool:
+    return _UNSAFE.search(value) is None
+
+
 def resolve_keys(
     source: str | None, org: str | None, user: str | None, env: Mapping[str, str]
 ) -> Keys:
     """The keys from the arguments, falling back to ``DIZIONS_SOURCE`` / ``_ORG`` / ``_USER``.
 
     Raises:
-        ConfigurationError: a key is missing from both; the message names the argument
-            and the environment variable (never a key's value).
+        ConfigurationError: a key is missing from both (the message names the argument
+            and the environment variable), or holds a C0 control character, DEL or a
+            character outside Latin-1. Messages never show a key's value.
     """
     given = {"source": source, "org": org, "user": user}
     found: dict[str, str] = {}
@@ -89,14 +100,18 @@ def resolve_keys(
             raise ConfigurationError(
                 f"no {header} key: pass {name}=... to Client() or set {variable}"
             )
-        if any(c in value for c in "\r\n\0"):
-            raise ConfigurationError(f"the {header} key holds a line break or NUL character")
+        if not _header_safe(value):
+            raise ConfigurationError(
+                f"the {header} key holds a control character or a character outside "
+                "Latin-1, which no HTTP header can carry; check how it was copied"
+            )
         found[name] = value
     return Keys(**found)
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    # Only the exact name: "evil.localhost" resolves wherever a resolver says it does.
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -109,8 +124,9 @@ def check_base_url(
 ) -> URL:
     """The base URL (argument, else ``DIZIONS_BASE_URL``, else the default), checked.
 
-    ``https`` always; ``http`` only to a loopback host (127.0.0.0/8, ::1, localhost) or
-    with ``allow_insecure=True``, because the keys travel in headers.
+    ``https`` always; ``http`` only to a loopback IP literal (127.0.0.0/8, ``::1``), the
+    exact name ``localhost``, or with ``allow_insecure=True``, because the keys travel
+    in headers.
 
     Raises:
         ConfigurationError: not an absolute http(s) URL; ``http`` to another host; a

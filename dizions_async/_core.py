@@ -350,7 +350,7 @@ class _ClientCore:
         else:
             sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
             delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
-            delay = delay if request.resendable else None
+            delay = delay if request.resendable and outcome.retryable else None
             if delay is None or self._past_deadline(call, delay):
                 raise self._final_error(request, outcome, retries) from None
             reason = type(outcome).__name__
@@ -372,7 +372,12 @@ class _ClientCore:
             return exc
         message = str(exc) + (f" (after {retries} retries)" if retries else "")
         return type(exc)(
-            message, method=exc.method, url=exc.url, retries=retries, outcome_unknown=unknown
+            message,
+            method=exc.method,
+            url=exc.url,
+            retries=retries,
+            outcome_unknown=unknown,
+            retryable=exc.retryable,
         )
 
     async def _send(self, request: Request) -> Response:

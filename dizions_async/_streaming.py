@@ -24,7 +24,6 @@ close to fetch, and ijson keeps every body decodable in bounded memory.
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -34,12 +33,13 @@ from typing import Any
 import ijson  # type: ignore[import-untyped]
 import orjson
 
+from dizions_async._logging import logger
 from dizions_async.errors import DecodeError, DizionsError
 from dizions_async.protocol import MAX_DEPTH, MAX_RECORD_BYTES, checked_records
 
 __all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
-log = logging.getLogger("dizions_async")
+log = logger
 
 try:
     _BACKEND: Any = ijson.get_backend("yajl2_c")

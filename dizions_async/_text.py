@@ -1,10 +1,32 @@
-"""Small text helpers shared by the query builder and the catalogue: edit distance, hints."""
+"""Small text helpers shared by the query builder, the catalogue and the client: the one
+path-segment encoder, edit distance, hints."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
-__all__ = ["closest", "edit_distance"]
+__all__ = ["closest", "edit_distance", "path_segment"]
+
+_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def path_segment(value: str) -> str:
+    """``value`` percent-encoded as one URL path segment; every segment the SDK builds
+    from a value (filters, external IDs, dictionary names and terms, record IDs) comes
+    through here.
+
+    ``/`` is encoded, so a value cannot add a segment; so are ``.`` and ``..`` alone,
+    which are dot-segments: URL normalisation (yarl, proxies, servers) would remove
+    them and the segment before, and so address another resource.
+
+    >>> path_segment("a/b"), path_segment(".."), path_segment("x.y")
+    ('a%2Fb', '%2E%2E', 'x.y')
+    """
+    # Most values are IDs or plain words: skip the general quoter for them.
+    if _SAFE_CHARS.issuperset(value):
+        return value if value != "." and value != ".." else value.replace(".", "%2E")
+    return quote(value, safe="")
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from urllib.parse import quote
 
 import attrs
 
-from dizions_async._text import closest
+from dizions_async._text import closest, path_segment
 from dizions_async.errors import QueryError
 
 __all__ = [
@@ -299,5 +298,5 @@ def operation_path(resource: Resource, kind: OperationKind, **values: object) ->
     '/v2/clients/id/7'
     """
     op = resource.operation(kind)
-    quoted = {k: quote(str(v), safe="") for k, v in values.items()}
+    quoted = {k: path_segment(str(v)) for k, v in values.items()}
     return op.path.format(resource=resource.name, **quoted)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, overload
-from urllib.parse import quote
 
 from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._client_batching import _ClientBatching
@@ -25,6 +24,7 @@ from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
 from dizions_async._convert import structure_records
 from dizions_async._resolve import DictionaryCache, replace_ids
+from dizions_async._text import path_segment
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, get_resource
 from dizions_async.errors import DecodeError, NotFoundError, QueryError
@@ -52,7 +52,11 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise QueryError(f"{what} must be a non-empty string, got {value!r}")
-    return quote(value, safe="")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise QueryError(f"{what} is not valid Unicode text (a lone surrogate)") from None
+    return path_segment(value)
 
 
 class Client(_ClientWrites, _ClientBatching):

@@ -106,6 +106,8 @@ class TransportError(DizionsError):
         method: HTTP method of the request.
         url: the request URL with filter values masked.
         retries: how many times the request was retried before giving up.
+        retryable: False when trying again at once cannot help (a host name that does
+            not resolve): the client then gives up without retrying.
     """
 
     def __init__(
@@ -116,12 +118,14 @@ class TransportError(DizionsError):
         url: str = "",
         retries: int = 0,
         outcome_unknown: bool = False,
+        retryable: bool = True,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
         self.retries = retries
         self.outcome_unknown = outcome_unknown
+        self.retryable = retryable
 
 
 class ConnectError(TransportError):

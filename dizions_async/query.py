@@ -21,12 +21,12 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 from yarl import URL
 
-from dizions_async._text import closest, edit_distance
+from dizions_async._text import closest, edit_distance, path_segment
 from dizions_async.catalogue import (
     API_PREFIX,
     EXTENSION_DATABASE,
@@ -50,19 +50,9 @@ FilterValue = Scalar | Iterable[Scalar]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _RAW_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2}),(\d{4}-\d{2}-\d{2})\Z")
-_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _RESERVED_KEYS = ("field", "dimension", "metric")
 #: A key within this many edits of a documented key is taken for a typo, not an extension field.
 _TYPO_EDITS = 2
-
-
-def _quote(value: str) -> str:
-    # Most values are IDs or plain words: skip the general quoter for them.
-    if _SAFE_CHARS.issuperset(value):
-        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
-        # and a segment with them, so they are encoded although "." is otherwise safe.
-        return value if value != "." and value != ".." else value.replace(".", "%2E")
-    return quote(value, safe="")
 
 
 def _scalar(key: str, value: object) -> str:
@@ -295,7 +285,7 @@ class Query:
         if self.ids:
             out += ("id", ";".join(map(str, self.ids)))
         for key, values in self.filters:
-            out += (key, ";".join([_quote(v) for v in values]))
+            out += (key, ";".join([path_segment(v) for v in values]))
         for key, start, end in self.date_ranges:
             out += (key, f"{start.isoformat()},{end.isoformat()}")
         if self.dimension_key is not None:
@@ -314,7 +304,7 @@ class Query:
     @property
     def query_string(self) -> str:
         """The ``resolveIds[]=...`` query string, or ``""``."""
-        return "&".join(f"resolveIds[]={_quote(name)}" for name in self.resolve)
+        return "&".join(f"resolveIds[]={path_segment(name)}" for name in self.resolve)
 
     def url(self, base: str | URL) -> URL:
         """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``).
@@ -494,7 +484,7 @@ class ExtensionDatabase:
     @property
     def resource(self) -> str:
         """The resource path: ``extension_database/{slug}``."""
-        return f"{EXTENSION_DATABASE}/{self.slug}"
+        return f"{EXTENSION_DATABASE}/{path_segment(self.slug)}"
 
     def query(self, *, strict: bool = True) -> Query:
         return Query(self.resource, strict=strict)

@@ -10,7 +10,8 @@ exceptions are caught: each becomes one of ours, with a message built from the
 request's redacted label (never from aiohttp's text, which may quote the URL):
 
 * :class:`~dizions_async.errors.ConnectError`: the connection failed (refused, DNS,
-  TLS, connect timeout), so the request certainly was not sent;
+  TLS, connect timeout), so the request certainly was not sent; a refused TLS
+  certificate is not ``retryable`` (the message says why it was refused);
 * :class:`~dizions_async.errors.RequestTimeout`: no complete answer within the read
   timeout, after the request may have been sent;
 * :class:`~dizions_async.errors.TransportError`: the connection dropped or broke
@@ -130,6 +131,24 @@ class Transport(Protocol):
         ...
 
 
+#: OpenSSL verify codes (``X509_V_ERR_*``), by what they tell the caller.
+_CERTIFICATE_PROBLEMS = {
+    9: "it is not valid yet",
+    10: "it has expired",
+    18: "it is self-signed: unknown authority",
+    19: "its chain ends in an untrusted root: unknown authority",
+    20: "it was issued by an unknown authority",
+    21: "it was issued by an unknown authority",
+    62: "it was issued for another host name: name mismatch",
+    64: "it was issued for another IP address: name mismatch",
+}
+
+
+def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    code = getattr(exc.certificate_error, "verify_code", None)
+    return _CERTIFICATE_PROBLEMS.get(code or 0, "it could not be verified")
+
+
 def _fail(request: Request, exc: BaseException) -> TransportError:
     """Our error for an aiohttp/OS failure; the message never quotes aiohttp's text."""
     label = request.label
@@ -138,10 +157,16 @@ def _fail(request: Request, exc: BaseException) -> TransportError:
     unknown = not request.idempotent
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectError(f"{label}: timed out connecting to {host}", method=method, url=url)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Permanent until someone fixes a certificate or a trust store: not retried.
+        return ConnectError(
+            f"{label}: the TLS certificate of {host} was refused ({_certificate_problem(exc)})",
+            method=method,
+            url=url,
+            retryable=False,
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         why = exc.os_error.strerror or type(exc.os_error).__name__
-        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            why = "TLS certificate rejected"
         return ConnectError(f"{label}: could not connect to {host} ({why})", method=method, url=url)
     if isinstance(exc, aiohttp.InvalidURL):
         return ConnectError(f"{label}: invalid URL", method=method, url=url)
