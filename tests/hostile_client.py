@@ -2,7 +2,8 @@
 
 ``python tests/hostile_client.py BASE_URL MODE OP [MAX_RESPONSE_BYTES]`` sets
 ``RLIMIT_AS`` (address space) to :data:`ADDRESS_SPACE`, runs OP (``fetch``, ``stream``,
-``stream_bounded`` or ``stream_some``) against ``/v2/clients/surname/MODE``, then checks
+``stream_many``, ``stream_bounded``, ``stream_some``; or ``create`` and ``upload``, which
+the server answers with an endless 500) against ``/v2/clients/surname/MODE``, then checks
 the client still answers a healthy read, and prints one JSON line: the error's type
 (``null`` if none), whether it is one of ours, whether the client was usable after, and
 the process's peak RSS in bytes.
@@ -11,6 +12,7 @@ the process's peak RSS in bytes.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import resource
 import sys
@@ -51,6 +53,14 @@ async def run(base_url: str, mode: str, op: str, limits: dict[str, Any]) -> dict
                         pass
 
                 await asyncio.wait_for(drain(), 2)
+            elif op == "stream_many":
+                async for _ in dz.stream_many([query, query]):
+                    pass
+            elif op == "create":
+                await dz.create("clients", {"first_name": "Ann", "surname": "Lee"})
+            elif op == "upload":
+                letter = io.BytesIO(b"dear client " * 1000)
+                await dz.upload("clients", 1, letter, user_visibility=1, group_visibility=1)
             elif op == "stream_some":
                 seen = 0
                 async for _ in dz.stream(query):

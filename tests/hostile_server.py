@@ -13,6 +13,8 @@ usable after a hostile answer. ``GET /v2/clients/surname/MODE`` answers as MODE 
 - ``trickle``: a 200 array that sends one byte every 50 ms, forever;
 - ``redirect``: a 302 to another host.
 
+Any other method (a write, an upload) is answered by ``endless_500``, body unread.
+
 The endless answers stop when the client goes away.
 """
 
@@ -85,7 +87,10 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            path = head.split(b" ", 2)[1].decode()
+            method, path, _ = head.decode("latin-1").split(" ", 2)
+            if method != "GET":
+                await _answer("endless_500", writer)
+                break
             if path == "/v2/workers":
                 body = b'[{"id": 1}]'
                 writer.write(_head("200 OK", length=len(body)) + body)
