@@ -39,14 +39,13 @@ from dizions_async.protocol import MAX_DEPTH, MAX_RECORD_BYTES, checked_records
 
 __all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
-log = logger
 
 try:
     _BACKEND: Any = ijson.get_backend("yajl2_c")
 except ImportError:  # pragma: no cover - depends on how ijson was built
     # Pure-Python ijson still works, several times slower; say so once, at import.
     _BACKEND = ijson
-    log.info("ijson's C backend (yajl2_c) is unavailable; streaming uses %s", ijson.backend)
+    logger.info("ijson's C backend (yajl2_c) is unavailable; streaming uses %s", ijson.backend)
 
 #: Which ijson backend decodes streams the fast path cannot (``"yajl2_c"`` normally).
 BACKEND_NAME: str = getattr(_BACKEND, "backend_name", None) or str(ijson.backend)
