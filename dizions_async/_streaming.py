@@ -28,6 +28,7 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 import ijson  # type: ignore[import-untyped]
@@ -114,11 +115,12 @@ def _plain(item: Any, label: str) -> Any:
 
 _DIGITS = b"0123456789"
 
-#: A whole or unterminated string (group 1 holds its closing quote, if any), or a bracket.
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*("?)|[\[\]{}]', re.S)
-#: The rest of a string that began in an earlier chunk.
-_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*("?)', re.S)
-_OPENERS = b"[{"
+#: A backslash and the character it escapes (in valid JSON, only inside strings).
+_ESCAPE = re.compile(rb"\\.", re.S)
+#: Every byte but the four brackets, for ``bytes.translate`` to delete.
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+#: The change of depth at each bracket, by byte value.
+_STEP = tuple(1 if c in b"[{" else -1 if c in b"]}" else 0 for c in range(256))
 
 
 class _Shape:
@@ -127,8 +129,12 @@ class _Shape:
     would make ijson's memory grow (deep nesting: quadratic; an endless record or
     string: linear) is refused before ijson reads it.
 
-    A "record" is whatever lies between two points where the body is back at depth one
-    (inside the outer array, outside any string); for a valid body, one element.
+    Escapes are dropped, the text is split at quotes (every other piece is inside a
+    string), and the brackets outside strings are summed: all in C (``re``,
+    ``bytes.split``, ``bytes.translate``, ``itertools.accumulate``). A record's size is
+    counted from the end of the last chunk in which the body was back at depth one
+    (between the outer array's elements), so a record is refused within one chunk of
+    passing ``max_record_bytes``.
     """
 
     __slots__ = ("_boundary", "_depth", "_escaped", "_in_string", "_label", "_max", "_offset")
@@ -138,9 +144,9 @@ class _Shape:
         self._max = max_record_bytes
         self._depth = 0
         self._in_string = False
-        self._escaped = False  # the chunk before ended in a string's lone backslash
-        self._offset = 0  # bytes seen before this chunk
-        self._boundary = 0  # offset of the last point back at depth one
+        self._escaped = False  # the chunk before ended in a lone backslash
+        self._offset = 0  # bytes seen, this chunk included
+        self._boundary = 0  # where the current record is taken to start
 
     def feed(self, data: bytes) -> None:
         """Follow ``data``, the next bytes of the body.
@@ -148,42 +154,30 @@ class _Shape:
         Raises:
             DecodeError: nesting deeper than MAX_DEPTH, or a record past the size limit.
         """
-        at, end, depth = 0, len(data), self._depth
-        if self._in_string:
-            if self._escaped:
-                at, self._escaped = 1, False
-            rest = _STRING_REST.match(data, min(at, end))
-            assert rest is not None  # the pattern matches the empty string
-            at = rest.end()
-            if rest.group(1):
-                self._in_string = False
-                if depth <= 1:
-                    self._boundary = self._offset + at
-            else:
-                self._escaped = at < end  # stopped before a lone trailing backslash
-                at = end
-        for token in _TOKEN.finditer(data, at) if not self._in_string else ():
-            first = data[token.start()]
-            if first == 0x22:  # '"'
-                if not token.group(1):
-                    self._in_string = True
-                    self._escaped = token.end() < end
-                    break
-                if depth <= 1:
-                    self._boundary = self._offset + token.end()
-            elif first in _OPENERS:
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise DecodeError(
-                        f"{self._label}: the body nests deeper than {MAX_DEPTH} levels"
-                    )
-            else:
-                depth -= 1
-                if depth <= 1:
-                    self._boundary = self._offset + token.end()
-        self._depth = depth
-        self._offset += end
-        if depth <= 1 and not self._in_string:
+        self._offset += len(data)
+        if self._escaped and data:
+            data, self._escaped = data[1:], False
+        if b"\\" in data:
+            data = _ESCAPE.sub(b"", data)  # an escaped quote or bracket is not structure
+            if data.endswith(b"\\"):  # escapes the first byte of the next chunk
+                data, self._escaped = data[:-1], True
+        pieces = data.split(b'"')
+        was_in_string = self._in_string
+        if len(pieces) % 2 == 0:
+            self._in_string = not was_in_string
+        if was_in_string and len(pieces) == 1:  # still inside one string
+            self._check_size(back_at_one=False)
+            return
+        outside = b"".join(pieces[1 if was_in_string else 0 :: 2])
+        steps = map(_STEP.__getitem__, outside.translate(None, _NOT_BRACKETS))
+        levels = list(accumulate(steps, initial=self._depth))
+        self._depth = levels[-1]
+        if max(levels) > MAX_DEPTH:
+            raise DecodeError(f"{self._label}: the body nests deeper than {MAX_DEPTH} levels")
+        self._check_size(back_at_one=min(levels) <= 1)
+
+    def _check_size(self, *, back_at_one: bool) -> None:
+        if back_at_one:
             self._boundary = self._offset
         elif self._offset - self._boundary > self._max:
             raise DecodeError(
