@@ -312,10 +312,15 @@ def decode_json(request: Request, response: Response) -> Any:
     """
     try:
         return orjson.loads(response.body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        # orjson's own text may quote the body: only its depth verdict is passed on.
+        what = (
+            f"nests deeper than {MAX_DEPTH} levels"
+            if str(exc).startswith("depth limit")
+            else "is not JSON"
+        )
         raise DecodeError(
-            f"{request.label}: the response ({response.status}, {len(response.body)} bytes) "
-            "is not JSON"
+            f"{request.label}: the response ({response.status}, {len(response.body)} bytes) " + what
         ) from None
 
 

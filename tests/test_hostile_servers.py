@@ -66,7 +66,7 @@ CASES = [
     ("endless_500", "upload", "ServerError", "500 POST"),
     ("deep", "stream", "DecodeError", "deeper than 1024 levels"),
     ("deep", "stream_many", "DecodeError", "deeper than 1024 levels"),
-    ("deep", "fetch", "DecodeError", "not JSON"),
+    ("deep", "fetch", "DecodeError", "deeper than 1024 levels"),
     ("stall", "stream", "RequestTimeout", "within the read timeout"),
     ("stall", "fetch", "RequestTimeout", "timeout"),
     ("redirect", "fetch", "APIError", "to evil.example not followed"),
