@@ -119,6 +119,8 @@ _DIGITS = b"0123456789"
 _ESCAPE = re.compile(rb"\\.", re.S)
 #: Every byte but the four brackets, for ``bytes.translate`` to delete.
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+#: Passes that remove whole bracket pairs before levels are followed one by one.
+_PASSES = 8
 #: The change of depth at each bracket, by byte value.
 _STEP = tuple(1 if c in b"[{" else -1 if c in b"]}" else 0 for c in range(256))
 
@@ -130,11 +132,11 @@ class _Shape:
     string: linear) is refused before ijson reads it.
 
     Escapes are dropped, the text is split at quotes (every other piece is inside a
-    string), and the brackets outside strings are summed: all in C (``re``,
-    ``bytes.split``, ``bytes.translate``, ``itertools.accumulate``). A record's size is
-    counted from the end of the last chunk in which the body was back at depth one
-    (between the outer array's elements), so a record is refused within one chunk of
-    passing ``max_record_bytes``.
+    string), and the levels of the brackets outside strings followed: all in C (``re``,
+    ``bytes.split``, ``bytes.translate``, ``bytes.replace``, ``itertools.accumulate``).
+    A record's size is counted from the end of the last chunk in which the body was back
+    at depth one (between the outer array's elements), so a record is refused within one
+    chunk of passing ``max_record_bytes``.
     """
 
     __slots__ = ("_boundary", "_depth", "_escaped", "_in_string", "_label", "_max", "_offset")
@@ -168,12 +170,22 @@ class _Shape:
         if was_in_string and len(pieces) == 1:  # still inside one string
             self._check_size(back_at_one=False)
             return
-        outside = b"".join(pieces[1 if was_in_string else 0 :: 2])
-        steps = map(_STEP.__getitem__, outside.translate(None, _NOT_BRACKETS))
-        levels = list(accumulate(steps, initial=self._depth))
+        brackets = b"".join(pieces[1 if was_in_string else 0 :: 2]).translate(None, _NOT_BRACKETS)
+        # Whole pairs ("{}", "[]", then what they enclosed) leave the lowest level as it
+        # was and lower the highest by one per pass: a few passes of bytes.replace shrink
+        # a chunk of records to a few brackets, whose levels are cheap to follow.
+        short, passes = brackets, 0
+        while passes < _PASSES:
+            shorter = short.replace(b"{}", b"").replace(b"[]", b"")
+            if len(shorter) == len(short):
+                break
+            short, passes = shorter, passes + 1
+        levels = list(accumulate(map(_STEP.__getitem__, short), initial=self._depth))
+        if max(levels) + passes > MAX_DEPTH:  # perhaps too deep: follow every bracket
+            levels = list(accumulate(map(_STEP.__getitem__, brackets), initial=self._depth))
+            if max(levels) > MAX_DEPTH:
+                raise DecodeError(f"{self._label}: the body nests deeper than {MAX_DEPTH} levels")
         self._depth = levels[-1]
-        if max(levels) > MAX_DEPTH:
-            raise DecodeError(f"{self._label}: the body nests deeper than {MAX_DEPTH} levels")
         self._check_size(back_at_one=min(levels) <= 1)
 
     def _check_size(self, *, back_at_one: bool) -> None:
