@@ -171,9 +171,10 @@ class _Shape:
             self._check_size(back_at_one=False)
             return
         brackets = b"".join(pieces[1 if was_in_string else 0 :: 2]).translate(None, _NOT_BRACKETS)
-        # Whole pairs ("{}", "[]", then what they enclosed) leave the lowest level as it
-        # was and lower the highest by one per pass: a few passes of bytes.replace shrink
-        # a chunk of records to a few brackets, whose levels are cheap to follow.
+        # Removing whole pairs ("{}", "[]", then what they enclosed) leaves the lowest
+        # level as it was and lowers the highest by at most one per replace (two per
+        # pass): a few passes shrink a chunk of records to a few brackets, whose levels
+        # are cheap to follow.
         short, passes = brackets, 0
         while passes < _PASSES:
             shorter = short.replace(b"{}", b"").replace(b"[]", b"")
@@ -181,7 +182,7 @@ class _Shape:
                 break
             short, passes = shorter, passes + 1
         levels = list(accumulate(map(_STEP.__getitem__, short), initial=self._depth))
-        if max(levels) + passes > MAX_DEPTH:  # perhaps too deep: follow every bracket
+        if max(levels) + 2 * passes > MAX_DEPTH:  # perhaps too deep: follow every bracket
             levels = list(accumulate(map(_STEP.__getitem__, brackets), initial=self._depth))
             if max(levels) > MAX_DEPTH:
                 raise DecodeError(f"{self._label}: the body nests deeper than {MAX_DEPTH} levels")

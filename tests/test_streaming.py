@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unittest.mock
 from collections.abc import AsyncIterator
 
 import orjson
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dizions_async import _streaming
 from dizions_async._streaming import BACKEND_NAME, record_batches
 from dizions_async.errors import DecodeError, TransportError
 from dizions_async.protocol import MAX_DEPTH, MAX_RECORD_BYTES
@@ -289,3 +291,32 @@ async def test_brackets_quotes_and_escapes_in_strings_never_count_as_nesting(
     records = [{"t": text * 500, "n": [[text]]} for text in texts]
     body = orjson.dumps(records)
     assert await decode(body, size, fast_path_limit=0) == records
+
+
+JSON_TEXT = st.text(alphabet='[]{}"\\\\ax,:', max_size=6)
+JSON_VALUES = st.recursive(
+    st.none() | st.integers(-(2**63), 2**63 - 1) | JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(JSON_TEXT, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200)
+@given(
+    records=st.lists(st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=3), max_size=4),
+    size=st.integers(1, 40),
+    limit=st.integers(1, 9),
+)
+async def test_the_depth_check_refuses_exactly_the_bodies_deeper_than_its_limit(
+    records: list[dict[str, object]], size: int, limit: int
+) -> None:
+    # The same check as at MAX_DEPTH, at a small limit random bodies reach and pass:
+    # brackets, quotes and backslashes in strings, split anywhere, never count.
+    body = orjson.dumps(records)
+    depth, _ = flat(records)
+    with unittest.mock.patch.object(_streaming, "MAX_DEPTH", limit):
+        if depth > limit:
+            with pytest.raises(DecodeError, match=f"deeper than {limit} levels"):
+                await decode(body, size, fast_path_limit=0)
+        else:
+            assert await decode(body, size, fast_path_limit=0) == records
