@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from dizions_async.errors import QueryError
 from dizions_async.query import FilterValue, Query
 
 if TYPE_CHECKING:
@@ -92,5 +93,15 @@ class BoundQuery:
 
 
 def unwrap(query: Query | BoundQuery) -> Query:
-    """The plain :class:`Query` of ``query`` (itself, unless it is bound)."""
-    return query.query if isinstance(query, BoundQuery) else query
+    """The plain :class:`Query` of ``query`` (itself, unless it is bound).
+
+    Raises:
+        QueryError: ``query`` is neither (a resource name passed as is, say).
+    """
+    if isinstance(query, Query):
+        return query
+    if isinstance(query, BoundQuery):
+        return query.query
+    raise QueryError(
+        f"expected a Query, got {type(query).__name__}: build one with Query(...) or dz.query(...)"
+    )

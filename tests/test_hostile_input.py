@@ -341,30 +341,45 @@ FULL = {"first_name": "A", "surname": "B"}
 VISIBLE = {"user_visibility": 1, "group_visibility": 1}
 
 #: For each public method: (call taking one value, the hostile values it gets, a good
-#: value that lets the call reach the server, for the hostile answers). Hostile values
-#: are of the types the parameter takes (a wrong type is a TypeError, as in any Python).
+#: value that lets the call reach the server, for the hostile answers). Queries and
+#: resource names get values of any type; other parameters get hostile values of the
+#: types they take (there a wrong type is the usual TypeError, caught by mypy).
 CALLS: dict[str, list[tuple[Call, list[Any], Any]]] = {
     "fetch": [
+        (lambda dz, v: dz.fetch(v), ANY, Query("clients")),
         (lambda dz, v: dz.fetch(Query("clients", strict=False).filter(surname=v)), ANY, "x"),
         (lambda dz, v: dz.fetch(Query("clients").date_range("dob", v, v), split="day"), ANY, "x"),
         (lambda dz, v: dz.fetch(Query("clients"), split=v), TEXT + INTS, "month"),
         (lambda dz, v: dz.fetch(Query("clients"), split=("surname", v)), INTS, 2),
     ],
-    "fetch_one": [(lambda dz, v: dz.fetch_one(Query("clients").id(v)), TEXT + INTS, 1)],
-    "gather": [(lambda dz, v: dz.gather([Query("clients").filter(surname=v)]), ANY, "x")],
-    "stream": [(lambda dz, v: dz.stream(Query("clients").filter(surname=v)), ANY, "x")],
+    "fetch_one": [
+        (lambda dz, v: dz.fetch_one(v), ANY, Query("clients").id(1)),
+        (lambda dz, v: dz.fetch_one(Query("clients").id(v)), TEXT + INTS, 1),
+    ],
+    "gather": [
+        (lambda dz, v: dz.gather([v]), ANY, Query("clients")),
+        (lambda dz, v: dz.gather([Query("clients").filter(surname=v)]), ANY, "x"),
+    ],
+    "stream": [
+        (lambda dz, v: dz.stream(v), ANY, Query("clients")),
+        (lambda dz, v: dz.stream(Query("clients").filter(surname=v)), ANY, "x"),
+    ],
     "stream_many": [
+        (lambda dz, v: dz.stream_many([v]), ANY, Query("clients")),
         (lambda dz, v: dz.stream_many([Query("clients").filter(surname=v)]), ANY, "x"),
         (lambda dz, v: dz.stream_many([Query("clients")], buffer=v), INTS, 4),
     ],
-    "report": [(lambda dz, v: dz.report(Query("clients").dimension(v)), TEXT, "gender")],
+    "report": [
+        (lambda dz, v: dz.report(v), ANY, Query("clients").dimension("gender")),
+        (lambda dz, v: dz.report(Query("clients").dimension(v)), TEXT, "gender"),
+    ],
     "query": [
-        (lambda dz, v: dz.query(v), TEXT, "clients"),
+        (lambda dz, v: dz.query(v), ANY, "clients"),
         (lambda dz, v: dz.query("clients").filter(surname=v), ANY, "x"),
     ],
-    "selectable_fields": [(lambda dz, v: dz.selectable_fields(v), TEXT, "clients")],
-    "filterable_fields": [(lambda dz, v: dz.filterable_fields(v), TEXT, "clients")],
-    "metrics": [(lambda dz, v: dz.metrics(v), TEXT, "clients")],
+    "selectable_fields": [(lambda dz, v: dz.selectable_fields(v), ANY, "clients")],
+    "filterable_fields": [(lambda dz, v: dz.filterable_fields(v), ANY, "clients")],
+    "metrics": [(lambda dz, v: dz.metrics(v), ANY, "clients")],
     "dictionary": [
         (lambda dz, v: dz.dictionary(v, "x"), TEXT, "g"),
         (lambda dz, v: dz.dictionary("x", v), TEXT, "t"),
