@@ -37,7 +37,9 @@ async def run(base_url: str, mode: str, op: str, limits: dict[str, Any]) -> dict
         "hostile-user",
         base_url=base_url,
         retry=RetryPolicy(max_retries=1, backoff_base=0.01),
-        timeout=Timeouts(connect=5, read=1, total=30),
+        # A short read timeout for the stalls; a long one where only the bound from
+        # outside may end the stream (a loaded machine must not make it a read timeout).
+        timeout=Timeouts(connect=5, read=30 if op == "stream_bounded" else 1, total=30),
         **limits,
     ) as dz:
         try:
