@@ -352,6 +352,10 @@ CALLS: dict[str, list[tuple[Call, list[Any], Any]]] = {
         (lambda dz, v: dz.fetch(Query("clients"), split=v), TEXT + INTS, "month"),
         (lambda dz, v: dz.fetch(Query("clients"), split=("surname", v)), INTS, 2),
     ],
+    "fetch_arrow": [
+        (lambda dz, v: dz.fetch_arrow(v), ANY, Query("clients")),
+        (lambda dz, v: dz.fetch_arrow(Query("clients").filter(surname=v)), ANY, "x"),
+    ],
     "fetch_one": [
         (lambda dz, v: dz.fetch_one(v), ANY, Query("clients").id(1)),
         (lambda dz, v: dz.fetch_one(Query("clients").id(v)), TEXT + INTS, 1),
