@@ -1,6 +1,6 @@
-"""Small text helpers: the one path-segment encoder (query builder, catalogue, client),
-edit distance and hints (query builder, catalogue), and the neutralising of control
-characters in text printed to a terminal (the CLI)."""
+"""Small text helpers: edit distance and hints (query builder, catalogue), the one encoder
+of a path segment, and the neutralising of control characters in text printed to a
+terminal (the CLI)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,20 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote
 
-__all__ = ["closest", "edit_distance", "path_segment", "printable"]
+__all__ = ["closest", "edit_distance", "printable", "quote_segment"]
 
 _SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
-def path_segment(value: str) -> str:
-    """``value`` percent-encoded as one URL path segment; every segment the SDK builds
-    from a value (filters, external IDs, dictionary names and terms, record IDs) comes
-    through here.
+def quote_segment(value: str) -> str:
+    """``value`` percent-encoded as one path segment (or one ``;``-separated value).
 
-    ``/`` is encoded, so a value cannot add a segment; so are ``.`` and ``..`` alone,
-    which are dot-segments: URL normalisation (yarl, proxies, servers) would remove
-    them and the segment before, and so address another resource.
-
-    >>> path_segment("a/b"), path_segment(".."), path_segment("x.y")
-    ('a%2Fb', '%2E%2E', 'x.y')
+    Every ``/ ; , ? # %`` and space is encoded, so no value can add a segment or a value.
     """
     # Most values are IDs or plain words: skip the general quoter for them.
     if _SAFE_CHARS.issuperset(value):
+        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
+        # and a segment with them, so they are encoded although "." is otherwise safe.
         return value if value != "." and value != ".." else value.replace(".", "%2E")
     return quote(value, safe="")
 

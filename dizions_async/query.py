@@ -27,13 +27,15 @@ import attrs
 from yarl import URL
 
 from dizions_async._redact import described, redact_path, shown, values_opted_in
-from dizions_async._text import closest, edit_distance, path_segment
+from dizions_async._text import closest, edit_distance
+from dizions_async._text import quote_segment as _quote
 from dizions_async.catalogue import (
     API_PREFIX,
     EXTENSION_DATABASE,
     KEY_PATTERN,
     MAX_FILTERS,
     Resource,
+    extension_api_name,
     extension_slug,
     get_resource,
 )
@@ -312,7 +314,7 @@ class Query:
         if self.ids:
             out += ("id", ";".join(map(str, self.ids)))
         for key, values in self.filters:
-            out += (key, ";".join([path_segment(v) for v in values]))
+            out += (key, ";".join([_quote(v) for v in values]))
         for key, start, end in self.date_ranges:
             out += (key, f"{start.isoformat()},{end.isoformat()}")
         if self.dimension_key is not None:
@@ -331,7 +333,7 @@ class Query:
     @property
     def query_string(self) -> str:
         """The ``resolveIds[]=...`` query string, or ``""``."""
-        return "&".join(f"resolveIds[]={path_segment(name)}" for name in self.resolve)
+        return "&".join(f"resolveIds[]={_quote(name)}" for name in self.resolve)
 
     def url(self, base: str | URL) -> URL:
         """The full URL under ``base`` (e.g. ``https://api.dizions.co.uk``).
@@ -495,25 +497,38 @@ class Query:
 
 @attrs.frozen
 class ExtensionDatabase:
-    """A multiple-record extension database, addressed by its name and ID.
+    """A multiple-record extension database, by its API name or by its name and ID.
+
+    With no ID, ``name`` is the API name set on the database record (API:_Extension_
+    Databases), used as given: lower-case letters, digits and underscores. With an ID,
+    the older rule makes the path name: lower-case, spaces to underscores, ``_ID``.
 
     Example::
 
+        >>> ExtensionDatabase("wellcheck_notes").query().filter(referral=2289).path
+        '/v2/extension_database/wellcheck_notes/referral/2289'
         >>> ExtensionDatabase("Staff Disciplinary", 13).query().filter(referral=2289).path
         '/v2/extension_database/staff_disciplinary_13/referral/2289'
+
+    Raises:
+        QueryError: an API name with any other character; a bad name or ID.
     """
 
     name: str
-    db_id: int
+    db_id: int | None = None
     slug: str = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "slug", extension_slug(self.name, self.db_id))
+        if self.db_id is None:
+            slug = extension_api_name(self.name)
+        else:
+            slug = extension_slug(self.name, self.db_id)
+        object.__setattr__(self, "slug", slug)
 
     @property
     def resource(self) -> str:
-        """The resource path: ``extension_database/{slug}``."""
-        return f"{EXTENSION_DATABASE}/{path_segment(self.slug)}"
+        """The resource path: ``extension_database/{api name or slug}``."""
+        return f"{EXTENSION_DATABASE}/{_quote(self.slug)}"
 
     def query(self, *, strict: bool = True) -> Query:
         return Query(self.resource, strict=strict)
