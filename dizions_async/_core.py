@@ -49,6 +49,8 @@ from dizions_async.errors import (
     TransportError,
 )
 from dizions_async.protocol import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RECORD_BYTES,
     Request,
     Response,
     auth_headers,
@@ -93,6 +95,8 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool | None = None,
         max_url_length: int = 4096,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         write_verbs: WriteVerbs | None = None,
     ) -> None:
         # Wrap the keys before anything can raise: from here on no frame holds one raw,
@@ -106,6 +110,11 @@ class _ClientCore:
         self._base = str(self._base_url)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be a positive int")
+        if max_response_bytes is not None:
+            _check_size("max_response_bytes", max_response_bytes)
+        _check_size("max_record_bytes", max_record_bytes)
+        self._max_response_bytes = max_response_bytes
+        self._max_record_bytes = max_record_bytes
         if isinstance(timeout, (int, float)):
             timeout = Timeouts(total=float(timeout))
         self._timeouts = timeout
@@ -191,7 +200,10 @@ class _ClientCore:
         if transport is None:
             # Made lazily, inside the running loop, as aiohttp requires.
             transport = self._transport = AiohttpTransport(
-                session=self._session, timeouts=self._timeouts, pool_size=self._max_concurrency
+                session=self._session,
+                timeouts=self._timeouts,
+                pool_size=self._max_concurrency,
+                max_response_bytes=self._max_response_bytes,
             )
         return transport
 
@@ -434,7 +446,7 @@ class _ClientCore:
             response = await stack.enter_async_context(transport.stream(request))
             if response.status < 300:
                 return response
-            # An error body is small: read it whole, for the error's message.
+            # The start of an error body is enough for the message; the rest is not read.
             return Response(response.status, response.headers, await response.read())
 
         while True:
@@ -446,6 +458,11 @@ class _ClientCore:
                     yield outcome
                     return
             await self._retry_after(call, outcome)
+
+
+def _check_size(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int (bytes), got {value!r}")
 
 
 class _Call:
