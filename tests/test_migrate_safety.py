@@ -1,0 +1,93 @@
+"""Migration safety as a new user meets it: the journal's target, and writes the server
+applied although their answer could not be read.
+
+Against the bundled fake and against a lenient in-test server (``_lenient.py``) that,
+like a less careful real server, stores a second client with the same external ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dizions_async import Client
+from dizions_async.jobs import Journal, migrate
+from dizions_async.jobs._journal import UNKNOWN
+from dizions_async.retry import RetryPolicy
+from dizions_async.testing import FakeDizions
+from tests._lenient import LenientServer
+
+if TYPE_CHECKING:
+    from conftest import Cli
+
+FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.001, jitter=False)
+
+
+@pytest.fixture
+async def lenient() -> AsyncIterator[LenientServer]:
+    async with LenientServer() as server:
+        yield server
+
+
+def _lenient_client(server: LenientServer, **options: Any) -> Client:
+    return Client("s", "o", "u", base_url=server.url, retry=FAST, **options)
+
+
+def _referrals(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "ref": f"R{i}",
+            "client": 1,
+            "client_type": 1,
+            "date": "2024-01-02",
+            "project": 1,
+            "template": 1,
+            "stage": 1,
+            "response_description": f"row {i}",
+        }
+        for i in range(n)
+    ]
+
+
+def _book(path: Path, prefix: str, n: int) -> Path:
+    lines = ["external_id,first_name,surname"]
+    lines += [f"{prefix}-{i},First{i},Sur{i}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_a_journal_reused_against_another_server_stops_before_sending(
+    cli: Cli, tmp_path: Path
+) -> None:
+    book = _book(tmp_path / "book.csv", "T", 5)
+    journal = tmp_path / "job.sqlite"
+    async with FakeDizions(clients=2, seed=1) as test, FakeDizions(clients=2, seed=2) as prod:
+        first = await cli(test, "migrate", "clients", str(book), "--journal", str(journal))
+        assert first.exit_code == 0, first.output
+        second = await cli(prod, "migrate", "clients", str(book), "--journal", str(journal))
+        assert second.exit_code == 2, second.output
+        assert test.url in second.stderr and prod.url in second.stderr
+        assert "use a new journal for a new target" in second.stderr
+        assert not [r for r in prod.requests if r.method != "GET"]
+        assert not prod.store.rows("clients", external_id="T-0")
+
+
+async def test_a_committed_write_answered_2xx_html_is_unknown_and_never_resent(
+    lenient: LenientServer, tmp_path: Path
+) -> None:
+    lenient.faults = ["commit_then_html"] * 5
+    rows = _referrals(20)
+    journal = tmp_path / "job.sqlite"
+    async with _lenient_client(lenient) as dz:
+        first = await migrate(dz, rows, journal=journal, resource="referrals", key="ref")
+        again = await migrate(
+            dz, rows, journal=journal, resource="referrals", key="ref", retry_failed=True
+        )
+    assert lenient.count("referrals") == 20
+    assert (first.created, first.unknown, first.failed) == (15, 5, 0)
+    assert (again.created, again.unknown) == (0, 5)
+    with Journal(journal) as j:
+        assert j.counts()[UNKNOWN] == 5
