@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiolimiter import AsyncLimiter
 from yarl import URL
 
-from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
+from dizions_async._config import Keys, Timeouts, check_base_url, key_fingerprint, resolve_keys
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache
 from dizions_async.errors import (
@@ -160,6 +160,24 @@ class _ClientCore:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL this client sends to (no trailing slash)."""
+        return self._base
+
+    def org_fingerprint(self, salt: bytes) -> str:
+        """A salted hash of the Org key: which organisation this client acts for, without
+        the key itself (the migration journal records it to refuse another target).
+
+        Args:
+            salt: random bytes kept with the fingerprint (a journal keeps its own).
+
+        Returns:
+            32 hex digits; the same key and salt always give the same fingerprint.
+        """
+        org = next(value for name, value in self._headers if name == "Org")
+        return key_fingerprint(org, salt)
 
     def _get_transport(self) -> Transport:
         if self._closed:

@@ -124,4 +124,3 @@ class LenientServer:
     async def _store_later(self, resource: str, fields: dict[str, Any]) -> None:
         await asyncio.sleep(self.late_delay)
         self.store(resource, fields)
-

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dizions_async import Client
-from dizions_async.jobs import Journal, migrate
+from dizions_async.jobs import Journal, TargetMismatch, migrate
 from dizions_async.jobs._journal import UNKNOWN
 from dizions_async.retry import RetryPolicy
 from dizions_async.testing import FakeDizions
@@ -91,3 +91,42 @@ async def test_a_committed_write_answered_2xx_html_is_unknown_and_never_resent(
     assert (again.created, again.unknown) == (0, 5)
     with Journal(journal) as j:
         assert j.counts()[UNKNOWN] == 5
+
+
+async def test_status_shows_the_target_and_never_the_key(cli: Cli, tmp_path: Path) -> None:
+    book = _book(tmp_path / "book.csv", "S", 2)
+    journal = tmp_path / "job.sqlite"
+    async with FakeDizions(clients=2, seed=1) as fake:
+        await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+        status = await cli(fake, "migrate", "status", str(journal))
+    assert status.exit_code == 0, status.output
+    assert f"target: {fake.url} (Org key #" in status.stdout
+    assert fake.keys.org.encode() not in journal.read_bytes()
+
+
+async def test_the_same_server_with_another_org_key_is_refused(tmp_path: Path) -> None:
+    journal = tmp_path / "job.sqlite"
+    rows = [{"external_id": "O-1", "first_name": "A", "surname": "B"}]
+    async with FakeDizions(clients=2, seed=1) as fake:
+        async with fake.client() as dz:
+            await migrate(dz, rows, journal=journal)
+        other = Client("s", "another-org", "u", base_url=fake.url)
+        async with other as dz:
+            with pytest.raises(TargetMismatch, match="use a new journal for a new target"):
+                await migrate(dz, rows, journal=journal)
+
+
+async def test_an_older_journal_is_adopted_on_the_next_run_with_a_one_line_notice(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "job.sqlite"
+    with Journal(journal) as j:
+        j.begin_job("clients", "external_id")  # as an older version left it
+    rows = [{"external_id": "A-1", "first_name": "A", "surname": "B"}]
+    async with FakeDizions(clients=2, seed=1) as fake, fake.client() as dz:
+        summary = await migrate(dz, rows, journal=journal)
+    assert len(summary.notices) == 1 and fake.url in summary.notices[0]
+    assert summary.describe().splitlines()[0] == summary.notices[0]
+    with Journal(journal) as j:
+        target = j.target()
+    assert target is not None and target.base_url == fake.url

@@ -287,12 +287,15 @@ def status(journal: str, limit: int) -> None:
     """Report JOURNAL: counts per status, then the rows not done, with their reasons."""
     with _open_journal(journal) as book:
         meta = book.meta()
+        target = book.target()
         counts = book.counts()
         open_rows = list(book.entries(FAILED, UNKNOWN, PENDING, limit=limit))
     click.echo(
         f"{meta.get('resource', '?')} migration keyed by {meta.get('key', '?')}, "
         f"started {meta.get('started', '?')}, rows from {meta.get('source', '(iterable)')}"
     )
+    where = target.describe() if target is not None else "not recorded (an older journal)"
+    click.echo(f"target: {where}")
     click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
     if open_rows:
         echo_table(

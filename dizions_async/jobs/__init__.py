@@ -8,7 +8,7 @@ SQLite journal so that a killed run resumes without losing or duplicating a reco
 from __future__ import annotations
 
 from dizions_async.jobs._export import ExportClient, ExportProgress, ExportSummary, export
-from dizions_async.jobs._journal import Entry, Journal, JournalMismatch
+from dizions_async.jobs._journal import Entry, Journal, JournalMismatch, Target, TargetMismatch
 from dizions_async.jobs._migrate import MigrationClient, MigrationSummary, Problem, migrate
 from dizions_async.jobs._recorder import JournalWriteError
 from dizions_async.jobs._sources import RowFileError, iter_rows
@@ -25,6 +25,8 @@ __all__ = [
     "MigrationSummary",
     "Problem",
     "RowFileError",
+    "Target",
+    "TargetMismatch",
     "export",
     "iter_rows",
     "migrate",

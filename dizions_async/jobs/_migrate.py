@@ -45,7 +45,16 @@ from dizions_async.errors import (
     ConfigurationError,
     DizionsError,
 )
-from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Entry, Journal, Mark
+from dizions_async.jobs._journal import (
+    DONE,
+    FAILED,
+    PENDING,
+    UNKNOWN,
+    Entry,
+    Journal,
+    Mark,
+    Target,
+)
 from dizions_async.jobs._recorder import Recorder
 from dizions_async.jobs._sources import (
     RowFormat,
@@ -72,7 +81,12 @@ _FATAL_ERRORS = (AuthenticationError, ClientClosedError, ConfigurationError)
 
 
 class MigrationClient(Protocol):
-    """What ``migrate`` needs of a client (``dizions_async.Client`` has all three)."""
+    """What ``migrate`` needs of a client (``dizions_async.Client`` has all of it)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def org_fingerprint(self, salt: bytes) -> str: ...
 
     async def create_client(
         self, fields: Mapping[str, Any], external_id: str | None = None
@@ -114,6 +128,7 @@ class MigrationSummary:
             values (ignored).
         problems: up to 50 failed, unknown or rejected rows, one by one.
         elapsed: seconds the run took.
+        notices: one-line notices about the journal (an older journal adopted).
     """
 
     resource: str
@@ -129,6 +144,7 @@ class MigrationSummary:
     duplicates: int = 0
     problems: tuple[Problem, ...] = ()
     elapsed: float = 0.0
+    notices: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -139,6 +155,7 @@ class MigrationSummary:
         """The summary as text: what was done, what was not, and how to carry on."""
         j = self.journal
         lines = [
+            *self.notices,
             f"{self.resource}: {self.rows} rows read in {self.elapsed:.1f}s; "
             f"created {self.created}, found already created {self.recovered}, "
             f"skipped as done earlier {self.skipped_done}.",
@@ -217,7 +234,9 @@ class _Tally:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(Problem(key, status, reason))
 
-    def summary(self, resource: str, journal: str, elapsed: float) -> MigrationSummary:
+    def summary(
+        self, resource: str, journal: str, elapsed: float, notices: tuple[str, ...] = ()
+    ) -> MigrationSummary:
         """The run's summary: every counter of the tally, under the same name."""
         counts = attrs.asdict(
             self, recurse=False, filter=lambda a, _: a.name not in ("finished", "problems")
@@ -227,6 +246,7 @@ class _Tally:
             journal=journal,
             problems=tuple(self.problems),
             elapsed=elapsed,
+            notices=notices,
             **counts,
         )
 
@@ -515,6 +535,8 @@ async def migrate(
         A :class:`MigrationSummary`; ``summary.describe()`` says what is left and how to resume.
 
     Raises:
+        TargetMismatch: the journal was started against another base URL or Org key
+            (nothing is sent: use a new journal for a new target).
         JournalMismatch: the journal belongs to another resource or key.
         JournalWriteError: the journal cannot be written (nothing unrecorded is sent).
         AuthenticationError: the keys are refused (the job stops; re-run to resume).
@@ -546,12 +568,30 @@ async def migrate(
         total=total,
         settle=settle,
     )
+    notice: str | None = None
     try:
-        await recorder.call(book.begin_job, resource, key, source)
-        await _run(engine, reader, concurrency)
+        target = await _target(client, recorder)
+        bound_before = await recorder.call(book.target)
+        notice = await recorder.call(book.begin_job, resource, key, source, target)
+        try:
+            await _run(engine, reader, concurrency)
+        except AuthenticationError as exc:
+            # Keys refused (401) before anything was done: the journal is not bound to a
+            # target that never accepted a write, so the run with the right keys may go on.
+            if exc.status == 401 and bound_before is None:
+                await recorder.drain()
+                await recorder.call(book.unbind_untouched)
+            raise
     finally:
         await recorder.aclose()
-    return engine.tally.summary(resource, book.path, time.monotonic() - started)
+    notices = () if notice is None else (notice,)
+    return engine.tally.summary(resource, book.path, time.monotonic() - started, notices)
+
+
+async def _target(client: MigrationClient, recorder: Recorder) -> Target:
+    """Where ``client`` sends, as the journal records it (with the journal's salt)."""
+    salt = await recorder.call(recorder.journal.salt)
+    return Target(client.base_url, client.org_fingerprint(salt))
 
 
 async def _run(engine: _Engine, reader: Iterator[SourceRow], concurrency: int) -> None:
