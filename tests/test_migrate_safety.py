@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from yarl import URL
 
 from dizions_async import Client
+from dizions_async.errors import DecodeError, TransportError
 from dizions_async.jobs import Journal, TargetMismatch, migrate
 from dizions_async.jobs._journal import UNKNOWN
+from dizions_async.protocol import Request, Response, decode_created_id
 from dizions_async.retry import RetryPolicy
 from dizions_async.testing import FakeDizions
 from tests._lenient import LenientServer
@@ -130,3 +133,42 @@ async def test_an_older_journal_is_adopted_on_the_next_run_with_a_one_line_notic
     with Journal(journal) as j:
         target = j.target()
     assert target is not None and target.base_url == fake.url
+
+
+# -- 2xx answers that cannot be read, after a write --------------------------------------
+
+
+async def test_a_write_answered_2xx_html_is_a_decode_error_with_outcome_unknown(
+    lenient: LenientServer,
+) -> None:
+    lenient.faults = ["commit_then_html"]
+    async with _lenient_client(lenient) as dz:
+        with pytest.raises(DecodeError) as caught:
+            await dz.create("referrals", _referrals(1)[0])
+    assert caught.value.outcome_unknown
+    assert "check before sending it again" in str(caught.value)
+    assert lenient.count("referrals") == 1 and len(lenient.writes()) == 1
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"id": null}', b"[]", b'"ok"', b""])
+def test_a_2xx_without_an_id_after_a_write_is_outcome_unknown(body: bytes) -> None:
+    url = URL("https://api.example/v2/referrals")
+    write = Request.build("PUT", url, (), body=b"x=1", idempotent=False)
+    with pytest.raises(DecodeError) as caught:
+        decode_created_id(write, Response(200, {}, body))
+    assert caught.value.outcome_unknown
+    read = Request.build("GET", url, ())
+    with pytest.raises(DecodeError) as caught:
+        decode_created_id(read, Response(200, {}, body))
+    assert not caught.value.outcome_unknown
+
+
+async def test_a_connection_dropped_while_reading_a_2xx_body_is_outcome_unknown(
+    lenient: LenientServer,
+) -> None:
+    lenient.faults = ["commit_then_cut"]
+    async with _lenient_client(lenient) as dz:
+        with pytest.raises(TransportError) as caught:
+            await dz.create("referrals", _referrals(1)[0])
+    assert caught.value.outcome_unknown
+    assert lenient.count("referrals") == 1 and len(lenient.writes()) == 1
