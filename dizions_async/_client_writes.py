@@ -17,14 +17,15 @@ from typing import overload
 from dizions_async import _writes
 from dizions_async._core import _ClientCore
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.errors import DizionsError
+from dizions_async.errors import DecodeError, DizionsError
 from dizions_async.protocol import (
     Request,
     Response,
     decode_created_id,
     decode_created_ids,
+    decode_records,
 )
-from dizions_async.query import ExtensionDatabase
+from dizions_async.query import ExtensionDatabase, Query
 
 __all__ = ["_ClientWrites"]
 
@@ -78,19 +79,35 @@ class _ClientWrites(_ClientCore):
         """Create a client (first_name and surname are mandatory); returns its ID.
 
         With ``external_id`` (a reference in another system) the create is
-        ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
-        ``outcome_unknown = True``), the message says what to read to find out whether the
-        client exists before creating it again.
+        ``PUT /v2/clients/external_id/{EXT}``, and before any resend (after a 429 or 503)
+        the client is read back by its external ID: found, its id is returned and the
+        create is not sent again (a 503 can follow a commit behind a gateway). If the
+        outcome is unknown (the error has ``outcome_unknown = True``), the message says
+        what to read to find out whether the client exists before creating it again.
 
         Raises:
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
         prepared = _writes.prepare_create_client(fields, external_id)
-        try:
+        if external_id is None:
             return await self._write_id(prepared)
+        ext = _writes.encode_value("external_id", external_id)
+        assert ext is not None  # checked by prepare_create_client
+        request = self._request(
+            prepared.method,
+            prepared.path,
+            body=prepared.body,
+            content_type=prepared.content_type,
+            idempotent=False,
+        )
+        try:
+            outcome = await self._send_checked(request, lambda: self._client_id_by(ext))
+            if isinstance(outcome, int):
+                return outcome
+            return decode_created_id(request, outcome)
         except DizionsError as exc:
-            if external_id is None or not exc.outcome_unknown:
+            if not exc.outcome_unknown:
                 raise
             # Same error, same class: only the message gains the way to check.
             exc.args = (
@@ -98,6 +115,16 @@ class _ClientWrites(_ClientCore):
                 "(Query('clients').filter(external_id=...)) before trying again",
             )
             raise
+
+    async def _client_id_by(self, external_id: str) -> int | None:
+        """The lowest id of the clients with ``external_id``, or None when there is none."""
+        query = Query("clients").filter(external_id=external_id).fields("id")
+        request = self._get(query.path)
+        records = decode_records(request, await self._send(request))
+        ids = [i for i in (r.get("id") for r in records) if type(i) is int]
+        if len(ids) < len(records):
+            raise DecodeError(f"{request.label}: a client read back has no integer id")
+        return min(ids, default=None)
 
     async def create_referral(self, fields: Fields) -> int:
         """Create a referral (record a contact); returns its ID.

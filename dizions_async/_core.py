@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +36,7 @@ from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
     ConnectError,
+    DizionsError,
     QueryError,
     RequestTimeout,
     TransportError,
@@ -326,8 +327,16 @@ class _ClientCore:
             return True
         return call.deadline is not None and self._retry.clock() + delay > call.deadline
 
-    async def _retry_after(self, call: _Call, outcome: Response | TransportError) -> None:
+    async def _retry_after(
+        self,
+        call: _Call,
+        outcome: Response | TransportError,
+        not_applied: frozenset[int] | None = None,
+    ) -> None:
         """Wait before the next attempt of ``call`` after ``outcome`` failed it.
+
+        ``not_applied``: the 5xx statuses after which a write's error is not
+        ``outcome_unknown`` (default: the policy's ``write_retry_statuses``).
 
         Raises:
             APIError, TransportError: the error for ``outcome`` when the policy gives up,
@@ -349,7 +358,13 @@ class _ClientCore:
             # An upload from an unseekable stream has been consumed: it cannot be resent.
             delay = delay if request.resendable else None
             if delay is None or self._past_deadline(call, delay):
-                raise error_for_status(request, outcome, retries=retries, retry_after=retry_after)
+                raise error_for_status(
+                    request,
+                    outcome,
+                    retries=retries,
+                    retry_after=retry_after,
+                    not_applied=policy.write_retry_statuses if not_applied is None else not_applied,
+                )
             if status == 429:
                 self._paused_until = max(self._paused_until, policy.clock() + delay)
             reason = str(status)
@@ -407,6 +422,46 @@ class _ClientCore:
                 return outcome
             await self._retry_after(call, outcome)
 
+    async def _send_checked(
+        self, request: Request, find: Callable[[], Awaitable[int | None]]
+    ) -> Response | int:
+        """As :meth:`_send`, for a create that can be read back (a client by external ID).
+
+        Before every resend, once an earlier attempt may have reached the server (any
+        answer, or a failure after sending began), ``find()`` reads the record back: a
+        5xx, or even a 503, can follow a commit behind a gateway. Found, its id is
+        returned and nothing is resent. A final 5xx is ``outcome_unknown``, whatever the
+        policy assumes of it.
+
+        Returns:
+            A response below 300, or the id ``find()`` found.
+
+        Raises:
+            As :meth:`_send`; and, when ``find()`` fails, the create's own error with
+            ``outcome_unknown`` set and the read's failure in its message.
+        """
+        transport = self._get_transport()
+        call = _Call(request)
+        reached = False
+        while True:
+            await self._take_slot(call)
+            try:
+                outcome = await self._attempt(call, transport.send(request))
+            finally:
+                self._slots.release()
+            if isinstance(outcome, Response) and outcome.status < 300:
+                return outcome
+            reached = reached or not isinstance(outcome, ConnectError)
+            await self._retry_after(call, outcome, not_applied=frozenset())
+            if not reached:
+                continue
+            try:
+                found = await find()
+            except DizionsError as exc:
+                raise _unchecked(request, outcome, call.retries, exc) from exc
+            if found is not None:
+                return found
+
     @contextlib.asynccontextmanager
     async def _stream(self, request: Request) -> AsyncIterator[StreamResponse]:
         """As :meth:`_send`, but yields the response with its body still to read.
@@ -438,6 +493,23 @@ class _ClientCore:
                     yield outcome
                     return
             await self._retry_after(call, outcome)
+
+
+def _unchecked(
+    request: Request, outcome: Response | TransportError, retries: int, exc: DizionsError
+) -> DizionsError:
+    """The error of a create whose read-back before a resend failed: outcome unknown."""
+    why = f"; reading it back before resending failed ({exc})"
+    if isinstance(outcome, Response):
+        error = error_for_status(request, outcome, retries=retries, not_applied=())
+        error.outcome_unknown = True
+        error.message += why
+        error.args = (error._describe(),)
+        return error
+    method, _, url = request.label.partition(" ")
+    return type(outcome)(
+        f"{outcome}{why}", method=method, url=url, retries=retries, outcome_unknown=True
+    )
 
 
 class _Call:

@@ -15,7 +15,7 @@ message, with any key value scrubbed out of that message.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import IO, Any
 
 import attrs
@@ -498,22 +498,25 @@ def error_for_status(
     *,
     retries: int = 0,
     retry_after: float | None = None,
+    not_applied: Collection[int] = (503,),
 ) -> APIError:
     """The exception for an error response (status 300 or more).
 
-    ``outcome_unknown`` is set for a write answered by a 5xx other than 503: the server
-    may have applied it.
+    ``outcome_unknown`` is set for a write answered by a 5xx not in ``not_applied``: the
+    server may have applied it.
 
     Args:
         request: the request that was answered.
         response: the error response.
         retries: how many times the request had been retried.
         retry_after: the parsed Retry-After, in seconds, for a 429.
+        not_applied: 5xx statuses taken to mean a write was not applied (the retry
+            policy's ``write_retry_statuses``).
     """
     status = response.status
     message = _message(request, response.body)
     method, _, url = request.label.partition(" ")
-    unknown = not request.idempotent and status >= 500 and status != 503
+    unknown = not request.idempotent and status >= 500 and status not in not_applied
     kwargs: dict[str, Any] = {
         "method": method,
         "url": url,

@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 from yarl import URL
 
 from dizions_async import Client
-from dizions_async.errors import DecodeError, TransportError
+from dizions_async.errors import DecodeError, ServerError, TransportError
 from dizions_async.jobs import Journal, TargetMismatch, migrate
 from dizions_async.jobs._journal import UNKNOWN
 from dizions_async.protocol import Request, Response, decode_created_id
@@ -172,3 +173,89 @@ async def test_a_connection_dropped_while_reading_a_2xx_body_is_outcome_unknown(
             await dz.create("referrals", _referrals(1)[0])
     assert caught.value.outcome_unknown
     assert lenient.count("referrals") == 1 and len(lenient.writes()) == 1
+
+
+# -- resends of writes --------------------------------------------------------------------
+
+
+async def test_a_client_create_answered_503_after_commit_is_read_back_not_resent(
+    lenient: LenientServer,
+) -> None:
+    lenient.faults = ["commit_then_503"]
+    async with _lenient_client(lenient) as dz:
+        new_id = await dz.create_client({"first_name": "A", "surname": "B"}, external_id="E1")
+    assert lenient.records["clients"] == [
+        {"id": new_id, "first_name": "A", "surname": "B", "external_id": "E1"}
+    ]
+    methods = [m for m, _, _ in lenient.requests]
+    assert methods == ["PUT", "GET"]  # the read back, and no second create
+
+
+async def test_a_client_create_answered_503_before_commit_is_read_back_then_resent(
+    lenient: LenientServer,
+) -> None:
+    lenient.faults = ["late_503"]
+    lenient.late_delay = 3600.0  # never, within this test
+    async with _lenient_client(lenient) as dz:
+        await dz.create_client({"first_name": "A", "surname": "B"}, external_id="E1")
+    assert [m for m, _, _ in lenient.requests] == ["PUT", "GET", "PUT"]
+    assert lenient.count("clients") == 1
+
+
+async def test_migrating_clients_through_503s_after_commit_creates_no_duplicate(
+    lenient: LenientServer, tmp_path: Path
+) -> None:
+    lenient.faults = ["commit_then_503", None] * 10
+    rows = [{"external_id": f"C{i}", "first_name": "A", "surname": "B"} for i in range(20)]
+    async with _lenient_client(lenient) as dz:
+        summary = await migrate(dz, rows, journal=tmp_path / "j.sqlite", concurrency=4)
+    assert summary.complete
+    held = [r["external_id"] for r in lenient.records["clients"]]
+    assert sorted(held) == sorted(r["external_id"] for r in rows)
+
+
+async def test_a_failed_read_back_before_a_resend_leaves_the_outcome_unknown(
+    lenient: LenientServer,
+) -> None:
+    lenient.faults = ["commit_then_503"]
+    async with _lenient_client(lenient) as dz:
+        real_send = dz._send
+
+        async def send(request: Request) -> Response:
+            if request.method == "GET":
+                raise TransportError("read failed", method="GET")
+            return await real_send(request)
+
+        dz._send = send  # type: ignore[method-assign]
+        with pytest.raises(ServerError) as caught:
+            await dz.create_client({"first_name": "A", "surname": "B"}, external_id="E1")
+    assert caught.value.outcome_unknown and "reading it back" in str(caught.value)
+    assert lenient.count("clients") == 1
+
+
+@pytest.mark.parametrize(
+    ("statuses", "sends", "unknown"), [(None, 2, None), (frozenset({429}), 1, True)]
+)
+async def test_write_retry_statuses_decide_whether_a_503_resends_other_writes(
+    lenient: LenientServer, statuses: frozenset[int] | None, sends: int, unknown: bool | None
+) -> None:
+    lenient.faults = ["late_503"]
+    lenient.late_delay = 3600.0
+    policy = FAST if statuses is None else attrs.evolve(FAST, write_retry_statuses=statuses)
+    async with Client("s", "o", "u", base_url=lenient.url, retry=policy) as dz:
+        try:
+            await dz.create("referrals", _referrals(1)[0])
+        except ServerError as exc:
+            assert exc.outcome_unknown is unknown
+        else:
+            assert unknown is None
+    assert len(lenient.writes()) == sends
+
+
+def test_write_retry_statuses_default_to_429_and_503_and_refuse_nonsense() -> None:
+    assert RetryPolicy().write_retry_statuses == frozenset({429, 503})
+    assert RetryPolicy(write_retry_statuses=[429]).write_retry_statuses == frozenset({429})
+    with pytest.raises(ValueError, match="4xx/5xx"):
+        RetryPolicy(write_retry_statuses={200})
+    with pytest.raises(TypeError):
+        RetryPolicy(write_retry_statuses=503)  # type: ignore[arg-type]
