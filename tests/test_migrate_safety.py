@@ -20,8 +20,10 @@ from dizions_async.errors import DecodeError, ServerError, TransportError
 from dizions_async.jobs import Journal, TargetMismatch, migrate
 from dizions_async.jobs._journal import UNKNOWN
 from dizions_async.protocol import Request, Response, decode_created_id
+from dizions_async.query import Query
 from dizions_async.retry import RetryPolicy
-from dizions_async.testing import FakeDizions
+from dizions_async.testing import FakeDizions, FaultConfig
+from dizions_async.testing._faults import parse_fault_rule
 from tests._lenient import LenientServer
 
 if TYPE_CHECKING:
@@ -259,3 +261,27 @@ def test_write_retry_statuses_default_to_429_and_503_and_refuse_nonsense() -> No
         RetryPolicy(write_retry_statuses={200})
     with pytest.raises(TypeError):
         RetryPolicy(write_retry_statuses=503)  # type: ignore[arg-type]
+
+
+# -- the fake server's commit_then_garble fault --------------------------------------------
+
+
+async def test_commit_then_garble_commits_then_answers_200_html_to_writes_only() -> None:
+    async with FakeDizions(clients=3, seed=3) as fake, fake.client(retry=FAST) as dz:
+        fake.faults.set(commit_then_garble=1.0)
+        assert await dz.fetch(Query("workers"))  # reads are answered normally
+        with pytest.raises(DecodeError) as caught:
+            await dz.create_client({"first_name": "Gar", "surname": "Bled"}, external_id="G1")
+        assert caught.value.outcome_unknown and "GET /v2/clients/external_id/G1" in str(
+            caught.value
+        )
+        assert len(fake.store.rows("clients", external_id="G1")) == 1
+        assert [r.fault for r in fake.requests] == [None, "commit_then_garble"]
+        assert fake.requests[-1].status == 200
+
+
+def test_commit_then_garble_parses_from_the_command_line_form() -> None:
+    rule = parse_fault_rule("PUT /v2/referrals:commit_then_garble=0.2,drop=0.1")
+    assert rule == FaultConfig("PUT /v2/referrals", commit_then_garble=0.2, drop=0.1)
+    with pytest.raises(ValueError, match="at most 1"):
+        FaultConfig(commit_then_fail=0.6, commit_then_garble=0.6)

@@ -375,7 +375,7 @@ class _Engine:
         if prior.status in (PENDING, UNKNOWN) and item.external_id is None:
             reason = prior.reason or "interrupted while its create was in flight"
             # PENDING: a crash left it in flight and nothing can be read back: never resend
-            self._unknown(item.key, reason, record=prior.status == PENDING)
+            self._unknown(item, reason, record=prior.status == PENDING)
             return True
         return False
 
@@ -409,7 +409,7 @@ class _Engine:
                     await self._refused(item, exc)
                     return
                 if item.external_id is None:
-                    self._unknown(item.key, str(exc))
+                    self._unknown(item, str(exc))
                     return
                 # The server may still be applying the create we lost track of (a read
                 # timeout, a dropped connection): give it time before reading back, or
@@ -438,7 +438,7 @@ class _Engine:
         try:
             ids = await self._read_back(item.external_id)
         except DizionsError as exc:
-            self._unknown(item.key, f"could not check {why}: {exc}")
+            self._unknown(item, f"could not check {why}: {exc}")
             return True
         if not ids:
             return False
@@ -481,12 +481,26 @@ class _Engine:
         self.tally.failed += 1
         self.tally.problem(key, FAILED, reason)
 
-    def _unknown(self, key: str, reason: str, *, record: bool = True) -> None:
-        """Count the row as unknown; ``record`` it so in the journal unless it already is."""
+    def _unknown(self, item: _Work, reason: str, *, record: bool = True) -> None:
+        """Count the row as unknown, with the read that settles it; ``record`` it so in the
+        journal unless it already is."""
         if record:
-            self.recorder.record(Mark(key, UNKNOWN, reason=reason))
+            reason = f"{reason}; {self._read_to_make(item)}"
+            self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
         self.tally.unknown += 1
-        self.tally.problem(key, UNKNOWN, reason)
+        self.tally.problem(item.key, UNKNOWN, reason)
+
+    def _read_to_make(self, item: _Work) -> str:
+        """How a person finds out whether the row's record exists."""
+        if item.external_id is not None:
+            return (
+                f"to check: dizions get clients --filter external_id={item.external_id!r} "
+                "--fields id"
+            )
+        return (
+            f"to check: look for a {self.resource} record holding this row's values "
+            f"(dizions get {self.resource} --filter FIELD=VALUE ...)"
+        )
 
     def _finish(self) -> None:
         self.tally.finished += 1
