@@ -285,3 +285,29 @@ def test_commit_then_garble_parses_from_the_command_line_form() -> None:
     assert rule == FaultConfig("PUT /v2/referrals", commit_then_garble=0.2, drop=0.1)
     with pytest.raises(ValueError, match="at most 1"):
         FaultConfig(commit_then_fail=0.6, commit_then_garble=0.6)
+
+
+async def test_retry_failed_never_resends_a_row_that_may_have_been_applied(
+    cli: Cli, tmp_path: Path
+) -> None:
+    journal = tmp_path / "job.sqlite"
+    rows = tmp_path / "referrals.csv"
+    header = ",".join(_referrals(1)[0])
+    rows.write_text("\n".join([header, *(",".join(map(str, r.values())) for r in _referrals(6))]))
+    async with FakeDizions(clients=3, seed=4) as fake:
+        fake.faults.set("PUT /v2/referrals", commit_then_garble=1.0, times=2)
+        args = ("migrate", "records", "referrals", str(rows), "--journal", str(journal))
+        first = await cli(fake, *args, "--key", "ref")
+        assert first.exit_code == 1 and "2 unknown" in first.stdout, first.output
+        held = len(fake.store.rows("referrals"))
+        again = await cli(fake, "migrate", "retry-failed", str(journal))
+        assert again.exit_code == 1 and "2 unknown" in again.stdout, again.output
+        assert len(fake.store.rows("referrals")) == held  # nothing resent
+        status = await cli(fake, "migrate", "status", str(journal))
+        assert "unknown: 2" in status.stdout and "to check:" in status.stdout
+        with Journal(journal) as j:
+            unknown = list(j.entries(UNKNOWN))
+        assert all("to check: look for a referrals record" in str(e.reason) for e in unknown)
+        unknown_key = unknown[0].source_key
+        settled = await cli(fake, "migrate", "settle", str(journal), unknown_key, "--id", "7")
+        assert settled.exit_code == 0 and "done" in settled.stdout
