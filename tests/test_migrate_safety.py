@@ -304,10 +304,9 @@ async def test_retry_failed_never_resends_a_row_that_may_have_been_applied(
         assert again.exit_code == 1 and "2 unknown" in again.stdout, again.output
         assert len(fake.store.rows("referrals")) == held  # nothing resent
         status = await cli(fake, "migrate", "status", str(journal))
-        assert "unknown: 2" in status.stdout and "to check:" in status.stdout
-        with Journal(journal) as j:
-            unknown = list(j.entries(UNKNOWN))
-        assert all("to check: look for a referrals record" in str(e.reason) for e in unknown)
-        unknown_key = unknown[0].source_key
+        assert "unknown: 2" in status.stdout
+        reads = [ln for ln in status.stdout.splitlines() if "look for a referrals record" in ln]
+        assert len(reads) == 2
+        unknown_key = reads[0].split(":")[0].strip()
         settled = await cli(fake, "migrate", "settle", str(journal), unknown_key, "--id", "7")
         assert settled.exit_code == 0 and "done" in settled.stdout

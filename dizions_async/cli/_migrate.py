@@ -32,6 +32,7 @@ from dizions_async.cli._common import (
 )
 from dizions_async.jobs import Journal, MigrationSummary, migrate
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
+from dizions_async.jobs._migrate import read_to_make
 from dizions_async.jobs._sources import RowFormat, source_format
 
 _FORMAT = click.Choice(["csv", "jsonl"])
@@ -306,9 +307,15 @@ def status(journal: str, limit: int) -> None:
         click.echo(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
     if counts[UNKNOWN]:
         click.echo(
-            f"Unknown rows: look each up in Dizions, then: dizions migrate settle {journal} "
-            "KEY --id ID (it exists) or --not-created (then retry-failed)"
+            "Unknown rows may have been created: they are never resent. Look each up in "
+            f"Dizions, then: dizions migrate settle {journal} KEY --id ID (it exists) or "
+            "--not-created (then retry-failed). The read to make:"
         )
+        by_external_id = meta.get("resource") == "clients" and meta.get("key") == "external_id"
+        for entry in open_rows:
+            if entry.status == UNKNOWN:
+                ext = entry.source_key if by_external_id else None
+                click.echo(f"  {entry.source_key}: {read_to_make(meta['resource'], ext)}")
     if counts[PENDING]:
         click.echo("Pending rows were interrupted: run the migration again to check them.")
 

@@ -251,6 +251,16 @@ class _Tally:
         )
 
 
+def read_to_make(resource: str, external_id: str | None) -> str:
+    """The read that tells whether an ``unknown`` row's record exists in Dizions."""
+    if external_id is not None:
+        return f"dizions get clients --filter external_id={external_id} --fields id"
+    return (
+        f"look for a {resource} record holding the row's values "
+        f"(dizions get {resource} --filter FIELD=VALUE ...)"
+    )
+
+
 def _values_hash(fields: Mapping[str, Any]) -> int:
     try:
         return hash(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS))
@@ -482,25 +492,13 @@ class _Engine:
         self.tally.problem(key, FAILED, reason)
 
     def _unknown(self, item: _Work, reason: str, *, record: bool = True) -> None:
-        """Count the row as unknown, with the read that settles it; ``record`` it so in the
-        journal unless it already is."""
+        """Count the row as unknown (listed with the read that settles it); ``record`` it
+        so in the journal unless it already is."""
         if record:
-            reason = f"{reason}; {self._read_to_make(item)}"
             self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
         self.tally.unknown += 1
-        self.tally.problem(item.key, UNKNOWN, reason)
-
-    def _read_to_make(self, item: _Work) -> str:
-        """How a person finds out whether the row's record exists."""
-        if item.external_id is not None:
-            return (
-                f"to check: dizions get clients --filter external_id={item.external_id!r} "
-                "--fields id"
-            )
-        return (
-            f"to check: look for a {self.resource} record holding this row's values "
-            f"(dizions get {self.resource} --filter FIELD=VALUE ...)"
-        )
+        check = read_to_make(self.resource, item.external_id)
+        self.tally.problem(item.key, UNKNOWN, f"{reason}; to check: {check}")
 
     def _finish(self) -> None:
         self.tally.finished += 1
