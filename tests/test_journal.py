@@ -150,8 +150,11 @@ def test_jobs_package_exports_exactly_these_names() -> None:
         "RowFileError",
         "Target",
         "TargetMismatch",
+        "VerifyClient",
+        "VerifyReport",
         "export",
         "iter_rows",
         "migrate",
+        "verify",
     ]
     assert all(hasattr(jobs, name) for name in jobs.__all__)

@@ -7,6 +7,7 @@ like a less careful real server, stores a second client with the same external I
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +18,8 @@ from yarl import URL
 
 from dizions_async import Client
 from dizions_async.errors import DecodeError, ServerError, TransportError
-from dizions_async.jobs import Journal, TargetMismatch, migrate
-from dizions_async.jobs._journal import UNKNOWN
+from dizions_async.jobs import Journal, TargetMismatch, migrate, verify
+from dizions_async.jobs._journal import DONE, FAILED, UNKNOWN, Mark
 from dizions_async.protocol import Request, Response, decode_created_id
 from dizions_async.query import Query
 from dizions_async.retry import RetryPolicy
@@ -310,3 +311,87 @@ async def test_retry_failed_never_resends_a_row_that_may_have_been_applied(
         unknown_key = reads[0].split(":")[0].strip()
         settled = await cli(fake, "migrate", "settle", str(journal), unknown_key, "--id", "7")
         assert settled.exit_code == 0 and "done" in settled.stdout
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+async def test_verify_finds_a_duplicate_planted_by_a_late_commit(
+    lenient: LenientServer, tmp_path: Path
+) -> None:
+    # The first create is answered 503 and applied 50 ms later: the read-back before the
+    # resend finds nothing, so the client is created again, and the late commit lands.
+    lenient.faults = ["late_503"]
+    rows = [{"external_id": f"L{i}", "first_name": "A", "surname": "B"} for i in range(3)]
+    journal = tmp_path / "j.sqlite"
+    async with _lenient_client(lenient) as dz:
+        summary = await migrate(dz, rows, journal=journal, concurrency=1)
+        assert summary.complete
+        while lenient.count("clients") < 4:
+            await asyncio.sleep(0.01)  # waiting for the late commit, not a backoff
+        report = await verify(dz, journal)
+    assert not report.ok and report.checked == 3
+    [(key, ids)] = report.duplicates
+    assert key == "L0" and len(ids) == 2
+    assert ids == tuple(
+        sorted(r["id"] for r in lenient.records["clients"] if r["external_id"] == "L0")
+    )
+    assert "present more than once" in report.describe() and "L0" in report.describe()
+
+
+async def test_verify_reports_missing_mismatched_and_unexpected_client_rows(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    rows = [{"external_id": f"V{i}", "first_name": "A", "surname": "B"} for i in range(40)]
+    # a short URL limit: the 40 external IDs are read back in several requests
+    async with FakeDizions(clients=3, seed=5) as fake, fake.client(max_url_length=200) as dz:
+        await migrate(dz, rows, journal=journal)
+        before = len(fake.requests)
+        clean = await verify(dz, journal)
+        reads = len(fake.requests) - before
+        assert clean.ok and clean.checked == 40 and reads > 1, clean.describe()
+        with Journal(journal) as j:
+            j.apply(
+                [
+                    Mark("GHOST", DONE, dizions_id=5),
+                    Mark("V1", DONE, dizions_id=999_999),
+                    Mark("V2", FAILED, reason="settled by hand: not created"),
+                ]
+            )
+        report = await verify(dz, journal)
+        real = {r["external_id"]: r["id"] for r in fake.store.rows("clients")}
+    assert report.missing == (("GHOST", 5),)
+    assert report.mismatched == (("V1", 999_999, real["V1"]),)
+    assert report.unexpected == (("V2", FAILED, (real["V2"],)),)
+    assert not report.duplicates and report.checked == 41
+
+
+async def test_verify_reads_other_resources_back_by_id(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite"
+    async with FakeDizions(clients=3, seed=5) as fake, fake.client() as dz:
+        client_id = fake.store.rows("clients")[0]["id"]
+        rows = [{**r, "client": client_id} for r in _referrals(4)]
+        await migrate(dz, rows, journal=journal, resource="referrals", key="ref")
+        assert (await verify(dz, journal)).ok
+        with Journal(journal) as j:
+            j.apply([Mark("R9", DONE, dizions_id=999_999)])
+        report = await verify(dz, journal)
+    assert report.missing == (("R9", 999_999),) and report.checked == 5
+
+
+async def test_cli_verify_exits_0_when_all_is_well_1_when_not_2_for_another_target(
+    cli: Cli, tmp_path: Path
+) -> None:
+    book = _book(tmp_path / "book.csv", "W", 5)
+    journal = tmp_path / "job.sqlite"
+    async with FakeDizions(clients=2, seed=1) as fake, FakeDizions(clients=2, seed=2) as other:
+        await cli(fake, "migrate", "clients", str(book), "--journal", str(journal))
+        good = await cli(fake, "migrate", "verify", str(journal))
+        assert good.exit_code == 0 and "Every done row is in Dizions once" in good.stdout
+        with Journal(journal) as j:
+            j.apply([Mark("W-9", DONE, dizions_id=77)])
+        bad = await cli(fake, "migrate", "verify", str(journal))
+        assert bad.exit_code == 1 and "W-9 (id 77)" in bad.stdout, bad.output
+        elsewhere = await cli(other, "migrate", "verify", str(journal))
+        assert elsewhere.exit_code == 2 and "use a new journal" in elsewhere.stderr

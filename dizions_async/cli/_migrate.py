@@ -30,7 +30,7 @@ from dizions_async.cli._common import (
     progress_bar,
     run,
 )
-from dizions_async.jobs import Journal, MigrationSummary, migrate
+from dizions_async.jobs import Journal, MigrationSummary, VerifyReport, migrate, verify
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
 from dizions_async.jobs._migrate import read_to_make
 from dizions_async.jobs._sources import RowFormat, source_format
@@ -318,6 +318,32 @@ def status(journal: str, limit: int) -> None:
                 click.echo(f"  {entry.source_key}: {read_to_make(meta['resource'], ext)}")
     if counts[PENDING]:
         click.echo("Pending rows were interrupted: run the migration again to check them.")
+
+
+@migrate_group.command(name="verify")
+@click.argument("journal", type=click.Path(dir_okay=False))
+@_concurrency_option
+@client_options
+def verify_command(journal: str, concurrency: int, conn: ClientOptions, debug: bool) -> None:
+    """Read the rows of JOURNAL back from Dizions and report what differs.
+
+    Clients are read back by their journaled external IDs, in batches: the report lists
+    done rows missing in Dizions, external IDs held by more than one client (with their
+    ids), ids that differ from the journal, and rows Dizions holds that the journal does
+    not hold as done. Other resources are read back by each done row's id. Exit 1 if
+    anything differs. Run it after a migration, and again later if any row was settled.
+    The keys and base URL must be the journal's target.
+    """
+    _open_journal(journal).close()
+
+    async def job() -> VerifyReport:
+        async with conn.client(max_concurrency=concurrency) as dz:
+            return await verify(dz, journal)
+
+    report = run(debug, job)
+    click.echo(report.describe())
+    if not report.ok:
+        raise SystemExit(1)
 
 
 @migrate_group.command(name="settle")

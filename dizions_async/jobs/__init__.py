@@ -2,7 +2,8 @@
 
 ``migrate`` creates one record per input row exactly once, recording each row in a
 SQLite journal so that a killed run resumes without losing or duplicating a record.
-``export`` streams a query's records to JSONL or CSV with flat memory.
+``verify`` reads a migration's journaled rows back and reports what Dizions holds
+differently. ``export`` streams a query's records to JSONL or CSV with flat memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dizions_async.jobs._journal import Entry, Journal, JournalMismatch, Target,
 from dizions_async.jobs._migrate import MigrationClient, MigrationSummary, Problem, migrate
 from dizions_async.jobs._recorder import JournalWriteError
 from dizions_async.jobs._sources import RowFileError, iter_rows
+from dizions_async.jobs._verify import VerifyClient, VerifyReport, verify
 
 __all__ = [
     "Entry",
@@ -27,7 +29,10 @@ __all__ = [
     "RowFileError",
     "Target",
     "TargetMismatch",
+    "VerifyClient",
+    "VerifyReport",
     "export",
     "iter_rows",
     "migrate",
+    "verify",
 ]
