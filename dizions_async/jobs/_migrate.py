@@ -99,7 +99,8 @@ class MigrationClient(Protocol):
 
 @attrs.frozen
 class Problem:
-    """A row the job did not complete: its source key (or input row number), status, why."""
+    """A row the job did not complete: its source key (or where it is in the input:
+    ``line 7`` of a file, ``row 3`` of an iterable), status, why."""
 
     key: str
     status: str
@@ -296,7 +297,7 @@ class _Engine:
         self.on_progress = on_progress
         self.total = total
         self.tally = _Tally()
-        # source key -> (its row number, a hash of its values): a repeat is told apart
+        # source key -> (where its row is, a hash of its values): a repeat is told apart
         # from a different record that was given the same key by mistake
         self.seen: dict[str, tuple[int, int]] = {}
 
@@ -334,7 +335,7 @@ class _Engine:
             await queue.put(item)
 
     def _prepare(self, row: SourceRow) -> _Work | None:
-        label = f"row {row.number}"
+        label = row.label
         if row.fields is None:
             self._reject(label, row.error or "unreadable")
             return None
@@ -353,7 +354,7 @@ class _Engine:
                 # dropping it would lose a record; creating it, duplicate a key: ask
                 self._reject(
                     label,
-                    f"repeats the {self.key} {source_key!r} of row {first[0]} with other "
+                    f"repeats the {self.key} {source_key!r} of {row.unit} {first[0]} with other "
                     "values: give one of them another key, or remove one",
                 )
             return None
