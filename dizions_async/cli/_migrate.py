@@ -1,9 +1,10 @@
 """``dizions migrate``: load a file of rows exactly once, and look after its journal.
 
 ``migrate clients FILE --journal JOB.sqlite`` runs (or resumes) a migration;
-``migrate status`` reports a journal, ``migrate retry-failed`` redoes its failed rows and
-``migrate settle`` records by hand what became of a row whose outcome is unknown.
-Exit code 1 when a run leaves any row not done (the summary says which and why).
+``migrate status`` reports a journal, ``migrate retry-failed`` redoes its failed rows,
+``migrate settle`` records by hand what became of a row whose outcome is unknown and
+``migrate verify`` reads the journaled rows back from Dizions. Exit code 1 when a run
+leaves any row not done, or verify finds a difference; 2 for a journal of another target.
 """
 
 from __future__ import annotations
@@ -131,14 +132,27 @@ def _echo_stopped(journal: str) -> None:
 
 @click.group(name="migrate")
 def migrate_group() -> None:
-    """Load rows into Dizions exactly once, journaled so a crash can be resumed."""
+    """Load rows into Dizions exactly once, journaled so a crash can be resumed.
+
+    \b
+    The recipe:
+      dizions migrate clients book.csv --journal book.sqlite   # run; re-run to resume
+      dizions migrate status book.sqlite                       # what is not done, and why
+      dizions migrate verify book.sqlite                       # read it all back
+    A journal is bound to its target: the base URL and the Org key (a salted hash of
+    it, never the key) of its first run. Another target is refused before anything is
+    sent: use a new journal for a new target.
+    """
 
 
 _journal_option = click.option(
     "--journal",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The SQLite journal: created on the first run, reused to resume.",
+    help=(
+        "The SQLite journal: created on the first run (bound to this base URL and Org "
+        "key), reused to resume."
+    ),
 )
 _concurrency_option = click.option(
     "--concurrency", default=8, show_default=True, type=click.IntRange(1, 64)
@@ -178,7 +192,10 @@ def migrate_clients(
     \b
     Example:
       dizions migrate clients book.csv --journal book.sqlite --concurrency 8
-    Run the same command again to resume after a crash.
+      dizions migrate verify book.sqlite
+    Run the same command again to resume after a crash. Before any resend a client is
+    read back by its external ID, so a create the server applied is never made twice.
+    Rows are named in messages by their line in FILE (the header is line 1).
     """
     _run_migration(
         conn,
@@ -213,8 +230,10 @@ def migrate_records(
 ) -> None:
     """Create one RESOURCE record per row of FILE (e.g. referrals), exactly once or flagged.
 
-    Without an external ID an interrupted create cannot be read back: such rows are
-    marked unknown and never resent; settle them with ``dizions migrate settle``.
+    Without an external ID an interrupted create cannot be read back: such rows (and
+    writes answered with a body that cannot be read) are marked unknown and never
+    resent, even by retry-failed; ``migrate status`` lists the read to make, and
+    ``dizions migrate settle`` records what you found.
     """
     _run_migration(
         conn,
@@ -258,7 +277,9 @@ def retry_failed(
     """Resume the migration of JOURNAL, sending its failed rows again.
 
     FILE defaults to the row file the journal was started with. Fix the rows first:
-    ``dizions migrate status JOURNAL`` lists each failure's reason.
+    ``dizions migrate status JOURNAL`` lists each failure's reason. Failed rows are
+    those the server certainly did not apply; unknown rows are never resent (settle them).
+    Clients are read back by external ID before any resend.
     """
     with _open_journal(journal) as book:
         meta = book.meta()
@@ -285,7 +306,8 @@ def retry_failed(
 @click.argument("journal", type=click.Path(dir_okay=False))
 @click.option("--limit", default=50, show_default=True, help="Most rows to list.")
 def status(journal: str, limit: int) -> None:
-    """Report JOURNAL: counts per status, then the rows not done, with their reasons."""
+    """Report JOURNAL: its target, counts per status, the rows not done with their
+    reasons, and for unknown rows the read that settles them."""
     with _open_journal(journal) as book:
         meta = book.meta()
         target = book.target()
