@@ -41,6 +41,7 @@ __all__ = [
     "Journal",
     "JournalMismatch",
     "Mark",
+    "Outcome",
     "Target",
     "TargetMismatch",
 ]
@@ -130,6 +131,10 @@ class Mark:
     status: str
     dizions_id: int | None = None
     reason: str | None = None
+
+
+#: ``(source key, status, dizions id)``: one row's outcome, as :meth:`Journal.outcomes` reads it.
+Outcome = tuple[str, str, int | None]
 
 
 def _now() -> str:
@@ -308,6 +313,12 @@ class Journal:
             args.append(limit)
         for row in self._db.execute(sql, args):
             yield Entry(*row)
+
+    def outcomes(self) -> list[Outcome]:
+        """Every row's ``(source key, status, dizions id)``, in source key order (plain
+        tuples: a verify of a large migration reads them all)."""
+        sql = "SELECT source_key, status, dizions_id FROM journal ORDER BY source_key"
+        return self._db.execute(sql).fetchall()
 
     # -- writes -----------------------------------------------------------------------
 

@@ -23,13 +23,15 @@ from typing import Any, Protocol
 import attrs
 
 from dizions_async.errors import NotFoundError
-from dizions_async.jobs._journal import DONE, Entry, Journal, JournalMismatch, Target
+from dizions_async.jobs._journal import DONE, Journal, JournalMismatch, Outcome, Target
 from dizions_async.query import Query
 
 __all__ = ["VerifyClient", "VerifyReport", "verify"]
 
-#: Journaled external IDs read per batch (the client splits each to fit the URL limit).
-_BATCH = 20_000
+#: Journaled rows read back per batch (the client splits each to fit the URL limit).
+_BATCH = 5_000
+#: Batches in flight at once: one's records are compared while others' requests run.
+_BATCHES_IN_FLIGHT = 4
 #: Reads by id in flight at once (the client's own ``max_concurrency`` also applies).
 _BY_ID_CONCURRENCY = 32
 #: Rows of each kind a description lists one by one.
@@ -134,14 +136,14 @@ async def verify(client: VerifyClient, journal: str | os.PathLike[str]) -> Verif
         if "resource" not in meta:
             raise JournalMismatch(f"journal {book.path!r} records no migration to verify")
         book.check_target(Target(client.base_url, client.org_fingerprint(book.salt())))
-        entries = list(book.entries())
+        entries = book.outcomes()
         path = book.path
     resource = meta["resource"]
     found = _Found()
     if resource == "clients" and meta.get("key") == "external_id":
         await _by_external_id(client, entries, found)
     else:
-        await _by_id(client, resource, [e for e in entries if e.status == DONE], found)
+        await _by_id(client, resource, [e for e in entries if e[1] == DONE], found)
     return VerifyReport(
         resource=resource,
         journal=path,
@@ -162,29 +164,40 @@ class _Found:
     mismatched: list[tuple[str, int | None, int]] = attrs.field(factory=list)
     unexpected: list[tuple[str, str, tuple[int, ...]]] = attrs.field(factory=list)
 
-    def compare(self, entry: Entry, ids: Sequence[int]) -> None:
+    def compare(self, row: Outcome, ids: Sequence[int]) -> None:
         """Compare one journal row with the ids Dizions holds for it."""
+        key, status, journaled = row
         self.checked += 1
-        if entry.status != DONE:
+        if status != DONE:
             if ids:
-                self.unexpected.append((entry.source_key, entry.status, tuple(ids)))
+                self.unexpected.append((key, status, tuple(ids)))
             return
         if not ids:
-            self.missing.append((entry.source_key, entry.dizions_id))
+            self.missing.append((key, journaled))
         elif len(ids) > 1:
-            self.duplicates.append((entry.source_key, tuple(ids)))
-        elif ids[0] != entry.dizions_id:
-            self.mismatched.append((entry.source_key, entry.dizions_id, ids[0]))
+            self.duplicates.append((key, tuple(ids)))
+        elif ids[0] != journaled:
+            self.mismatched.append((key, journaled, ids[0]))
+
+    def sort(self) -> None:
+        """Put each list in source key order (batches finish in any order)."""
+        for rows in (self.missing, self.duplicates, self.mismatched, self.unexpected):
+            rows.sort(key=lambda row: row[0])
 
 
-async def _by_external_id(client: VerifyClient, entries: Sequence[Entry], found: _Found) -> None:
-    for start in range(0, len(entries), _BATCH):
-        batch = entries[start : start + _BATCH]
-        keys = [e.source_key for e in batch]
-        query = Query("clients").filter(external_id=keys).fields("id", "external_id")
-        held = _ids_by(await client.fetch(query), "external_id")
-        for entry in batch:
-            found.compare(entry, held.get(entry.source_key, ()))
+async def _by_external_id(client: VerifyClient, rows: Sequence[Outcome], found: _Found) -> None:
+    slots = asyncio.Semaphore(_BATCHES_IN_FLIGHT)
+
+    async def batch(part: Sequence[Outcome]) -> None:
+        async with slots:
+            keys = [row[0] for row in part]
+            query = Query("clients").filter(external_id=keys).fields("id", "external_id")
+            held = _ids_by(await client.fetch(query), "external_id")
+        for row in part:
+            found.compare(row, held.get(row[0], ()))
+
+    await asyncio.gather(*(batch(rows[i : i + _BATCH]) for i in range(0, len(rows), _BATCH)))
+    found.sort()
 
 
 def _ids_by(records: Iterable[Mapping[str, Any]], field: str) -> dict[str, list[int]]:
@@ -199,21 +212,22 @@ def _ids_by(records: Iterable[Mapping[str, Any]], field: str) -> dict[str, list[
 
 
 async def _by_id(
-    client: VerifyClient, resource: str, entries: Sequence[Entry], found: _Found
+    client: VerifyClient, resource: str, rows: Sequence[Outcome], found: _Found
 ) -> None:
     slots = asyncio.Semaphore(_BY_ID_CONCURRENCY)
 
-    async def one(entry: Entry) -> None:
-        if entry.dizions_id is None:
-            found.compare(entry, ())
+    async def one(row: Outcome) -> None:
+        if row[2] is None:
+            found.compare(row, ())
             return
         async with slots:
             try:
-                records = await client.fetch(Query(resource).id(entry.dizions_id).fields("id"))
+                records = await client.fetch(Query(resource).id(row[2]).fields("id"))
             except NotFoundError:
                 records = []
         ids = sorted({r["id"] for r in records if isinstance(r.get("id"), int)})
-        found.compare(entry, ids)
+        found.compare(row, ids)
 
-    for start in range(0, len(entries), _BATCH):
-        await asyncio.gather(*(one(e) for e in entries[start : start + _BATCH]))
+    for start in range(0, len(rows), _BATCH):
+        await asyncio.gather(*(one(row) for row in rows[start : start + _BATCH]))
+    found.sort()
