@@ -33,14 +33,17 @@ __all__ = ["_ClientWrites"]
 class _ClientWrites(_ClientCore):
     """Write methods of :class:`~dizions_async.Client`."""
 
-    async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
-        request = self._request(
+    def _write_request(self, prepared: _writes.PreparedWrite) -> Request:
+        return self._request(
             prepared.method,
             prepared.path,
             body=prepared.body,
             content_type=prepared.content_type,
             idempotent=False,
         )
+
+    async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
+        request = self._write_request(prepared)
         return request, await self._send(request)
 
     async def _write_id(self, prepared: _writes.PreparedWrite) -> int:
@@ -94,13 +97,7 @@ class _ClientWrites(_ClientCore):
             return await self._write_id(prepared)
         ext = _writes.encode_value("external_id", external_id)
         assert ext is not None  # checked by prepare_create_client
-        request = self._request(
-            prepared.method,
-            prepared.path,
-            body=prepared.body,
-            content_type=prepared.content_type,
-            idempotent=False,
-        )
+        request = self._write_request(prepared)
         try:
             outcome = await self._send_checked(request, lambda: self._client_id_by(ext))
             if isinstance(outcome, int):
