@@ -1,5 +1,7 @@
 """The migration engine: rows in, one create per row, exactly once, journaled.
 
+Before anything is sent, the journal's target (base URL, Org key fingerprint) is checked
+against the client's: a journal is never resumed against another server or organisation.
 For each row, in order of need:
 
 1. The row's source key (``key`` field) is looked up in the journal. ``done`` rows are
@@ -17,8 +19,10 @@ For each row, in order of need:
    re-run could only flag them ``unknown``.
 4. The answer is recorded: ``done`` with the new id; ``failed`` with the reason when the
    server refused it or the row was invalid; when the outcome is unknown
-   (``exc.outcome_unknown``), clients with an external ID are read back and created
-   again only if absent; other rows become ``unknown``.
+   (``exc.outcome_unknown``: a timeout, a 5xx, a 2xx whose body cannot be read), clients
+   with an external ID are read back and created again only if absent; other rows become
+   ``unknown``, which no run resends (``retry_failed`` redoes ``failed`` rows only). The
+   client itself reads a client back before any resend it makes (after a 429 or 503).
 
 So a row is sent only after its ``pending`` is on disk, and sent again only after a read
 showed it absent: killed at any instant and re-run with the same journal, every client
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -255,7 +260,8 @@ class _Tally:
 def read_to_make(resource: str, external_id: str | None) -> str:
     """The read that tells whether an ``unknown`` row's record exists in Dizions."""
     if external_id is not None:
-        return f"dizions get clients --filter external_id={external_id} --fields id"
+        value = shlex.quote(f"external_id={external_id}")
+        return f"dizions get clients --filter {value} --fields id"
     return (
         f"look for a {resource} record holding the row's values "
         f"(dizions get {resource} --filter FIELD=VALUE ...)"
