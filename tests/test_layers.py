@@ -21,6 +21,9 @@ PURE = [
     "dizions_async.batching",
     "dizions_async._concurrency",
     "dizions_async._streaming",
+    "dizions_async._redact",
+    "dizions_async._text",
+    "dizions_async.jobs._files",
 ]
 
 

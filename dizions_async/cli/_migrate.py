@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from dizions_async._redact import shown
 from dizions_async.cli._common import (
     ClientOptions,
     client_options,
@@ -30,6 +31,7 @@ from dizions_async.cli._common import (
     echo_table,
     progress_bar,
     run,
+    say,
 )
 from dizions_async.jobs import Journal, MigrationSummary, VerifyReport, migrate, verify
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
@@ -107,7 +109,7 @@ def _run_migration(
         if exc.code != 2:  # stopped by the API, the network, the journal or Ctrl-C
             _echo_stopped(journal)
         raise
-    click.echo(summary.describe())
+    say(summary.describe())
     if not summary.complete:
         raise SystemExit(1)
 
@@ -122,7 +124,7 @@ def _echo_stopped(journal: str) -> None:
     except sqlite3.Error:
         return
     held = ", ".join(f"{name} {n}" for name, n in counts.items())
-    click.echo(
+    say(
         f"dizions: stopped part-way; the journal {journal} holds {held}. Run the same command "
         "again to resume: done rows are skipped and pending ones are read back before "
         f"anything is resent (`dizions migrate status {journal}` lists the rows not done).",
@@ -313,22 +315,22 @@ def status(journal: str, limit: int) -> None:
         target = book.target()
         counts = book.counts()
         open_rows = list(book.entries(FAILED, UNKNOWN, PENDING, limit=limit))
-    click.echo(
+    say(
         f"{meta.get('resource', '?')} migration keyed by {meta.get('key', '?')}, "
         f"started {meta.get('started', '?')}, rows from {meta.get('source', '(iterable)')}"
     )
     where = target.describe() if target is not None else "not recorded (an older journal)"
-    click.echo(f"target: {where}")
-    click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
+    say(f"target: {where}")
+    say(", ".join(f"{name}: {n}" for name, n in counts.items()))
     if open_rows:
         echo_table(
             ["source key", "status", "attempts", "reason"],
             ([e.source_key, e.status, e.attempts, e.reason] for e in open_rows),
         )
     if counts[FAILED]:
-        click.echo(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
+        say(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
     if counts[UNKNOWN]:
-        click.echo(
+        say(
             "Unknown rows may have been created: they are never resent. Look each up in "
             f"Dizions, then: dizions migrate settle {journal} KEY --id ID (it exists) or "
             "--not-created (then retry-failed). The read to make:"
@@ -337,9 +339,9 @@ def status(journal: str, limit: int) -> None:
         for entry in open_rows:
             if entry.status == UNKNOWN:
                 ext = entry.source_key if by_external_id else None
-                click.echo(f"  {entry.source_key}: {read_to_make(meta['resource'], ext)}")
+                say(f"  {entry.source_key}: {read_to_make(meta['resource'], ext)}")
     if counts[PENDING]:
-        click.echo("Pending rows were interrupted: run the migration again to check them.")
+        say("Pending rows were interrupted: run the migration again to check them.")
 
 
 @migrate_group.command(name="verify")
@@ -363,7 +365,7 @@ def verify_command(journal: str, concurrency: int, conn: ClientOptions, debug: b
             return await verify(dz, journal)
 
     report = run(debug, job)
-    click.echo(report.describe())
+    say(report.describe())
     if not report.ok:
         raise SystemExit(1)
 
@@ -382,8 +384,10 @@ def settle(journal: str, key: str, dizions_id: int | None, not_created: bool, de
         try:
             entry = book.settle(key, dizions_id=dizions_id)
         except KeyError:
-            raise click.BadParameter(f"no row {key!r} in the journal", param_hint="KEY") from None
+            raise click.BadParameter(
+                f"no row {shown(key)} in the journal", param_hint="KEY"
+            ) from None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     found = f" (id {entry.dizions_id})" if entry.dizions_id is not None else ""
-    click.echo(f"{entry.source_key}: {entry.status}{found}")
+    say(f"{entry.source_key}: {entry.status}{found}")

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 import attrs
 import orjson
 
+from dizions_async._redact import shown
 from dizions_async.catalogue import get_resource
 from dizions_async.errors import (
     APIError,
@@ -360,7 +361,8 @@ class _Engine:
                 # dropping it would lose a record; creating it, duplicate a key: ask
                 self._reject(
                     label,
-                    f"repeats the {self.key} {source_key!r} of {row.unit} {first[0]} with other "
+                    f"repeats the {self.key} {shown(source_key)} of {row.unit} {first[0]} "
+                    "with other "
                     "values: give one of them another key, or remove one",
                 )
             return None
@@ -504,7 +506,8 @@ class _Engine:
         if record:
             self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
         self.tally.unknown += 1
-        check = read_to_make(self.resource, item.external_id)
+        # the external ID only when it is the source key, which the listing shows anyway
+        check = read_to_make(self.resource, item.key if self.key == _EXTERNAL_ID else None)
         self.tally.problem(item.key, UNKNOWN, f"{reason}; to check: {check}")
 
     def _finish(self) -> None:
