@@ -52,7 +52,7 @@ class _ClientBatching(_ClientCore):
 
     if TYPE_CHECKING:
         # A read of Client (client.py); gather runs report queries through it.
-        async def report(self, query: Query | BoundQuery) -> Report: ...
+        async def report(self, query: Query | BoundQuery[Any]) -> Report: ...
 
     async def _fetch_records(
         self,
@@ -139,7 +139,7 @@ class _ClientBatching(_ClientCore):
 
     async def gather(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         *,
         as_: type[Any] | None = None,
         return_exceptions: bool = False,
@@ -220,12 +220,12 @@ class _ClientBatching(_ClientCore):
 
     @overload
     def stream(
-        self, query: Query | BoundQuery, as_: None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
     ) -> AsyncIterator[dict[str, Any]]: ...
     @overload
-    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncIterator[T]: ...
+    def stream(self, query: Query | BoundQuery[Any], as_: type[T]) -> AsyncIterator[T]: ...
     async def stream(
-        self, query: Query | BoundQuery, as_: type[Any] | None = None
+        self, query: Query | BoundQuery[Any], as_: type[Any] | None = None
     ) -> AsyncIterator[Any]:
         """The records of a read query, decoded as the body arrives.
 
@@ -271,7 +271,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: None = None,
         *,
         dedupe: bool = False,
@@ -281,7 +281,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[T],
         *,
         dedupe: bool = False,
@@ -290,7 +290,7 @@ class _ClientBatching(_ClientCore):
     ) -> AsyncIterator[T]: ...
     async def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[Any] | None = None,
         *,
         dedupe: bool = False,

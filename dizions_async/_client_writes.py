@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dizions_async import _writes
+from dizions_async._convert import model_resource, write_fields
 from dizions_async._core import _ClientCore
 from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.errors import DecodeError, DizionsError
+from dizions_async.errors import DecodeError, DizionsError, ValidationError
 from dizions_async.protocol import (
     Request,
     Response,
@@ -29,9 +30,49 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase, Query
 
+if TYPE_CHECKING:
+    from dizions_async.models import Record
+
 __all__ = ["_ClientWrites"]
 
 P = TypeVar("P")
+
+
+def _bare_record(record: object, what: str) -> tuple[str, int | None, Mapping[str, object]]:
+    """The resource, ID and fields of a write given one model record alone.
+
+    Raises:
+        ValidationError: not a model, or an ExtensionRecord (its database is unknown).
+    """
+    try:
+        resource = model_resource(record)
+    except TypeError:
+        raise ValidationError(
+            f"{what} takes a resource and fields, or one record of dizions_async.models; "
+            f"got {type(record).__name__}"
+        ) from None
+    if resource == "extension_database":
+        raise ValidationError(f"an ExtensionRecord does not name its database: {what}(db, ...)")
+    return resource, getattr(record, "id", None), write_fields(record)  # type: ignore[arg-type]
+
+
+def _fields_for(resource: object, fields: Fields | Record) -> Mapping[str, object]:
+    """The fields to send to ``resource``; a model record must be one of that resource.
+
+    Raises:
+        ValidationError: a record of another resource (a Client sent to referrals).
+    """
+    try:
+        kind = model_resource(fields)
+    except TypeError:
+        return write_fields(fields)
+    target = _writes.resource_name(resource)
+    if target.partition("/")[0] != kind:
+        raise ValidationError(
+            f"a {type(fields).__name__} record cannot be written to {target!r}; "
+            "pass a record of that resource or a mapping of fields"
+        )
+    return write_fields(fields)
 
 
 class _ClientWrites(_ClientCore):
@@ -59,14 +100,24 @@ class _ClientWrites(_ClientCore):
         request, response = await self._write(prepared)
         return decode_created_id(request, response)
 
-    async def create(self, resource: str | ExtensionDatabase, fields: Fields) -> int:
-        """Create one record (``PUT /v2/{resource}``) and return its ID.
+    @overload
+    async def create(self, resource: str | ExtensionDatabase, fields: Fields | Record) -> int: ...
+    @overload
+    async def create(self, resource: Record) -> int: ...
+    async def create(
+        self, resource: str | ExtensionDatabase | Record, fields: Fields | Record | None = None
+    ) -> int:
+        """Create one record (``PUT /v2/{resource}``; ``POST`` with ``write_verbs="wiki"``)
+        and return its ID.
 
         Args:
             resource: ``clients``, ``referrals``, ``external_referral``, or an extension
-                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``).
+                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``);
+                or a record of :mod:`dizions_async.models` alone, which names its resource.
             fields: field name -> int, str, bool (``Y``/``N``), date or datetime (ISO), a
-                list of IDs (comma-separated), or None (not sent).
+                list of IDs (comma-separated), or None (not sent); or a model record, of
+                which the set fields are sent (not ``id``, nor fields read from related
+                records), then its ``extra``.
 
         Raises:
             ValidationError: before sending: the resource has no plain create, a mandatory
@@ -74,10 +125,29 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(self._prepare(_writes.prepare_create, resource, fields))
+        if fields is None:
+            resource, _, fields = _bare_record(resource, "create")
+        sent = _fields_for(resource, fields)
+        prepared = self._prepare(_writes.prepare_create, resource, sent, self._write_verbs)
+        return await self._write_id(prepared)
 
-    async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
-        """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+    @overload
+    async def update(
+        self, resource: str | ExtensionDatabase, id: int, fields: Fields | Record
+    ) -> int: ...
+    @overload
+    async def update(self, resource: Record) -> int: ...
+    async def update(
+        self,
+        resource: str | ExtensionDatabase | Record,
+        id: int | None = None,
+        fields: Fields | Record | None = None,
+    ) -> int:
+        """Update record ``id`` (``POST /v2/{resource}/id/{id}``, or the wiki convention's
+        shape with ``write_verbs="wiki"``); returns its ID.
+
+        ``update(record)`` updates the record's own ``id`` on its resource with its set
+        fields (a record of :mod:`dizions_async.models`).
 
         Raises:
             ValidationError: before sending: the resource cannot be updated, a bad ID, no
@@ -85,9 +155,17 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, fields))
+        if fields is None:
+            resource, id, fields = _bare_record(resource, "update")
+            if id is None:
+                raise ValidationError("update(record) needs the record's id", field="id")
+        sent = _fields_for(resource, fields)
+        prepared = self._prepare(_writes.prepare_update, resource, id, sent, self._write_verbs)
+        return await self._write_id(prepared)
 
-    async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
+    async def create_client(
+        self, fields: Fields | Record, external_id: str | int | None = None
+    ) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
 
         With ``external_id`` (a reference in another system) the create is
@@ -103,7 +181,10 @@ class _ClientWrites(_ClientCore):
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = self._prepare(_writes.prepare_create_client, fields, external_id)
+        sent = _fields_for("clients", fields)
+        prepared = self._prepare(
+            _writes.prepare_create_client, sent, external_id, self._write_verbs
+        )
         if external_id is None:
             return await self._write_id(prepared)
         ext = _writes.encode_value("external_id", external_id)
@@ -137,7 +218,7 @@ class _ClientWrites(_ClientCore):
             raise DecodeError(f"{request.label}: a client read back has no integer id")
         return min(ids, default=None)
 
-    async def create_referral(self, fields: Fields) -> int:
+    async def create_referral(self, fields: Fields | Record) -> int:
         """Create a referral (record a contact); returns its ID.
 
         Mandatory: client, client_type, date, project, template, stage,
@@ -145,15 +226,33 @@ class _ClientWrites(_ClientCore):
         """
         return await self.create("referrals", fields)
 
-    async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
+    async def create_due_contact(self, referral_id: int, fields: Fields | Record) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
-        ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
-        end_date, description.
+        ``PUT /v2/due_contacts/referral/{referral_id}`` (``POST`` in the wiki convention);
+        mandatory: user, start_date, end_date, description.
         """
-        return await self._write_id(self._prepare(_writes.prepare_due_contact, referral_id, fields))
+        sent = _fields_for("due_contacts", fields)
+        prepared = self._prepare(_writes.prepare_due_contact, referral_id, sent, self._write_verbs)
+        return await self._write_id(prepared)
 
-    async def update_due_contact(self, id: int, fields: Fields) -> int:
+    async def create_done_contact(self, referral_id: int, fields: Fields | Record) -> int:
+        """Create a done contact (a completed action) for a referral; returns its ID.
+
+        ``POST /v2/done_contacts/referral/{referral_id}`` (wiki convention; ``PUT`` in the
+        seed's). Mandatory: user, stage, start_date, end_date, description; optional:
+        travel_time, travel_mileage, transport_method, contact_type, priority.
+
+        Raises:
+            ValidationError: before sending: a mandatory field missing, an end before its
+                start, a key or value that cannot be sent.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        sent = _fields_for("done_contacts", fields)
+        prepared = self._prepare(_writes.prepare_done_contact, referral_id, sent, self._write_verbs)
+        return await self._write_id(prepared)
+
+    async def update_due_contact(self, id: int, fields: Fields | Record) -> int:
         """Update due contact ``id``; returns its ID."""
         return await self.update("due_contacts", id, fields)
 
@@ -165,15 +264,19 @@ class _ClientWrites(_ClientCore):
         Args:
             contact_id: the due contact's ID (it becomes a done contact).
             start, end: when the contact happened: dates, datetimes or ISO strings.
-            fields: other done-contact fields to set, e.g. ``travel_time=15``.
+            fields: other done-contact fields to set, e.g. ``stage=3, travel_time=15``
+                (user, stage, description and the optional travel_time, travel_mileage,
+                transport_method, contact_type, priority).
 
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
+        prepared = self._prepare(
+            _writes.prepare_complete_contact, contact_id, start, end, fields, self._write_verbs
+        )
         return await self._write_id(prepared)
 
-    async def update_done_contact(self, id: int, fields: Fields) -> int:
+    async def update_done_contact(self, id: int, fields: Fields | Record) -> int:
         """Update done contact ``id``; returns its ID."""
         return await self.update("done_contacts", id, fields)
 
@@ -187,11 +290,11 @@ class _ClientWrites(_ClientCore):
         carer_first_to_second: int | None = None,
         carer_second_to_first: int | None = None,
     ) -> int:
-        """Relate two clients: a client update carrying id_second and the relationships.
+        """Relate two clients the seed's way: a client update carrying id_second and the
+        relationships (see :meth:`set_relationship` for the wiki's own endpoint).
 
-        Relationship IDs come from ``dictionary("relationships", "relationships")``, carer
-        ones from ``dictionary("relationships", "carer_relationships")``. Returns
-        ``first_id``.
+        Relationship IDs come from ``dictionary("relationships")``, carer ones from
+        ``dictionary("carer_relationships")``. Returns ``first_id``.
 
         Raises:
             ValidationError: an ID that is not a non-negative int, or a client related to
@@ -205,8 +308,52 @@ class _ClientWrites(_ClientCore):
             second_to_first,
             carer_first_to_second=carer_first_to_second,
             carer_second_to_first=carer_second_to_first,
+            verbs=self._write_verbs,
         )
         return await self._write_id(prepared)
+
+    async def set_relationship(
+        self,
+        first_id: int,
+        second_id: int,
+        *,
+        first_to_second: int,
+        second_to_first: int,
+        major: bool | None = None,
+        send_one_letter_to_both: bool | None = None,
+        joint_address: str | None = None,
+        carer_first_to_second: int | None = None,
+        carer_second_to_first: int | None = None,
+    ) -> int:
+        """Relate two clients through the relationships endpoint (API_relationships).
+
+        Sends ``PUT /v2/relationship_details/{first_id}/{second_id}`` with a JSON array of
+        one object: ``relation_first_to_second``, ``relation_second_to_first`` and the
+        optional ``major``, ``send_one_letter_to_both`` (Y/N), ``joint_address``,
+        ``carer_relation_*``. Clients read them back as ``relationship_details`` and
+        ``carer_relationship_details``. Relationship IDs come from
+        ``dictionary("relationships")``, carer ones from
+        ``dictionary("carer_relationships")``. Returns ``first_id``.
+
+        Raises:
+            ValidationError: before sending: a bad ID, a client related to itself, one
+                carer relationship without the other.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        prepared = self._prepare(
+            _writes.prepare_set_relationship,
+            first_id,
+            second_id,
+            first_to_second=first_to_second,
+            second_to_first=second_to_first,
+            major=major,
+            send_one_letter_to_both=send_one_letter_to_both,
+            joint_address=joint_address,
+            carer_first_to_second=carer_first_to_second,
+            carer_second_to_first=carer_second_to_first,
+        )
+        await self._write(prepared)
+        return int(first_id)
 
     @overload
     async def external_referral(self, person_or_people: Fields) -> int: ...
@@ -225,7 +372,9 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = self._prepare(_writes.prepare_external_referral, person_or_people)
+        prepared = self._prepare(
+            _writes.prepare_external_referral, person_or_people, self._write_verbs
+        )
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)

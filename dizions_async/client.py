@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar, overload
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._client_batching import _ClientBatching
@@ -25,19 +24,25 @@ from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
 from dizions_async._convert import structure_records
 from dizions_async._redact import described
-from dizions_async._resolve import DictionaryCache, replace_ids
+from dizions_async._resolve import DictionaryCache, DictionaryName, replace_ids
+from dizions_async._text import quote_segment
 from dizions_async.batching import DateUnit
-from dizions_async.catalogue import API_PREFIX, get_resource
+from dizions_async.catalogue import API_PREFIX, KEY_TEST_PATH, get_resource
 from dizions_async.errors import DecodeError, NotFoundError, QueryError
 from dizions_async.protocol import (
     decode_dictionary,
     decode_dictionary_all,
+    decode_json,
+    decode_mapping,
     decode_names,
     decode_records,
     decode_report,
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
+
+if TYPE_CHECKING:
+    from dizions_async import models
 
 __all__ = ["Client"]
 
@@ -53,7 +58,7 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
-    return quote(value, safe="")
+    return quote_segment(value)
 
 
 class Client(_ClientWrites, _ClientBatching):
@@ -79,6 +84,11 @@ class Client(_ClientWrites, _ClientBatching):
             default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
+        write_verbs: ``"seed"`` (default; PUT creates, POST updates, records at ``/id/{ID}``,
+            as the API document) or ``"wiki"`` (POST creates, PUT updates, contact edits at
+            ``/{resource}/{ID}``, as the wiki's entity pages); falls back to
+            ``DIZIONS_WRITE_VERBS``. It switches every create, update and write helper;
+            see docs/operations.md for the table.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base
@@ -87,12 +97,72 @@ class Client(_ClientWrites, _ClientBatching):
 
     # -- reads -----------------------------------------------------------------------------
 
-    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery:
+    async def check_keys(self) -> dict[str, Any]:
+        """Test the three keys: ``GET /v2/business/configuration``, the wiki's key test.
+
+        Returns:
+            What the server answers about the organisation's configuration (a mapping).
+
+        Raises:
+            AuthenticationError: a key is wrong (401) or the user may not use the API (403).
+            APIError, TransportError: see :meth:`_send`.
+
+        Example::
+
+            async with Client() as dz:
+                await dz.check_keys()
+        """
+        request = self._get(KEY_TEST_PATH)
+        return decode_mapping(request, await self._send(request))
+
+    @overload
+    def query(
+        self, resource: Literal["clients"], *, strict: bool = True
+    ) -> BoundQuery[models.Client]: ...
+    @overload
+    def query(
+        self, resource: Literal["referrals"], *, strict: bool = True
+    ) -> BoundQuery[models.Referral]: ...
+    @overload
+    def query(
+        self, resource: Literal["done_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DoneContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["due_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DueContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["workers"], *, strict: bool = True
+    ) -> BoundQuery[models.Worker]: ...
+    @overload
+    def query(
+        self, resource: Literal["schedules"], *, strict: bool = True
+    ) -> BoundQuery[models.Schedule]: ...
+    @overload
+    def query(
+        self, resource: Literal["attendances"], *, strict: bool = True
+    ) -> BoundQuery[models.Attendance]: ...
+    @overload
+    def query(
+        self, resource: Literal["clinics"], *, strict: bool = True
+    ) -> BoundQuery[models.Clinic]: ...
+    @overload
+    def query(
+        self, resource: ExtensionDatabase, *, strict: bool = True
+    ) -> BoundQuery[models.ExtensionRecord]: ...
+    @overload
+    def query(self, resource: str, *, strict: bool = True) -> BoundQuery[models.Record]: ...
+    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery[Any]:
         """A query bound to this client: chain it like :class:`Query`, then await it.
+
+        Its type knows the resource's model: ``.typed()`` gives ``models.Client`` records
+        for ``query("clients")``, and mypy knows it.
 
         Example::
 
             rows = await dz.query("clients").filter(gender=1)
+            clients = await dz.query("clients").filter(gender=1).typed()
         """
         name = resource.resource if isinstance(resource, ExtensionDatabase) else resource
         return BoundQuery(self, Query(name, strict=strict))
@@ -100,7 +170,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -109,7 +179,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T],
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -117,7 +187,7 @@ class Client(_ClientWrites, _ClientBatching):
     ) -> list[T]: ...
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T] | None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -132,8 +202,9 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             query: a non-report :class:`Query` (or a bound one).
-            as_: a class (attrs, dataclass...) to structure each record into; by default
-                records are dicts.
+            as_: a class to structure each record into: a model of
+                :mod:`dizions_async.models` (``models.Client``...), or your own attrs class
+                or dataclass; by default records are dicts.
             split: cut the query's date range into windows (``"day"``, ``"week"``,
                 ``"month"``, ``"year"`` or a number of days; see
                 :meth:`Query.split_dates`), or a value list into chunks with
@@ -155,11 +226,13 @@ class Client(_ClientWrites, _ClientBatching):
         return await self._fetch_records(q, as_, split, on_progress)
 
     @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: None = None) -> dict[str, Any]: ...
-    @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: type[T]) -> T: ...
     async def fetch_one(
-        self, query: Query | BoundQuery, as_: type[T] | None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
+    ) -> dict[str, Any]: ...
+    @overload
+    async def fetch_one(self, query: Query | BoundQuery[Any], as_: type[T]) -> T: ...
+    async def fetch_one(
+        self, query: Query | BoundQuery[Any], as_: type[T] | None = None
     ) -> dict[str, Any] | T:
         """The one record of an ``/id/N`` query.
 
@@ -181,7 +254,54 @@ class Client(_ClientWrites, _ClientBatching):
             return rows[0]
         return structure_records(rows, as_, request.label)[0]
 
-    async def report(self, query: Query | BoundQuery) -> Report:
+    async def fetch_arrow(
+        self,
+        query: Query | BoundQuery[Any],
+        *,
+        split: DateUnit | tuple[str, int] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        """The records as a ``pyarrow.Table`` with typed columns (the ``[parquet]`` extra).
+
+        The columns are the resource's model's fields (or the query's selected fields),
+        typed as in a Parquet export (``int64`` IDs, ``date32`` dates, ``bool`` flags,
+        ``string``), then ``extra``: the other keys of each record, as JSON. The table is
+        built a record batch at a time as the records stream in, so only the Arrow
+        columns and one batch of records are held. For pandas: ``table.to_pandas()``;
+        polars: ``polars.from_arrow(table)``.
+
+        Args:
+            query: a non-report query.
+            split: as in :meth:`fetch`: the pieces are pulled concurrently; records
+                repeated across pieces appear once (by ``id``). Rows come in the order
+                the pieces arrive in.
+            on_progress: ``(done, total)`` over pieces.
+
+        Raises:
+            ConfigurationError: pyarrow is not installed (the message says how to).
+            QueryError, DecodeError, APIError, TransportError: as :meth:`fetch`; a value
+                its column's type cannot hold is a DecodeError naming the field.
+        """
+        from dizions_async._arrow import ArrowColumns, import_pyarrow, table_from_records
+
+        import_pyarrow()  # before anything is sent
+        q = unwrap(query)
+        if q.dimension_key is not None:
+            raise QueryError(f"{q!r} is a report query: use report() instead of fetch_arrow()")
+        pieces = [q] if split is None else [p.query for p in self._plan(q, split)]
+        dedupe = len(pieces) > 1
+        # Repeats are found by id: fetched for that when the selection leaves it out, and
+        # then not made a column.
+        add_id = dedupe and bool(q.field_names) and "id" not in q.field_names
+        if add_id:
+            pieces = [piece.fields("id") for piece in pieces]
+        records = self.stream_many(pieces, dedupe=dedupe, on_progress=on_progress)
+        columns = ArrowColumns(
+            q.resource, q.field_names, label=f"GET {q.resource}", ignore=("id",) if add_id else ()
+        )
+        return await table_from_records(records, columns)
+
+    async def report(self, query: Query | BoundQuery[Any]) -> Report:
         """Counts per dimension value (and per metric value, with a metric).
 
         Raises:
@@ -208,13 +328,47 @@ class Client(_ClientWrites, _ClientBatching):
         """Filter keys ``resource`` accepts."""
         return await self._names(resource, "filterable_fields")
 
+    async def friendly_names(self, resource: str | ExtensionDatabase) -> dict[str, str]:
+        """Field name -> friendly name of ``resource``'s fields (API_schedules documents
+        ``/v2/schedules/friendly_names``). The answer's shape is [assumed]: a JSON object;
+        a JSON array of names is taken as names that are their own friendly names.
+
+        Raises:
+            DecodeError: the answer is neither.
+        """
+        request = self._get(f"{API_PREFIX}/{_resource_name(resource)}/friendly_names")
+        response = await self._send(request)
+        data = decode_json(request, response)
+        if isinstance(data, list) and all(isinstance(n, str) for n in data):
+            return {name: name for name in data}
+        return {str(k): str(v) for k, v in decode_mapping(request, response).items()}
+
     async def metrics(self, resource: str | ExtensionDatabase) -> list[str]:
         """Fields ``resource`` can report on as a dimension or metric."""
         return await self._names(resource, "metrics")
 
-    async def dictionary(self, group: str, table: str) -> list[DictionaryEntry]:
-        """One dictionary, e.g. ``dictionary("organisations", "district")``."""
-        path = f"{API_PREFIX}/dictionary/{_segment(group, 'group')}/{_segment(table, 'table')}"
+    async def dictionary(self, group: str, table: str | None = None) -> list[DictionaryEntry]:
+        """One dictionary's entries (ID and name).
+
+        Args:
+            group: the group, e.g. ``"organisations"``; or, without ``table``, a dictionary
+                the wiki addresses by one segment: ``"client_type"``, ``"branch"``,
+                ``"relationships"``, ``"carer_relationships"``, ``"rates"``.
+            table: the table within ``group``, e.g. ``"district"``; for an extension
+                database field's options, group ``"extension_database"`` and the field's
+                collaborator name.
+
+        Example::
+
+            await dz.dictionary("organisations", "district")  # .../organisations/district
+            await dz.dictionary("client_type")  # /v2/dictionary/client_type
+
+        Raises:
+            QueryError: an empty group or table.
+        """
+        path = f"{API_PREFIX}/dictionary/{_segment(group, 'group')}"
+        if table is not None:
+            path += f"/{_segment(table, 'table')}"
         request = self._get(path)
         return decode_dictionary(request, await self._send(request))
 
@@ -240,7 +394,7 @@ class Client(_ClientWrites, _ClientBatching):
     async def resolve(
         self,
         rows: Iterable[Mapping[str, Any]],
-        fields: Mapping[str, tuple[str, str]],
+        fields: Mapping[str, DictionaryName],
     ) -> list[dict[str, Any]]:
         """New records with the named fields' IDs replaced by dictionary names.
 
@@ -249,16 +403,19 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             rows: records, e.g. from :meth:`fetch`.
-            fields: field name -> ``(group, table)`` of its dictionary.
+            fields: field name -> ``(group, table)`` of its dictionary, or the one-segment
+                name of one (``"client_type"``, ``"rates"``, ...).
 
         Example::
 
-            rows = await dz.resolve(rows, {"district": ("organisations", "district")})
+            rows = await dz.resolve(
+                rows, {"district": ("organisations", "district"), "type": "client_type"}
+            )
         """
         tables = list(dict.fromkeys(fields.values()))
         if self._dictionaries is None:
             self._dictionaries = DictionaryCache(self.dictionary)
         cache = self._dictionaries
-        maps = await asyncio.gather(*(cache.names(g, t) for g, t in tables))
+        maps = await asyncio.gather(*(cache.names(spec) for spec in tables))
         by_table = dict(zip(tables, maps, strict=True))
         return replace_ids(rows, {field: by_table[spec] for field, spec in fields.items()})

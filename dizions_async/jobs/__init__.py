@@ -3,7 +3,7 @@
 ``migrate`` creates one record per input row exactly once, recording each row in a
 SQLite journal so that a killed run resumes without losing or duplicating a record.
 ``verify`` reads a migration's journaled rows back and reports what Dizions holds
-differently. ``export`` streams a query's records to JSONL or CSV with flat memory.
+differently. ``export`` streams a query's records to JSONL, CSV or Parquet with flat memory.
 """
 
 from __future__ import annotations

@@ -15,125 +15,44 @@ from collections.abc import Mapping
 
 import attrs
 
+from dizions_async._fields import Kind, fields_of
+
 __all__ = [
     "DDL",
     "EXTENSION_DATABASES",
     "EXTENSION_FIELDS",
+    "ONE_SEGMENT_DICTIONARIES",
     "TABLES",
     "VIEWS",
     "View",
     "dictionary_of",
 ]
 
-# Base tables: name -> ordered (column, SQL type). `id` is always the first column.
-_CLIENTS = {
-    "id": "INTEGER PRIMARY KEY",
-    "first_name": "TEXT",
-    "surname": "TEXT",
-    "date_of_birth": "TEXT",
-    "email": "TEXT",
-    "telephone": "TEXT",
-    "address_1": "TEXT",
-    "town": "TEXT",
-    "county": "INTEGER",
-    "postcode": "TEXT",
-    "district": "INTEGER",
-    "type": "INTEGER",
-    "external_id": "TEXT",
-    "gender": "INTEGER",
-    "ethnicity": "INTEGER",
-    "religion": "INTEGER",
-    "main_language": "INTEGER",
-    "marital_status": "INTEGER",
-    "sexual_orientation": "INTEGER",
-    "accommodation": "INTEGER",
-    "employment_status": "INTEGER",
-    "age_range": "INTEGER",
-    "main_disability": "INTEGER",
-    "preferred_communication_method": "INTEGER",
-    "registered_disabled": "TEXT",
-    "blue_badge_holder": "TEXT",
-    "consent": "TEXT",
-    "deceased": "TEXT",
-    "active": "TEXT",
-    "gp_name": "TEXT",
-    "gp_surgery": "INTEGER",
-    "nhs_number": "TEXT",
-    "social_services_number": "TEXT",
-    "people_in_household": "INTEGER",
-    "school": "INTEGER",
-    "usual_support_worker": "INTEGER",
-    # single-record extension fields, by collaborator name
-    "website_photo_consent": "INTEGER",
-    "newsletter_opt_in": "TEXT",
-}
-_REFERRALS = {
-    "id": "INTEGER PRIMARY KEY",
-    "client": "INTEGER",
-    "client_type": "INTEGER",
-    "date": "TEXT",
-    "project": "INTEGER",
-    "template": "INTEGER",
-    "stage": "INTEGER",
-    "response_description": "TEXT",
-    "description": "TEXT",
-    "referrer": "INTEGER",
-    "priority": "INTEGER",
-    "contact_method": "INTEGER",
-    "contact_type": "INTEGER",
-    "funding_sponsor": "INTEGER",
-    "introduction_source": "INTEGER",
-    "response_method": "INTEGER",
-    "referral_complete": "TEXT",
-    "additional_org_person": "INTEGER",
-    "updated": "TEXT",
-    # single-record extension field
-    "risk_level": "INTEGER",
-}
-_CONTACTS = {
-    "id": "INTEGER PRIMARY KEY",
-    "referral": "INTEGER",
-    "done": "INTEGER",
-    "user": "INTEGER",
-    "branch": "INTEGER",
-    "start_date": "TEXT",
-    "end_date": "TEXT",
-    "description": "TEXT",
-    "due_stage": "INTEGER",
-    "travel_mileage": "REAL",
-    "travel_time": "INTEGER",
-}
-_WORKERS = {
-    "id": "INTEGER PRIMARY KEY",
-    "first_name": "TEXT",
-    "surname": "TEXT",
-    "email": "TEXT",
-    "branch": "INTEGER",
-    "active": "TEXT",
-}
-_SCHEDULES = {
-    "id": "INTEGER PRIMARY KEY",
-    "worker": "INTEGER",
-    "client": "INTEGER",
-    "project": "INTEGER",
-    "status": "INTEGER",
-    "start_date": "TEXT",
-    "end_date": "TEXT",
-}
-_CLINICS = {
-    "id": "INTEGER PRIMARY KEY",
-    "name": "TEXT",
-    "project_id": "INTEGER",
-    "location": "TEXT",
-}
-_ATTENDANCES = {
-    "id": "INTEGER PRIMARY KEY",
-    "clinic": "INTEGER",
-    "client": "INTEGER",
-    "project": "INTEGER",
-    "start": "TEXT",
-    "attended": "TEXT",
-}
+# Base tables: name -> ordered (column, SQL type). `id` is always the first column. The
+# tables behind API resources hold the stored fields of the SDK's field table, in its
+# order (the seed inserts rows by position), plus what only the fake needs.
+_SQL_TYPES = {Kind.ID: "INTEGER", Kind.INT: "INTEGER", Kind.FLOAT: "REAL"}
+
+
+def _stored(resource: str, **more: str) -> dict[str, str]:
+    """The columns of ``resource``'s stored fields (joined ones are read from other
+    tables), typed for SQLite, then ``more``."""
+    cols = {f.name: _SQL_TYPES.get(f.kind, "TEXT") for f in fields_of(resource) if not f.joined}
+    cols["id"] = "INTEGER PRIMARY KEY"
+    return {**cols, **more}
+
+
+# single-record extension fields, by collaborator name (per charity: not in the field table)
+_CLIENTS = _stored("clients", website_photo_consent="INTEGER", newsletter_opt_in="TEXT")
+_REFERRALS = _stored("referrals", risk_level="INTEGER")
+# Done and due contacts share one table; `done` tells them apart and comes after `referral`.
+_contact_columns = list(_stored("done_contacts").items())
+_contact_columns.insert(2, ("done", "INTEGER"))
+_CONTACTS = dict(_contact_columns)
+_WORKERS = _stored("workers")
+_SCHEDULES = _stored("schedules")
+_CLINICS = _stored("clinics")
+_ATTENDANCES = _stored("attendances")
 _EXTERNAL_REFERRAL = {
     "id": "INTEGER PRIMARY KEY",
     "org_type_id": "INTEGER",
@@ -172,24 +91,40 @@ _PROJECTS = {
 }
 _DICTIONARIES = {"grp": "TEXT", "tbl": "TEXT", "id": "INTEGER", "name": "TEXT"}
 
+# -- what the newer wiki pages add that is the fake's own (issue 13) ---------------------
+# (Their record fields, e.g. referral `branch`, a done contact's own `stage`, are in the
+# SDK's field table, _fields.py.) API_relationships: major, send_one_letter_to_both,
+# joint_address on a relationship.
+_RELATIONSHIPS.update({"major": "TEXT", "send_one_letter_to_both": "TEXT", "joint_address": "TEXT"})
+#: API_clinics: an attendance's treatments and activities (read as ``treatments``).
+_TREATMENTS = {
+    "id": "INTEGER PRIMARY KEY",
+    "attendance": "INTEGER",
+    "treatment": "INTEGER",
+    "ticked": "TEXT",
+    "paid": "TEXT",
+    "amount_paid": "REAL",
+}
+#: API_Dictionaries and the entity pages: dictionaries addressed by one segment
+#: (``/v2/dictionary/client_type``), as the (group, table) they are in this fake.
+ONE_SEGMENT_DICTIONARIES: Mapping[str, tuple[str, str]] = {
+    "client_type": ("clients", "type"),
+    "branch": ("organisations", "branch"),
+    "relationships": ("relationships", "relationships"),
+    "carer_relationships": ("relationships", "carer_relationships"),
+    "rates": ("attendances", "rates"),
+}
+
 #: Multiple-record extension databases: slug -> columns.
 EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
-    "staff_disciplinary_13": {
-        "id": "INTEGER PRIMARY KEY",
-        "referral": "INTEGER",
-        "client": "INTEGER",
-        "date_43": "TEXT",
-        "outcome_44": "INTEGER",
-        "notes_45": "TEXT",
-    },
-    "wellcheck_notes_9": {
-        "id": "INTEGER PRIMARY KEY",
-        "referral": "INTEGER",
-        "client": "INTEGER",
-        "date_21": "TEXT",
-        "note_22": "TEXT",
-        "score_23": "INTEGER",
-    },
+    "staff_disciplinary_13": _stored(
+        "extension_database", date_43="TEXT", outcome_44="INTEGER", notes_45="TEXT"
+    ),
+    "wellcheck_notes_9": _stored(
+        "extension_database", date_21="TEXT", note_22="TEXT", score_23="INTEGER"
+    ),
+    # By its API name (API:_Extension_Databases), fields named as on that page.
+    "wellcheck_notes": _stored("extension_database", assessment_score="INTEGER", finances="TEXT"),
 }
 
 TABLES: Mapping[str, Mapping[str, str]] = {
@@ -205,6 +140,7 @@ TABLES: Mapping[str, Mapping[str, str]] = {
     "uploads": _UPLOADS,
     "projects": _PROJECTS,
     "dictionaries": _DICTIONARIES,
+    "attendance_treatments": _TREATMENTS,
     **EXTENSION_DATABASES,
 }
 
@@ -259,6 +195,7 @@ _INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("relationships", ("first",)),
     ("relationships", ("second",)),
     ("uploads", ("resource", "record")),
+    ("attendance_treatments", ("attendance",)),
     *((slug, (col,)) for slug in EXTENSION_DATABASES for col in ("referral", "client")),
 )
 
@@ -301,7 +238,8 @@ _DICTIONARY: Mapping[str, tuple[str, str]] = {
     "risk_level": ("referrals", "risk_level"),
     "contact_method": ("contacts", "contact_method"),
     "contact_type": ("contacts", "contact_type"),
-    "status": ("schedules", "status"),
+    "treatment": ("attendances", "treatments"),
+    "transport_method": ("contacts", "transport_method"),
     "outcome_44": ("extension", "outcome"),
     "relationship_first_to_second": ("relationships", "relationships"),
     "relationship_second_to_first": ("relationships", "relationships"),
@@ -424,18 +362,16 @@ def _referral_view() -> View:
 
 
 def _contact_view(done: bool) -> View:
+    # stage, contact_type and priority are the contact's own (API_done_contacts).
     shared = (
         "client",
         "contact_method",
-        "contact_type",
         "funding_sponsor",
         "introduction_source",
-        "priority",
         "project",
         "referral_complete",
         "referrer",
         "response_method",
-        "stage",
         "template",
     )
     cols = {
@@ -474,6 +410,18 @@ def _simple(table: str, **date_keys: str) -> View:
     )
 
 
+def _schedule_view() -> View:
+    # API_schedules reports on the client's fields: client_district, client_gender, ...
+    return attrs.evolve(
+        _simple(
+            "schedules",
+            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
+        ),
+        from_sql="schedules t" + _CLIENT_JOIN.format(ref="t"),
+        columns={**_base("schedules"), **_client_prefixed()},
+    )
+
+
 def _views() -> dict[str, View]:
     out = {
         "clients": _simple("clients"),
@@ -481,10 +429,7 @@ def _views() -> dict[str, View]:
         "done_contacts": _contact_view(True),
         "due_contacts": _contact_view(False),
         "workers": _simple("workers"),
-        "schedules": _simple(
-            "schedules",
-            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
-        ),
+        "schedules": _schedule_view(),
         "clinics": _simple("clinics"),
         "attendances": _simple("attendances", start="t.start >= {lo} AND t.start < {hi}"),
         "external_referral": _simple("external_referral"),
