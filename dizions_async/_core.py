@@ -51,6 +51,8 @@ from dizions_async.errors import (
     TransportError,
 )
 from dizions_async.protocol import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RECORD_BYTES,
     Request,
     Response,
     auth_headers,
@@ -95,6 +97,8 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool | None = None,
         max_url_length: int = 4096,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         write_verbs: WriteVerbs | None = None,
     ) -> None:
         # Wrap the keys before anything can raise: from here on no frame holds one raw,
@@ -108,6 +112,11 @@ class _ClientCore:
         self._base = str(self._base_url)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be a positive int")
+        if max_response_bytes is not None:
+            _check_size("max_response_bytes", max_response_bytes)
+        _check_size("max_record_bytes", max_record_bytes)
+        self._max_response_bytes = max_response_bytes
+        self._max_record_bytes = max_record_bytes
         if isinstance(timeout, (int, float)):
             timeout = Timeouts(total=float(timeout))
         self._timeouts = timeout
@@ -195,7 +204,12 @@ class _ClientCore:
 
         Returns:
             32 hex digits; the same key and salt always give the same fingerprint.
+
+        Raises:
+            ConfigurationError: ``salt`` is not non-empty bytes.
         """
+        if not isinstance(salt, (bytes, bytearray)) or not salt:
+            raise ConfigurationError("org_fingerprint needs a salt of non-empty bytes")
         org = next(value for name, value in self._headers if name == "Org")
         return key_fingerprint(org, salt)
 
@@ -206,7 +220,10 @@ class _ClientCore:
         if transport is None:
             # Made lazily, inside the running loop, as aiohttp requires.
             transport = self._transport = AiohttpTransport(
-                session=self._session, timeouts=self._timeouts, pool_size=self._max_concurrency
+                session=self._session,
+                timeouts=self._timeouts,
+                pool_size=self._max_concurrency,
+                max_response_bytes=self._max_response_bytes,
             )
         return transport
 
@@ -388,7 +405,7 @@ class _ClientCore:
         else:
             sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
             delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
-            delay = delay if request.resendable else None
+            delay = delay if request.resendable and outcome.retryable else None
             if delay is None or self._past_deadline(call, delay):
                 raise self._final_error(request, outcome, retries) from None
             reason = type(outcome).__name__
@@ -410,7 +427,12 @@ class _ClientCore:
             return exc
         message = str(exc) + (f" (after {retries} retries)" if retries else "")
         return type(exc)(
-            message, method=exc.method, url=exc.url, retries=retries, outcome_unknown=unknown
+            message,
+            method=exc.method,
+            url=exc.url,
+            retries=retries,
+            outcome_unknown=unknown,
+            retryable=exc.retryable,
         )
 
     async def _send(self, request: Request) -> Response:
@@ -498,7 +520,7 @@ class _ClientCore:
             response = await stack.enter_async_context(transport.stream(request))
             if response.status < 300:
                 return response
-            # An error body is small: read it whole, for the error's message.
+            # The start of an error body is enough for the message; the rest is not read.
             return Response(response.status, response.headers, await response.read())
 
         while True:
@@ -527,6 +549,11 @@ def _unchecked(
     return type(outcome)(
         f"{outcome}{why}", method=method, url=url, retries=retries, outcome_unknown=True
     )
+
+
+def _check_size(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int (bytes), got {value!r}")
 
 
 class _Call:
