@@ -7,17 +7,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from dizions_async.query import FilterValue, Query
 
 if TYPE_CHECKING:
-    from dizions_async.client import Client
     from dizions_async.results import Report
 
-__all__ = ["BoundQuery", "unwrap"]
+__all__ = ["BoundQuery", "Runner", "unwrap"]
 
 T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """What a BoundQuery needs of its client (``Client`` is one): it runs the query.
+
+    A protocol, not ``Client`` itself, so this module depends only on the pure layers
+    and the client modules import it, never the other way round.
+    """
+
+    async def fetch(self, query: Query, as_: Any = None) -> list[Any]: ...
+
+    async def fetch_one(self, query: Query) -> dict[str, Any]: ...
+
+    async def report(self, query: Query) -> Report: ...
 
 
 class BoundQuery:
@@ -29,7 +42,7 @@ class BoundQuery:
 
     __slots__ = ("_client", "query")
 
-    def __init__(self, client: Client, query: Query) -> None:
+    def __init__(self, client: Runner, query: Query) -> None:
         self._client = client
         self.query = query
 

@@ -32,7 +32,7 @@ from dizions_async.batching import (
     plan_pieces,
 )
 from dizions_async.errors import DizionsError, QueryError
-from dizions_async.protocol import Request, decode_records, redact
+from dizions_async.protocol import Request, decode_records, decode_report, redact
 from dizions_async.query import Query
 
 if TYPE_CHECKING:
@@ -45,10 +45,6 @@ T = TypeVar("T")
 
 class _ClientBatching(_ClientCore):
     """Batching and streaming methods of :class:`~dizions_async.Client`."""
-
-    if TYPE_CHECKING:
-        # A read of Client (client.py); gather runs report queries through it.
-        async def report(self, query: Query | BoundQuery) -> Report: ...
 
     async def _fetch_records(
         self,
@@ -75,6 +71,12 @@ class _ClientBatching(_ClientCore):
                     return rows
                 return structure_records(rows, as_, request.label)
         return await self._fetch_pieces(q, as_, split, on_progress)
+
+    async def _fetch_report(self, q: Query) -> Report:
+        """The report of report query ``q`` (for :meth:`Client.report` and gather)."""
+        request = self._get(q.path, q.query_string if q.resolve else "")
+        response = await self._send(request)
+        return decode_report(request, response, metric=q.metric_key is not None)
 
     def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Piece]:
         """The requests to send for ``query``: ``split`` first, then cut to the URL limit."""
@@ -171,7 +173,7 @@ class _ClientBatching(_ClientCore):
         async def run(index: int, q: Query) -> Any:
             try:
                 if q.dimension_key is not None:
-                    return await self.report(q)
+                    return await self._fetch_report(q)
                 return await self._fetch_records(q, as_, None, None)
             except DizionsError as exc:
                 annotate_failure(exc, q, f"GET {redact(q.path)}", f"query {index + 1} of {total}")

@@ -32,6 +32,7 @@ from yarl import URL
 from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._resolve import DictionaryCache
+from dizions_async._version import __version__
 from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -104,8 +105,6 @@ class _ClientCore:
             if count <= 0 or period <= 0:
                 raise ConfigurationError("rate_limit must be (positive count, positive seconds)")
             self._limiter = AsyncLimiter(count, period)
-        from dizions_async import __version__
-
         self._headers = auth_headers(
             keys.source, keys.org, keys.user, user_agent=f"dizions_async/{__version__}"
         )

@@ -20,12 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 from yarl import URL
 
+from dizions_async._dates import DateUnit, date_windows
 from dizions_async._text import closest, edit_distance
 from dizions_async.catalogue import (
     API_PREFIX,
@@ -38,9 +39,6 @@ from dizions_async.catalogue import (
 )
 from dizions_async.errors import QueryError
 from dizions_async.protocol import scalar_text
-
-if TYPE_CHECKING:
-    from dizions_async.batching import DateUnit
 
 __all__ = ["ExtensionDatabase", "FilterValue", "Query"]
 
@@ -378,7 +376,7 @@ class Query:
                 q = q.resolve_ids(unquote(value))
         return q
 
-    # -- splitting (policy in dizions_async.batching) ---------------------------------------
+    # -- splitting (cutting to a URL length is in dizions_async.batching) ------------------
 
     def split_dates(self, unit: DateUnit, *, key: str | None = None) -> list[Query]:
         """Cut a date range into windows that cover it exactly once (no gap, no overlap).
@@ -395,9 +393,15 @@ class Query:
 
             Query("referrals").date_range("date", "2024-01-01", "2024-12-31").split_dates("month")
         """
-        from dizions_async import batching  # batching imports this module
-
-        return batching.split_dates(self, unit, key=key)
+        key = self._date_key(key)
+        at = next(i for i, (k, _, _) in enumerate(self.date_ranges) if k == key)
+        _, start, end = self.date_ranges[at]
+        out = []
+        for first, last in date_windows(start, end, unit):
+            ranges = list(self.date_ranges)
+            ranges[at] = (key, first, last)
+            out.append(attrs.evolve(self, date_ranges=tuple(ranges)))
+        return out
 
     def split_values(self, key: str, size: int) -> list[Query]:
         """Cut the value list ``key`` (``"id"`` for the IDs) into chunks of ``size`` values.
@@ -405,9 +409,40 @@ class Query:
         Raises:
             QueryError: the query has no value list ``key``, or ``size`` is below 1.
         """
-        from dizions_async import batching  # batching imports this module
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise QueryError(f"split_values needs a size of at least 1, got {size!r}")
+        if key == "id":
+            ids = self.ids
+            if ids:
+                return [attrs.evolve(self, ids=ids[i : i + size]) for i in range(0, len(ids), size)]
+        else:
+            for at, (k, values) in enumerate(self.filters):
+                if k == key:
+                    head, tail = self.filters[:at], self.filters[at + 1 :]
+                    return [
+                        attrs.evolve(self, filters=(*head, (key, values[i : i + size]), *tail))
+                        for i in range(0, len(values), size)
+                    ]
+        lists = (["id"] if self.ids else []) + [k for k, _ in self.filters]
+        have = ", ".join(repr(k) for k in lists) or "none"
+        raise QueryError(f"query has no value list {key!r} to split (value lists: {have})")
 
-        return batching.split_values(self, key, size)
+    def _date_key(self, key: str | None) -> str:
+        """The date range to split: ``key``, or the query's only one."""
+        keys = [k for k, _, _ in self.date_ranges]
+        if key is not None:
+            if key not in keys:
+                have = ", ".join(repr(k) for k in keys) or "none"
+                raise QueryError(f"query has no date range {key!r} to split (date ranges: {have})")
+            return key
+        if not keys:
+            raise QueryError("query has no date range to split: add .date_range() first")
+        if len(keys) > 1:
+            raise QueryError(
+                f"query has several date ranges ({', '.join(keys)}): name the one to split "
+                "with key="
+            )
+        return keys[0]
 
     # -- checks ---------------------------------------------------------------------------
 
