@@ -54,16 +54,13 @@ class _ClientBatching(_ClientCore):
         on_progress: ProgressCallback | None,
     ) -> list[Any]:
         """The records of record query ``q``: one request if its URL fits, else pieces."""
+        # (Past 2 * len(ids) the IDs alone are too long: no need to compile the path.)
         if split is None and 2 * len(q.ids) <= self._max_url_length:
-            # (Past that, the IDs alone are too long: no need to compile the path to know.)
-            path = q.path
-            query_string = q.query_string if q.resolve else ""
-            size = len(self._base) + len(path) + (len(query_string) + 1 if query_string else 0)
-            if size <= self._max_url_length:
+            request = self._get_if_fits(q.path, q.query_string if q.resolve else "")
+            if request is not None:
                 # The hot path: one request, nothing planned.
                 if on_progress is not None:
                     on_progress(0, 1)
-                request = self._get(path, query_string)
                 rows = decode_records(request, await self._send(request))
                 if on_progress is not None:
                     on_progress(1, 1)

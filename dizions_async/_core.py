@@ -173,16 +173,28 @@ class _ClientCore:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _url(self, path: str, query_string: str = "") -> URL:
+    def _url_text(self, path: str, query_string: str) -> str:
         text = self._base + path
-        if query_string:
-            text = f"{text}?{query_string}"
+        return f"{text}?{query_string}" if query_string else text
+
+    def _url(self, path: str, query_string: str = "") -> URL:
+        text = self._url_text(path, query_string)
         if len(text) > self._max_url_length:
             raise QueryError(
                 f"the URL would be {len(text)} characters, over max_url_length="
                 f"{self._max_url_length}; use fewer filter values or split the query"
             )
         return URL(text, encoded=True)
+
+    def _get_if_fits(self, path: str, query_string: str) -> Request | None:
+        """The GET of ``path``, or None when its URL is over ``max_url_length``.
+
+        The read hot path: the URL text is built and measured once, nothing else planned.
+        """
+        text = self._url_text(path, query_string)
+        if len(text) > self._max_url_length:
+            return None
+        return Request.build("GET", URL(text, encoded=True), self._headers)
 
     def _get(self, path: str, query_string: str = "") -> Request:
         """A GET request for an already percent-encoded path under the base URL."""

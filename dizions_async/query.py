@@ -1,7 +1,7 @@
 """The immutable query builder and its compiler to the Dizions path grammar.
 
 A :class:`Query` is a frozen value: every fluent method checks its input and returns a new
-Query (``attrs.evolve``), so a query can be shared, hashed, and reused as the base of
+Query (a changed copy), so a query can be shared, hashed, and reused as the base of
 others. It compiles to ``/v2/{resource}/{key}/{v1;v2}...`` in the canonical order
 resource, id, filters (in the order given), date ranges, dimension, metric, field; each
 value is percent-encoded on its own, so no value can add a segment or a value.
@@ -49,7 +49,9 @@ FilterValue = Scalar | Iterable[Scalar]
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _RAW_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2}),(\d{4}-\d{2}-\d{2})\Z")
 _SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_SAFE_OR_SEMICOLON = _SAFE_CHARS | {";"}
 _RESERVED_KEYS = ("field", "dimension", "metric")
+_JUST_INT = {int}
 #: A key within this many edits of a documented key is taken for a typo, not an extension field.
 _TYPO_EDITS = 2
 
@@ -61,6 +63,17 @@ def _quote(value: str) -> str:
         # and a segment with them, so they are encoded although "." is otherwise safe.
         return value if value != "." and value != ".." else value.replace(".", "%2E")
     return quote(value, safe="")
+
+
+def _joined(values: tuple[str, ...]) -> str:
+    """The values percent-encoded and ``;``-joined: one value list's segment."""
+    text = ";".join(values)
+    # Usually every value is safe as it is: one check of the joined text then does. A
+    # ";" inside a value (the count is off) or a "." (dot-segments) takes the long way.
+    fits = _SAFE_OR_SEMICOLON.issuperset(text) and text.count(";") == len(values) - 1
+    if fits and "." not in text:
+        return text
+    return ";".join([_quote(v) for v in values])
 
 
 def _scalar(key: str, value: object) -> str:
@@ -92,6 +105,12 @@ def _scalar(key: str, value: object) -> str:
 
 
 def _values(key: str, value: object) -> tuple[str, ...]:
+    # The usual values first: an int, or a list of plain ints (IDs of dictionary entries).
+    # (type() is int, not isinstance: a bool is an int, and is sent as Y/N.)
+    if type(value) is int:
+        return (int.__repr__(value),)
+    if isinstance(value, (list, tuple)) and value and set(map(type, value)) == _JUST_INT:
+        return tuple(map(int.__repr__, value))
     if isinstance(value, (str, int, dt.date)) or value is None:
         return (_scalar(key, value),)
     if not isinstance(value, Iterable):
@@ -167,6 +186,20 @@ class Query:
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_spec", get_resource(self.resource))
 
+    def _evolve(self, **changes: Any) -> Query:
+        """``attrs.evolve(self, **changes)`` without its per-call introspection.
+
+        Builders call this once per call, so it is their largest cost under evolve. The
+        fields are copied as they are (each builder has checked what it changes) and the
+        cached hash is cleared, not copied.
+        """
+        new: Query = _new(Query)
+        for name in _FIELDS:
+            _set(new, name, changes[name] if name in changes else getattr(self, name))
+        for name in _CACHE_SLOTS:
+            _set(new, name, None)
+        return new
+
     # -- builders -------------------------------------------------------------------------
 
     def filter(self, *key_values: Any, **pairs: FilterValue) -> Query:
@@ -179,20 +212,25 @@ class Query:
             QueryError: a key given twice, unknown for the resource, or over the limit of
                 10 filters; an empty, None or unsendable value.
         """
-        items: list[tuple[str, object]] = []
+        items: Iterable[tuple[str, object]] = pairs.items()
         if key_values:
             key, *values = key_values
             if not values:
                 raise QueryError(f"filter {key!r} was given no values")
-            items.append((key, values[0] if len(values) == 1 else values))
-        items.extend(pairs.items())
-        if not items:
+            items = [(key, values[0] if len(values) == 1 else values), *items]
+        elif not pairs:
             raise QueryError("filter() needs at least one key and value")
         ids = self.ids
         filters = list(self.filters)
-        taken = self._keys()
+        taken = {k for k, _ in filters}
+        if self.date_ranges:
+            taken.update(k for k, _, _ in self.date_ranges)
+        if ids:
+            taken.add("id")
+        known = self._spec.filter_keys
         for key, value in items:
-            self._check_filter_key(_check_key(key, "filter"))
+            if key not in known:  # a documented key is well-formed and no typo
+                self._check_filter_key(_check_key(key, "filter"))
             if key in taken:
                 raise QueryError(f"filter {key!r} is given twice; put all its values in one list")
             taken.add(key)
@@ -200,8 +238,10 @@ class Query:
                 ids = self._check_ids(_ids_of(value))
             else:
                 filters.append((key, _values(key, value)))
-        self._check_count(len(filters) + len(self.date_ranges) + bool(ids), key)
-        return attrs.evolve(self, ids=ids, filters=tuple(filters))
+        count = len(filters) + len(self.date_ranges) + bool(ids)
+        if count > MAX_FILTERS:
+            self._check_count(count, key)
+        return self._evolve(ids=ids, filters=tuple(filters))
 
     def id(self, *ids: int) -> Query:
         """Select records by ID: ``.id(510)`` is ``/id/510``; several IDs are ``;``-joined."""
@@ -211,7 +251,7 @@ class Query:
             raise QueryError("filter 'id' is given twice; put all the IDs in one call")
         checked = self._check_ids(ids)
         self._check_count(len(self.filters) + len(self.date_ranges) + 1, "id")
-        return attrs.evolve(self, ids=checked)
+        return self._evolve(ids=checked)
 
     def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> Query:
         """Restrict to records whose ``key`` date lies in ``start..end``, both inclusive.
@@ -238,7 +278,7 @@ class Query:
         if first > last:
             raise QueryError(f"date range {key!r} starts {first} after it ends {last}")
         self._check_count(len(self.filters) + len(self.date_ranges) + bool(self.ids) + 1, key)
-        return attrs.evolve(self, date_ranges=(*self.date_ranges, (key, first, last)))
+        return self._evolve(date_ranges=(*self.date_ranges, (key, first, last)))
 
     def fields(self, *names: str) -> Query:
         """Choose the fields returned (``/field/a;b``); repeated calls add to the choice."""
@@ -248,19 +288,19 @@ class Query:
         for name in names:
             if _check_key(name, "field") not in chosen:
                 chosen.append(name)
-        return attrs.evolve(self, field_names=tuple(chosen))
+        return self._evolve(field_names=tuple(chosen))
 
     def dimension(self, name: str) -> Query:
         """Make this a report: a count of records per value of ``name``."""
         if self.dimension_key is not None:
             raise QueryError(f"dimension is already {self.dimension_key!r} (tried {name!r})")
-        return attrs.evolve(self, dimension_key=_check_key(name, "dimension"))
+        return self._evolve(dimension_key=_check_key(name, "dimension"))
 
     def metric(self, name: str) -> Query:
         """Break each dimension value down by ``name``; the query needs a dimension too."""
         if self.metric_key is not None:
             raise QueryError(f"metric is already {self.metric_key!r} (tried {name!r})")
-        return attrs.evolve(self, metric_key=_check_key(name, "metric"))
+        return self._evolve(metric_key=_check_key(name, "metric"))
 
     def resolve_ids(self, *names: str) -> Query:
         """Ask for friendly names instead of IDs for ``names`` (``"ALL"`` for every field)."""
@@ -272,7 +312,7 @@ class Query:
                 _check_key(name, "resolve_ids field")
             if name not in chosen:
                 chosen.append(name)
-        return attrs.evolve(self, resolve=tuple(chosen))
+        return self._evolve(resolve=tuple(chosen))
 
     # -- compiled forms -------------------------------------------------------------------
 
@@ -293,7 +333,7 @@ class Query:
         if self.ids:
             out += ("id", ";".join(map(str, self.ids)))
         for key, values in self.filters:
-            out += (key, ";".join([_quote(v) for v in values]))
+            out += (key, _joined(values))
         for key, start, end in self.date_ranges:
             out += (key, f"{start.isoformat()},{end.isoformat()}")
         if self.dimension_key is not None:
@@ -400,7 +440,7 @@ class Query:
         for first, last in date_windows(start, end, unit):
             ranges = list(self.date_ranges)
             ranges[at] = (key, first, last)
-            out.append(attrs.evolve(self, date_ranges=tuple(ranges)))
+            out.append(self._evolve(date_ranges=tuple(ranges)))
         return out
 
     def split_values(self, key: str, size: int) -> list[Query]:
@@ -414,13 +454,13 @@ class Query:
         if key == "id":
             ids = self.ids
             if ids:
-                return [attrs.evolve(self, ids=ids[i : i + size]) for i in range(0, len(ids), size)]
+                return [self._evolve(ids=ids[i : i + size]) for i in range(0, len(ids), size)]
         else:
             for at, (k, values) in enumerate(self.filters):
                 if k == key:
                     head, tail = self.filters[:at], self.filters[at + 1 :]
                     return [
-                        attrs.evolve(self, filters=(*head, (key, values[i : i + size]), *tail))
+                        self._evolve(filters=(*head, (key, values[i : i + size]), *tail))
                         for i in range(0, len(values), size)
                     ]
         lists = (["id"] if self.ids else []) + [k for k, _ in self.filters]
@@ -507,6 +547,17 @@ class Query:
                 f"filter {key!r} is not a {self.resource} filter"
                 + (f"; did you mean {hint!r}?" if hint else "")
             )
+
+
+_new = object.__new__
+_set = object.__setattr__
+_FIELDS = tuple(field.name for field in attrs.fields(Query))
+#: The slots attrs adds beside the fields (the cached hash), reset in every copy.
+_CACHE_SLOTS = tuple(
+    name
+    for name in getattr(Query, "__slots__", ())
+    if name not in _FIELDS and name != "__weakref__"
+)
 
 
 @attrs.frozen
