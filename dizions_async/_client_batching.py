@@ -33,7 +33,7 @@ from dizions_async.batching import (
 )
 from dizions_async.errors import DizionsError, QueryError
 from dizions_async.protocol import Request, decode_records, decode_report, redact
-from dizions_async.query import Query
+from dizions_async.query import Query, describe_query
 
 if TYPE_CHECKING:
     from dizions_async.results import Report
@@ -45,6 +45,10 @@ T = TypeVar("T")
 
 class _ClientBatching(_ClientCore):
     """Batching and streaming methods of :class:`~dizions_async.Client`."""
+
+    def _describe(self, q: Query) -> str:
+        """``q`` for an error message: its keys only, unless this client shows values."""
+        return describe_query(q, self._log_values)
 
     async def _fetch_records(
         self,
@@ -134,7 +138,7 @@ class _ClientBatching(_ClientCore):
 
     async def gather(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         *,
         as_: type[Any] | None = None,
         return_exceptions: bool = False,
@@ -173,7 +177,8 @@ class _ClientBatching(_ClientCore):
                     return await self._fetch_report(q)
                 return await self._fetch_records(q, as_, None, None)
             except DizionsError as exc:
-                annotate_failure(exc, q, f"GET {redact(q.path)}", f"query {index + 1} of {total}")
+                path = q.path if self._log_values else redact(q.path)
+                annotate_failure(exc, q, f"GET {path}", f"query {index + 1} of {total}")
                 raise
 
         return await run_pool(
@@ -214,12 +219,12 @@ class _ClientBatching(_ClientCore):
 
     @overload
     def stream(
-        self, query: Query | BoundQuery, as_: None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
     ) -> AsyncIterator[dict[str, Any]]: ...
     @overload
-    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncIterator[T]: ...
+    def stream(self, query: Query | BoundQuery[Any], as_: type[T]) -> AsyncIterator[T]: ...
     async def stream(
-        self, query: Query | BoundQuery, as_: type[Any] | None = None
+        self, query: Query | BoundQuery[Any], as_: type[Any] | None = None
     ) -> AsyncIterator[Any]:
         """The records of a read query, decoded as the body arrives.
 
@@ -247,7 +252,9 @@ class _ClientBatching(_ClientCore):
         """
         q = unwrap(query)
         if q.dimension_key is not None:
-            raise QueryError(f"{q!r} is a report query: use report() instead of stream()")
+            raise QueryError(
+                f"{self._describe(q)} is a report query: use report() instead of stream()"
+            )
         pieces = self._plan(q, None)
         seen = SeenIds() if pieces_may_overlap(q, pieces) else None
         missing = MissingPieces(len(pieces))
@@ -263,7 +270,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: None = None,
         *,
         dedupe: bool = False,
@@ -273,7 +280,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[T],
         *,
         dedupe: bool = False,
@@ -282,7 +289,7 @@ class _ClientBatching(_ClientCore):
     ) -> AsyncIterator[T]: ...
     async def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[Any] | None = None,
         *,
         dedupe: bool = False,
@@ -324,7 +331,9 @@ class _ClientBatching(_ClientCore):
         for query in queries:
             q = unwrap(query)
             if q.dimension_key is not None:
-                raise QueryError(f"{q!r} is a report query; stream_many() reads records")
+                raise QueryError(
+                    f"{self._describe(q)} is a report query; stream_many() reads records"
+                )
             planned = self._plan(q, None)
             missing = MissingPieces(len(planned))
             # Pieces of one query that may overlap are de-duplicated, as fetch and stream

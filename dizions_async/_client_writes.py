@@ -11,26 +11,76 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dizions_async import _writes
+from dizions_async._convert import model_resource, write_fields
 from dizions_async._core import _ClientCore
+from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.errors import DizionsError
+from dizions_async.errors import DizionsError, ValidationError
 from dizions_async.protocol import (
     Request,
     Response,
     decode_created_id,
     decode_created_ids,
+    redact,
 )
 from dizions_async.query import ExtensionDatabase
 
+if TYPE_CHECKING:
+    from dizions_async.models import Record
+
 __all__ = ["_ClientWrites"]
+
+P = TypeVar("P")
+
+
+def _bare_record(record: object, what: str) -> tuple[str, int | None, Mapping[str, object]]:
+    """The resource, ID and fields of a write given one model record alone.
+
+    Raises:
+        ValidationError: not a model, or an ExtensionRecord (its database is unknown).
+    """
+    try:
+        resource = model_resource(record)
+    except TypeError:
+        raise ValidationError(
+            f"{what} takes a resource and fields, or one record of dizions_async.models; "
+            f"got {type(record).__name__}"
+        ) from None
+    if resource == "extension_database":
+        raise ValidationError(f"an ExtensionRecord does not name its database: {what}(db, ...)")
+    return resource, getattr(record, "id", None), write_fields(record)  # type: ignore[arg-type]
+
+
+def _fields_for(resource: object, fields: Fields | Record) -> Mapping[str, object]:
+    """The fields to send to ``resource``; a model record must be one of that resource.
+
+    Raises:
+        ValidationError: a record of another resource (a Client sent to referrals).
+    """
+    try:
+        kind = model_resource(fields)
+    except TypeError:
+        return write_fields(fields)
+    target = _writes.resource_name(resource)
+    if target.partition("/")[0] != kind:
+        raise ValidationError(
+            f"a {type(fields).__name__} record cannot be written to {target!r}; "
+            "pass a record of that resource or a mapping of fields"
+        )
+    return write_fields(fields)
 
 
 class _ClientWrites(_ClientCore):
     """Write methods of :class:`~dizions_async.Client`."""
+
+    def _prepare(self, prepare: Callable[..., P], *args: Any, **kwargs: Any) -> P:
+        # A write's checks are pure code; their messages follow this client's log_values.
+        with opted_in(self._log_values):
+            return prepare(*args, **kwargs)
 
     async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
         request = self._request(
@@ -46,14 +96,23 @@ class _ClientWrites(_ClientCore):
         request, response = await self._write(prepared)
         return decode_created_id(request, response)
 
-    async def create(self, resource: str | ExtensionDatabase, fields: Fields) -> int:
+    @overload
+    async def create(self, resource: str | ExtensionDatabase, fields: Fields | Record) -> int: ...
+    @overload
+    async def create(self, resource: Record) -> int: ...
+    async def create(
+        self, resource: str | ExtensionDatabase | Record, fields: Fields | Record | None = None
+    ) -> int:
         """Create one record (``PUT /v2/{resource}``) and return its ID.
 
         Args:
             resource: ``clients``, ``referrals``, ``external_referral``, or an extension
-                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``).
+                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``);
+                or a record of :mod:`dizions_async.models` alone, which names its resource.
             fields: field name -> int, str, bool (``Y``/``N``), date or datetime (ISO), a
-                list of IDs (comma-separated), or None (not sent).
+                list of IDs (comma-separated), or None (not sent); or a model record, of
+                which the set fields are sent (not ``id``, nor fields read from related
+                records), then its ``extra``.
 
         Raises:
             ValidationError: before sending: the resource has no plain create, a mandatory
@@ -61,10 +120,27 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(_writes.prepare_create(resource, fields))
+        if fields is None:
+            resource, _, fields = _bare_record(resource, "create")
+        prepared = self._prepare(_writes.prepare_create, resource, _fields_for(resource, fields))
+        return await self._write_id(prepared)
 
-    async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
+    @overload
+    async def update(
+        self, resource: str | ExtensionDatabase, id: int, fields: Fields | Record
+    ) -> int: ...
+    @overload
+    async def update(self, resource: Record) -> int: ...
+    async def update(
+        self,
+        resource: str | ExtensionDatabase | Record,
+        id: int | None = None,
+        fields: Fields | Record | None = None,
+    ) -> int:
         """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+
+        ``update(record)`` updates the record's own ``id`` on its resource with its set
+        fields (a record of :mod:`dizions_async.models`).
 
         Raises:
             ValidationError: before sending: the resource cannot be updated, a bad ID, no
@@ -72,34 +148,46 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(_writes.prepare_update(resource, id, fields))
+        if fields is None:
+            resource, id, fields = _bare_record(resource, "update")
+            if id is None:
+                raise ValidationError("update(record) needs the record's id", field="id")
+        sent = _fields_for(resource, fields)
+        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, sent))
 
-    async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
+    async def create_client(
+        self, fields: Fields | Record, external_id: str | int | None = None
+    ) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
 
         With ``external_id`` (a reference in another system) the create is
         ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
         ``outcome_unknown = True``), the message says what to read to find out whether the
-        client exists before creating it again.
+        client exists before creating it again, with the ID masked (unless ``log_values``);
+        the error's ``external_id`` attribute holds the ID itself.
 
         Raises:
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(fields, external_id)
+        sent = _fields_for("clients", fields)
+        prepared = self._prepare(_writes.prepare_create_client, sent, external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
             if external_id is None or not exc.outcome_unknown:
                 raise
-            # Same error, same class: only the message gains the way to check.
+            # Same error, same class: the message gains the way to check (the ID masked
+            # unless values are opted in), the attribute the ID itself, for code.
+            path = prepared.path if self._log_values else redact(prepared.path)
+            exc.external_id = str(external_id)
             exc.args = (
-                f"{exc}; to see whether the client was created, read GET {prepared.path} "
-                "(Query('clients').filter(external_id=...)) before trying again",
+                f"{exc}; to see whether the client was created, read GET {path} "
+                "(Query('clients').filter(external_id=exc.external_id)) before trying again",
             )
             raise
 
-    async def create_referral(self, fields: Fields) -> int:
+    async def create_referral(self, fields: Fields | Record) -> int:
         """Create a referral (record a contact); returns its ID.
 
         Mandatory: client, client_type, date, project, template, stage,
@@ -107,15 +195,17 @@ class _ClientWrites(_ClientCore):
         """
         return await self.create("referrals", fields)
 
-    async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
+    async def create_due_contact(self, referral_id: int, fields: Fields | Record) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        return await self._write_id(_writes.prepare_due_contact(referral_id, fields))
+        sent = _fields_for("due_contacts", fields)
+        prepared = self._prepare(_writes.prepare_due_contact, referral_id, sent)
+        return await self._write_id(prepared)
 
-    async def update_due_contact(self, id: int, fields: Fields) -> int:
+    async def update_due_contact(self, id: int, fields: Fields | Record) -> int:
         """Update due contact ``id``; returns its ID."""
         return await self.update("due_contacts", id, fields)
 
@@ -132,10 +222,10 @@ class _ClientWrites(_ClientCore):
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
+        prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
         return await self._write_id(prepared)
 
-    async def update_done_contact(self, id: int, fields: Fields) -> int:
+    async def update_done_contact(self, id: int, fields: Fields | Record) -> int:
         """Update done contact ``id``; returns its ID."""
         return await self.update("done_contacts", id, fields)
 
@@ -159,7 +249,8 @@ class _ClientWrites(_ClientCore):
             ValidationError: an ID that is not a non-negative int, or a client related to
                 itself.
         """
-        prepared = _writes.prepare_relationship(
+        prepared = self._prepare(
+            _writes.prepare_relationship,
             first_id,
             second_id,
             first_to_second,
@@ -186,7 +277,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = _writes.prepare_external_referral(person_or_people)
+        prepared = self._prepare(_writes.prepare_external_referral, person_or_people)
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)
@@ -222,7 +313,8 @@ class _ClientWrites(_ClientCore):
                 file that does not exist or cannot be read, a text-mode or closed file.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_upload(
+        prepared = self._prepare(
+            _writes.prepare_upload,
             resource,
             id,
             files,
@@ -238,6 +330,7 @@ class _ClientWrites(_ClientCore):
                     self._headers,
                     multipart=_writes.open_upload(prepared, stack),
                     idempotent=False,
+                    show_values=self._log_values,
                 )
                 response = await self._send(request)
         ids = decode_created_ids(request, response)

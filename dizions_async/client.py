@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import quote
 
 from dizions_async._bound import BoundQuery, unwrap
@@ -24,6 +24,7 @@ from dizions_async._client_batching import _ClientBatching
 from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
 from dizions_async._convert import structure_records
+from dizions_async._redact import described
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, get_resource
@@ -36,6 +37,9 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
+
+if TYPE_CHECKING:
+    from dizions_async import models
 
 __all__ = ["Client"]
 
@@ -50,7 +54,7 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise QueryError(f"{what} must be a non-empty string, got {value!r}")
+        raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
     return quote(value, safe="")
 
 
@@ -72,7 +76,9 @@ class Client(_ClientWrites, _ClientBatching):
         session: a caller-owned ``aiohttp.ClientSession`` to use and leave open.
         transport: a transport to use instead (e.g. ``MockTransport``); the client
             closes it on exit.
-        log_values: show filter values in log lines (they are masked by default).
+        log_values: show values (filter, path and body values, server messages quoting
+            them) in log lines and error messages; they are masked by default. None (the
+            default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
 
@@ -83,12 +89,54 @@ class Client(_ClientWrites, _ClientBatching):
 
     # -- reads -----------------------------------------------------------------------------
 
-    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery:
+    @overload
+    def query(
+        self, resource: Literal["clients"], *, strict: bool = True
+    ) -> BoundQuery[models.Client]: ...
+    @overload
+    def query(
+        self, resource: Literal["referrals"], *, strict: bool = True
+    ) -> BoundQuery[models.Referral]: ...
+    @overload
+    def query(
+        self, resource: Literal["done_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DoneContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["due_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DueContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["workers"], *, strict: bool = True
+    ) -> BoundQuery[models.Worker]: ...
+    @overload
+    def query(
+        self, resource: Literal["schedules"], *, strict: bool = True
+    ) -> BoundQuery[models.Schedule]: ...
+    @overload
+    def query(
+        self, resource: Literal["attendances"], *, strict: bool = True
+    ) -> BoundQuery[models.Attendance]: ...
+    @overload
+    def query(
+        self, resource: Literal["clinics"], *, strict: bool = True
+    ) -> BoundQuery[models.Clinic]: ...
+    @overload
+    def query(
+        self, resource: ExtensionDatabase, *, strict: bool = True
+    ) -> BoundQuery[models.ExtensionRecord]: ...
+    @overload
+    def query(self, resource: str, *, strict: bool = True) -> BoundQuery[models.Record]: ...
+    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery[Any]:
         """A query bound to this client: chain it like :class:`Query`, then await it.
+
+        Its type knows the resource's model: ``.typed()`` gives ``models.Client`` records
+        for ``query("clients")``, and mypy knows it.
 
         Example::
 
             rows = await dz.query("clients").filter(gender=1)
+            clients = await dz.query("clients").filter(gender=1).typed()
         """
         name = resource.resource if isinstance(resource, ExtensionDatabase) else resource
         return BoundQuery(self, Query(name, strict=strict))
@@ -96,7 +144,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -105,7 +153,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T],
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -113,7 +161,7 @@ class Client(_ClientWrites, _ClientBatching):
     ) -> list[T]: ...
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T] | None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -128,8 +176,9 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             query: a non-report :class:`Query` (or a bound one).
-            as_: a class (attrs, dataclass...) to structure each record into; by default
-                records are dicts.
+            as_: a class to structure each record into: a model of
+                :mod:`dizions_async.models` (``models.Client``...), or your own attrs class
+                or dataclass; by default records are dicts.
             split: cut the query's date range into windows (``"day"``, ``"week"``,
                 ``"month"``, ``"year"`` or a number of days; see
                 :meth:`Query.split_dates`), or a value list into chunks with
@@ -145,15 +194,19 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if q.dimension_key is not None:
-            raise QueryError(f"{q!r} is a report query: use report() instead of fetch()")
+            raise QueryError(
+                f"{self._describe(q)} is a report query: use report() instead of fetch()"
+            )
         return await self._fetch_records(q, as_, split, on_progress)
 
     @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: None = None) -> dict[str, Any]: ...
-    @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: type[T]) -> T: ...
     async def fetch_one(
-        self, query: Query | BoundQuery, as_: type[T] | None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
+    ) -> dict[str, Any]: ...
+    @overload
+    async def fetch_one(self, query: Query | BoundQuery[Any], as_: type[T]) -> T: ...
+    async def fetch_one(
+        self, query: Query | BoundQuery[Any], as_: type[T] | None = None
     ) -> dict[str, Any] | T:
         """The one record of an ``/id/N`` query.
 
@@ -163,7 +216,7 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if len(q.ids) != 1:
-            raise QueryError(f"fetch_one needs a query for exactly one id, got {q!r}")
+            raise QueryError(f"fetch_one needs a query for exactly one id, got {self._describe(q)}")
         request = self._get(q.path, q.query_string if q.resolve else "")
         rows = decode_records(request, await self._send(request))
         if not rows:
@@ -175,7 +228,54 @@ class Client(_ClientWrites, _ClientBatching):
             return rows[0]
         return structure_records(rows, as_, request.label)[0]
 
-    async def report(self, query: Query | BoundQuery) -> Report:
+    async def fetch_arrow(
+        self,
+        query: Query | BoundQuery[Any],
+        *,
+        split: DateUnit | tuple[str, int] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        """The records as a ``pyarrow.Table`` with typed columns (the ``[parquet]`` extra).
+
+        The columns are the resource's model's fields (or the query's selected fields),
+        typed as in a Parquet export (``int64`` IDs, ``date32`` dates, ``bool`` flags,
+        ``string``), then ``extra``: the other keys of each record, as JSON. The table is
+        built a record batch at a time as the records stream in, so only the Arrow
+        columns and one batch of records are held. For pandas: ``table.to_pandas()``;
+        polars: ``polars.from_arrow(table)``.
+
+        Args:
+            query: a non-report query.
+            split: as in :meth:`fetch`: the pieces are pulled concurrently; records
+                repeated across pieces appear once (by ``id``). Rows come in the order
+                the pieces arrive in.
+            on_progress: ``(done, total)`` over pieces.
+
+        Raises:
+            ConfigurationError: pyarrow is not installed (the message says how to).
+            QueryError, DecodeError, APIError, TransportError: as :meth:`fetch`; a value
+                its column's type cannot hold is a DecodeError naming the field.
+        """
+        from dizions_async._arrow import ArrowColumns, import_pyarrow, table_from_records
+
+        import_pyarrow()  # before anything is sent
+        q = unwrap(query)
+        if q.dimension_key is not None:
+            raise QueryError(f"{q!r} is a report query: use report() instead of fetch_arrow()")
+        pieces = [q] if split is None else [p.query for p in self._plan(q, split)]
+        dedupe = len(pieces) > 1
+        # Repeats are found by id: fetched for that when the selection leaves it out, and
+        # then not made a column.
+        add_id = dedupe and bool(q.field_names) and "id" not in q.field_names
+        if add_id:
+            pieces = [piece.fields("id") for piece in pieces]
+        records = self.stream_many(pieces, dedupe=dedupe, on_progress=on_progress)
+        columns = ArrowColumns(
+            q.resource, q.field_names, label=f"GET {q.resource}", ignore=("id",) if add_id else ()
+        )
+        return await table_from_records(records, columns)
+
+    async def report(self, query: Query | BoundQuery[Any]) -> Report:
         """Counts per dimension value (and per metric value, with a metric).
 
         Raises:
@@ -183,7 +283,9 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if q.dimension_key is None:
-            raise QueryError(f"{q!r} has no dimension: add .dimension(...) for a report")
+            raise QueryError(
+                f"{self._describe(q)} has no dimension: add .dimension(...) for a report"
+            )
         return await self._fetch_report(q)
 
     async def _names(self, resource: str | ExtensionDatabase, what: str) -> list[str]:

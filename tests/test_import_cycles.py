@@ -98,8 +98,15 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(groups)
 
 
+#: Cycles known and not yet folded, each with why. models.Record.to_dict() calls the
+#: converter (_convert.record_to_wire) and the converter looks the models up, both lazily
+#: so that `import dizions_async` does not build the model classes (issue 15). Remove the
+#: entry once the models stop calling up into the converter.
+KNOWN: list[list[str]] = [[f"{PACKAGE}._convert", f"{PACKAGE}.models"]]
+
+
 def test_the_package_has_no_import_cycle() -> None:
-    cycles = find_cycles(import_graph())
+    cycles = [c for c in find_cycles(import_graph()) if c not in KNOWN]
     assert cycles == [], f"import cycles: {cycles}"
 
 

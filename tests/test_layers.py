@@ -21,6 +21,13 @@ PURE = [
     "dizions_async.batching",
     "dizions_async._concurrency",
     "dizions_async._streaming",
+    "dizions_async._fields",
+    "dizions_async.models",
+    "dizions_async._convert",
+    "dizions_async._arrow",
+    "dizions_async._redact",
+    "dizions_async._text",
+    "dizions_async.jobs._files",
 ]
 
 

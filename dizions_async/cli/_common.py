@@ -29,6 +29,8 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
+from dizions_async._redact import Secret, shown
+from dizions_async._text import printable
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
@@ -53,6 +55,7 @@ __all__ = [
     "progress_wanted",
     "query_options",
     "run",
+    "say",
     "stderr_console",
     "stdout_bytes",
 ]
@@ -77,7 +80,11 @@ class ClientOptions:
     """The connection options of one invocation; ``repr`` never shows the keys."""
 
     def __init__(
-        self, source: str | None, org: str | None, user: str | None, base_url: str | None
+        self,
+        source: Secret | None,
+        org: Secret | None,
+        user: Secret | None,
+        base_url: str | None,
     ) -> None:
         self._keys = (source, org, user)
         self.base_url = base_url
@@ -91,6 +98,12 @@ class ClientOptions:
         return Client(*self._keys, base_url=self.base_url, **settings)
 
 
+def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> Secret | None:
+    # click keeps every parameter in ctx.params and passes them through its own frames:
+    # a key is wrapped as click reads it, so none of those frames holds it raw.
+    return None if value is None else Secret(value)
+
+
 def client_options(command: F) -> F:
     """Add ``--source/--org/--user/--base-url`` (gathered as ``conn``) and ``--debug``."""
 
@@ -102,9 +115,11 @@ def client_options(command: F) -> F:
         return command(*args, conn=conn, **kwargs)
 
     options = [
-        click.option("--source", default=None, metavar="KEY", help="Source key [DIZIONS_SOURCE]."),
-        click.option("--org", default=None, metavar="KEY", help="Org key [DIZIONS_ORG]."),
-        click.option("--user", default=None, metavar="KEY", help="User key [DIZIONS_USER]."),
+        click.option(
+            "--source", callback=_secret, metavar="KEY", help="Source key [DIZIONS_SOURCE]."
+        ),
+        click.option("--org", callback=_secret, metavar="KEY", help="Org key [DIZIONS_ORG]."),
+        click.option("--user", callback=_secret, metavar="KEY", help="User key [DIZIONS_USER]."),
         click.option("--base-url", default=None, help="API base URL [DIZIONS_BASE_URL]."),
         debug_option,
     ]
@@ -116,7 +131,7 @@ def client_options(command: F) -> F:
 def _split_pair(text: str, what: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip() or not value:
-        raise click.BadParameter(f"{text!r}: expected KEY=VALUE", param_hint=what)
+        raise click.BadParameter(f"{shown(text)}: expected KEY=VALUE", param_hint=what)
     return key.strip(), value
 
 
@@ -129,7 +144,7 @@ def _filter_values(text: str, value: str) -> list[str]:
         cells = next(csv.reader([value], strict=True))
     except csv.Error as exc:
         raise click.BadParameter(
-            f"{text!r}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
+            f"{shown(text)}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
             param_hint="--filter",
         ) from None
     return [v for v in cells if v]
@@ -166,7 +181,7 @@ def build_query(
         key, value = _split_pair(text, "--date")
         start, sep, end = value.partition("..")
         if not sep:
-            raise click.BadParameter(f"{text!r}: expected KEY=START..END", param_hint="--date")
+            raise click.BadParameter(f"{shown(text)}: expected KEY=START..END", param_hint="--date")
         q = q.date_range(key, start, end)
     if dimension:
         q = q.dimension(dimension)
@@ -285,10 +300,17 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def _fail(exc: BaseException, debug: bool, code: int) -> NoReturn:
     if debug:
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        click.echo(printable(text), err=True, nl=False)
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    click.echo(f"dizions: error: {message}", err=True)
+    say(f"dizions: error: {message}", err=True)
     raise SystemExit(code) from None
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line meant for a person, its control characters neutralised (ESC and the
+    rest, see :func:`~dizions_async._text.printable`): it may quote data or a server."""
+    click.echo(printable(text), err=err)
 
 
 def stdout_bytes() -> IO[bytes]:
@@ -338,10 +360,11 @@ def echo_grid(columns: Sequence[str], rows: Iterable[Sequence[Any]], format: str
 
 
 def echo_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A rich table on standard output (values shown as text, never as rich markup)."""
+    """A rich table on standard output (values shown as text, never as rich markup, and
+    their control characters neutralised: a surname must not drive the terminal)."""
     table = Table()
     for column in columns:
-        table.add_column(Text(column))
+        table.add_column(Text(printable(column)))
     for row in rows:
-        table.add_row(*(Text(csv_cell(v)) for v in row))
+        table.add_row(*(Text(printable(csv_cell(v))) for v in row))
     Console().print(table)
