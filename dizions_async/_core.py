@@ -197,13 +197,14 @@ class _ClientCore:
         text = self._url_text(path, query_string)
         if len(text) > self._max_url_length:
             return None
-        return Request.build("GET", URL(text, encoded=True), self._headers)
+        return self._get_url(URL(text, encoded=True))
 
     def _get(self, path: str, query_string: str = "") -> Request:
         """A GET request for an already percent-encoded path under the base URL."""
-        return Request.build(
-            "GET", self._url(path, query_string), self._headers, show_values=self._log_values
-        )
+        return self._get_url(self._url(path, query_string))
+
+    def _get_url(self, url: URL) -> Request:
+        return Request.build("GET", url, self._headers, show_values=self._log_values)
 
     def _request(
         self,
