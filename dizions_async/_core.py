@@ -28,11 +28,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiolimiter import AsyncLimiter
 from yarl import URL
 
-from dizions_async._config import Environment, Keys, Timeouts, check_base_url, resolve_keys
+from dizions_async._config import (
+    Environment,
+    Keys,
+    Timeouts,
+    check_base_url,
+    resolve_keys,
+    resolve_write_verbs,
+)
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._redact import Secret, values_opted_in
 from dizions_async._resolve import DictionaryCache
 from dizions_async._version import __version__
+from dizions_async.catalogue import WriteVerbs
 from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -86,12 +94,14 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool | None = None,
         max_url_length: int = 4096,
+        write_verbs: WriteVerbs | None = None,
     ) -> None:
         # Wrap the keys before anything can raise: from here on no frame holds one raw,
         # so a traceback showing locals (error trackers do) shows only ``Secret(***)``.
         source, org, user = Secret(source), Secret(org), Secret(user)
         env = Environment()
         keys: Keys = resolve_keys(source, org, user, env)
+        self._write_verbs = resolve_write_verbs(write_verbs, env)
         self._base_url = check_base_url(base_url, env, allow_insecure=allow_insecure)
         # Paths are appended to this string by concatenation: no URL joining per request.
         self._base = str(self._base_url)
@@ -125,6 +135,16 @@ class _ClientCore:
         # Made by the first resolve() (it loads through the reads); closed with the client.
         self._dictionaries: DictionaryCache | None = None
         configure_from_env(env)
+
+    @property
+    def write_verbs(self) -> WriteVerbs:
+        """The write-verb convention this client sends: ``"seed"`` or ``"wiki"``."""
+        return self._write_verbs
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash (e.g. ``https://api.dizions.co.uk``)."""
+        return self._base
 
     def __repr__(self) -> str:
         # getattr: a traceback that shows locals may repr a Client whose __init__ failed.

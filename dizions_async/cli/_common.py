@@ -31,6 +31,7 @@ from rich.text import Text
 
 from dizions_async._redact import Secret, shown
 from dizions_async._text import printable
+from dizions_async.catalogue import WRITE_VERBS, WriteVerbs
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
@@ -85,9 +86,11 @@ class ClientOptions:
         org: Secret | None,
         user: Secret | None,
         base_url: str | None,
+        write_verbs: WriteVerbs | None = None,
     ) -> None:
         self._keys = (source, org, user)
         self.base_url = base_url
+        self.write_verbs = write_verbs
 
     def __repr__(self) -> str:
         return f"ClientOptions(base_url={self.base_url!r}, keys=***)"
@@ -95,7 +98,7 @@ class ClientOptions:
     def client(self, **settings: Any) -> Client:
         """A Client from these options, falling back to the environment for each one."""
         # No local names for the keys: a traceback that shows locals shows only ``self``.
-        return Client(*self._keys, base_url=self.base_url, **settings)
+        return Client(*self._keys, base_url=self.base_url, write_verbs=self.write_verbs, **settings)
 
 
 def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> Secret | None:
@@ -111,7 +114,8 @@ def client_options(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # The keys go straight into ClientOptions (whose repr hides them), never into a
         # local of their own that a traceback showing locals would print.
-        conn = ClientOptions(*(kwargs.pop(name) for name in ("source", "org", "user", "base_url")))
+        names = ("source", "org", "user", "base_url", "write_verbs")
+        conn = ClientOptions(*(kwargs.pop(name) for name in names))
         return command(*args, conn=conn, **kwargs)
 
     options = [
@@ -121,6 +125,13 @@ def client_options(command: F) -> F:
         click.option("--org", callback=_secret, metavar="KEY", help="Org key [DIZIONS_ORG]."),
         click.option("--user", callback=_secret, metavar="KEY", help="User key [DIZIONS_USER]."),
         click.option("--base-url", default=None, help="API base URL [DIZIONS_BASE_URL]."),
+        click.option(
+            "--write-verbs",
+            type=click.Choice(WRITE_VERBS),
+            default=None,
+            help="Write convention: seed (PUT creates, POST updates) or wiki (POST creates, "
+            "PUT updates) [DIZIONS_WRITE_VERBS; default seed].",
+        ),
         debug_option,
     ]
     for option in reversed(options):
