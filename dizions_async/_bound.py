@@ -139,5 +139,15 @@ def model_of(query: Query) -> type[Record]:
 
 
 def unwrap(query: Query | BoundQuery[Any]) -> Query:
-    """The plain :class:`Query` of ``query`` (itself, unless it is bound)."""
-    return query.query if isinstance(query, BoundQuery) else query
+    """The plain :class:`Query` of ``query`` (itself, unless it is bound).
+
+    Raises:
+        QueryError: ``query`` is neither (a resource name passed as is, say).
+    """
+    if isinstance(query, Query):
+        return query
+    if isinstance(query, BoundQuery):
+        return query.query
+    raise QueryError(
+        f"expected a Query, got {type(query).__name__}: build one with Query(...) or dz.query(...)"
+    )

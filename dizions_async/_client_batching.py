@@ -205,7 +205,9 @@ class _ClientBatching(_ClientCore):
         request = self._piece_request(piece)
         try:
             async with self._stream(request) as response:
-                async for batch in record_batches(response.chunks, label=request.label):
+                async for batch in record_batches(
+                    response.chunks, label=request.label, max_record_bytes=self._max_record_bytes
+                ):
                     if seen is not None:
                         batch = seen.filter(batch)
                         if not batch:

@@ -50,6 +50,8 @@ from dizions_async.errors import (
     TransportError,
 )
 from dizions_async.protocol import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RECORD_BYTES,
     Request,
     Response,
     auth_headers,
@@ -94,6 +96,8 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool | None = None,
         max_url_length: int = 4096,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         write_verbs: WriteVerbs | None = None,
     ) -> None:
         # Wrap the keys before anything can raise: from here on no frame holds one raw,
@@ -107,6 +111,11 @@ class _ClientCore:
         self._base = str(self._base_url)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be a positive int")
+        if max_response_bytes is not None:
+            _check_size("max_response_bytes", max_response_bytes)
+        _check_size("max_record_bytes", max_record_bytes)
+        self._max_response_bytes = max_response_bytes
+        self._max_record_bytes = max_record_bytes
         if isinstance(timeout, (int, float)):
             timeout = Timeouts(total=float(timeout))
         self._timeouts = timeout
@@ -190,7 +199,10 @@ class _ClientCore:
         if transport is None:
             # Made lazily, inside the running loop, as aiohttp requires.
             transport = self._transport = AiohttpTransport(
-                session=self._session, timeouts=self._timeouts, pool_size=self._max_concurrency
+                session=self._session,
+                timeouts=self._timeouts,
+                pool_size=self._max_concurrency,
+                max_response_bytes=self._max_response_bytes,
             )
         return transport
 
@@ -371,7 +383,7 @@ class _ClientCore:
         else:
             sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
             delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
-            delay = delay if request.resendable else None
+            delay = delay if request.resendable and outcome.retryable else None
             if delay is None or self._past_deadline(call, delay):
                 raise self._final_error(request, outcome, retries) from None
             reason = type(outcome).__name__
@@ -393,7 +405,12 @@ class _ClientCore:
             return exc
         message = str(exc) + (f" (after {retries} retries)" if retries else "")
         return type(exc)(
-            message, method=exc.method, url=exc.url, retries=retries, outcome_unknown=unknown
+            message,
+            method=exc.method,
+            url=exc.url,
+            retries=retries,
+            outcome_unknown=unknown,
+            retryable=exc.retryable,
         )
 
     async def _send(self, request: Request) -> Response:
@@ -441,7 +458,7 @@ class _ClientCore:
             response = await stack.enter_async_context(transport.stream(request))
             if response.status < 300:
                 return response
-            # An error body is small: read it whole, for the error's message.
+            # The start of an error body is enough for the message; the rest is not read.
             return Response(response.status, response.headers, await response.read())
 
         while True:
@@ -453,6 +470,11 @@ class _ClientCore:
                     yield outcome
                     return
             await self._retry_after(call, outcome)
+
+
+def _check_size(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int (bytes), got {value!r}")
 
 
 class _Call:

@@ -57,6 +57,10 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise QueryError(f"{what} is not valid Unicode text (a lone surrogate)") from None
     return quote_segment(value)
 
 
@@ -83,11 +87,11 @@ class Client(_ClientWrites, _ClientBatching):
             default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
-        write_verbs: ``"seed"`` (default; PUT creates, POST updates, records at ``/id/{ID}``,
-            as the API document) or ``"wiki"`` (POST creates, PUT updates, contact edits at
-            ``/{resource}/{ID}``, as the wiki's entity pages); falls back to
-            ``DIZIONS_WRITE_VERBS``. It switches every create, update and write helper;
-            see docs/operations.md for the table.
+        max_response_bytes: the most bytes (decoded, after gzip) a response read whole
+            may hold (default 256 MiB; None for no limit); past it, ``ResponseTooLarge``.
+            Streams are not limited as a whole: see ``max_record_bytes``.
+        max_record_bytes: the largest record a stream decodes (default 16 MiB); past it,
+            ``DecodeError``. See ``docs/limits.md`` for every limit.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base

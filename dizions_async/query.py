@@ -602,7 +602,7 @@ class ExtensionDatabase:
     @property
     def resource(self) -> str:
         """The resource path: ``extension_database/{api name or slug}``."""
-        return f"{EXTENSION_DATABASE}/{self.slug}"
+        return f"{EXTENSION_DATABASE}/{_quote(self.slug)}"
 
     def query(self, *, strict: bool = True) -> Query:
         return Query(self.resource, strict=strict)
