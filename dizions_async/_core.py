@@ -40,6 +40,7 @@ from dizions_async._config import (
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._redact import Secret, values_opted_in
 from dizions_async._resolve import DictionaryCache
+from dizions_async._version import __version__
 from dizions_async.catalogue import WriteVerbs
 from dizions_async.errors import (
     ClientClosedError,
@@ -128,8 +129,6 @@ class _ClientCore:
             if count <= 0 or period <= 0:
                 raise ConfigurationError("rate_limit must be (positive count, positive seconds)")
             self._limiter = AsyncLimiter(count, period)
-        from dizions_async import __version__
-
         self._headers = auth_headers(
             keys.source, keys.org, keys.user, user_agent=f"dizions_async/{__version__}"
         )
@@ -229,10 +228,12 @@ class _ClientCore:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _url(self, path: str, query_string: str = "") -> URL:
+    def _url_text(self, path: str, query_string: str) -> str:
         text = self._base + path
-        if query_string:
-            text = f"{text}?{query_string}"
+        return f"{text}?{query_string}" if query_string else text
+
+    def _url(self, path: str, query_string: str = "") -> URL:
+        text = self._url_text(path, query_string)
         if len(text) > self._max_url_length:
             raise QueryError(
                 f"the URL would be {len(text)} characters, over max_url_length="
@@ -240,11 +241,22 @@ class _ClientCore:
             )
         return URL(text, encoded=True)
 
+    def _get_if_fits(self, path: str, query_string: str) -> Request | None:
+        """The GET of ``path``, or None when its URL is over ``max_url_length``.
+
+        The read hot path: the URL text is built and measured once, nothing else planned.
+        """
+        text = self._url_text(path, query_string)
+        if len(text) > self._max_url_length:
+            return None
+        return self._get_url(URL(text, encoded=True))
+
     def _get(self, path: str, query_string: str = "") -> Request:
         """A GET request for an already percent-encoded path under the base URL."""
-        return Request.build(
-            "GET", self._url(path, query_string), self._headers, show_values=self._log_values
-        )
+        return self._get_url(self._url(path, query_string))
+
+    def _get_url(self, url: URL) -> Request:
+        return Request.build("GET", url, self._headers, show_values=self._log_values)
 
     def _request(
         self,
