@@ -36,7 +36,6 @@ from dizions_async.protocol import (
     decode_mapping,
     decode_names,
     decode_records,
-    decode_report,
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
@@ -316,9 +315,7 @@ class Client(_ClientWrites, _ClientBatching):
             raise QueryError(
                 f"{self._describe(q)} has no dimension: add .dimension(...) for a report"
             )
-        request = self._get(q.path, q.query_string if q.resolve else "")
-        response = await self._send(request)
-        return decode_report(request, response, metric=q.metric_key is not None)
+        return await self._fetch_report(q)
 
     async def _names(self, resource: str | ExtensionDatabase, what: str) -> list[str]:
         request = self._get(f"{API_PREFIX}/{_resource_name(resource)}/{what}")

@@ -448,6 +448,7 @@ CALLS: dict[str, list[tuple[Call, list[Any], Any]]] = {
         ),
     ],
     "aclose": [(lambda dz, v: dz.aclose(), [], None)],
+    "org_fingerprint": [(lambda dz, v: dz.org_fingerprint(v), ANY + TEXT, b"salt")],
 }
 
 
