@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
+import ssl
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +42,8 @@ class FakeDizions:
         upload_dir: where uploads are written; None for a temporary folder removed on exit.
         host: the interface to listen on.
         port: the port; 0 picks a free one.
+        ssl_context: serve HTTPS with this server-side context (e.g. from ``trustme``);
+            :attr:`url` then starts with ``https://``.
 
     Example::
 
@@ -59,6 +62,7 @@ class FakeDizions:
         upload_dir: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.clients = clients
         self.seed = seed
@@ -72,6 +76,7 @@ class FakeDizions:
         self._upload_arg = Path(upload_dir) if upload_dir is not None else None
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
         self._state: ServerState | None = None
         self._temp_dir: Path | None = None
@@ -129,13 +134,14 @@ class FakeDizions:
         self._state = ServerState(store, self.keys, self.faults, upload_dir)
         self._runner = web.AppRunner(make_app(self._state), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
         await site.start()
         server = site._server
         assert server is not None
         sockets: list[socket.socket] = list(getattr(server, "sockets", []) or [])
         port = sockets[0].getsockname()[1] if sockets else self._port
-        self.url = f"http://{self._host}:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self.url = f"{scheme}://{self._host}:{port}"
 
     async def stop(self) -> None:
         """Stop listening, close the store, and remove a temporary upload folder."""

@@ -1,0 +1,414 @@
+"""Running in a service: proxies, TLS, per-call options and event-loop safety, end to end
+against the fake server over real loopback HTTP (and HTTPS, with ``trustme`` certificates)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import trustme
+from aiohttp import web
+
+from dizions_async import Client, Query, RetryPolicy, Timeouts
+from dizions_async.errors import (
+    ClientClosedError,
+    ConfigurationError,
+    ConnectError,
+    RequestTimeout,
+    WrongEventLoopError,
+)
+from dizions_async.testing import FakeDizions
+
+FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01)
+PROXY_VARIABLES = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "REQUEST_METHOD",
+]
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an environment without proxy variables."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+class RecordingProxy:
+    """A forward HTTP proxy on 127.0.0.1 that records what passes through it.
+
+    Plain-http requests arrive in absolute form (``GET http://host:port/path``); it
+    forwards them with its own session and records the path and any Proxy-Authorization.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.proxy_auth: list[str | None] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self._session is not None
+        self.seen.append(request.path)
+        self.proxy_auth.append(request.headers.get("Proxy-Authorization"))
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-authorization")
+        }
+        async with self._session.request(
+            request.method, request.url, headers=headers, data=await request.read()
+        ) as upstream:
+            body = await upstream.read()
+            return web.Response(
+                status=upstream.status, body=body, content_type=upstream.content_type
+            )
+
+    async def __aenter__(self) -> RecordingProxy:
+        self._session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None and self._session is not None
+        await self._runner.cleanup()
+        await self._session.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDizions]:
+    async with FakeDizions(clients=30, seed=5) as server:
+        yield server
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[RecordingProxy]:
+    async with RecordingProxy() as p:
+        yield p
+
+
+# -- tried as a new user would ---------------------------------------------------------------
+
+
+async def test_the_cli_honours_http_proxy(fake: FakeDizions, proxy: RecordingProxy, cli) -> None:  # type: ignore[no-untyped-def]
+    result = await cli(fake, "get", "clients", "--id", "1", HTTP_PROXY=proxy.url)
+    assert result.exit_code == 0, result.output
+    assert proxy.seen == ["/v2/clients/id/1"]
+
+
+# -- proxies ---------------------------------------------------------------------------------
+
+
+async def test_http_proxy_from_the_environment_sees_the_requests(
+    fake: FakeDizions, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with fake.client() as dz:
+        rows = await dz.fetch(Query("clients").id(2))
+    assert rows[0]["id"] == 2
+    assert proxy.seen == ["/v2/clients/id/2"]
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost,127.0.0.1", "*"])
+async def test_no_proxy_covering_the_host_bypasses_the_proxy(
+    fake: FakeDizions, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    async with fake.client() as dz:
+        await dz.fetch(Query("clients").id(2))
+    assert proxy.seen == []
+    assert fake.requests  # it went straight to the server
+
+
+async def test_trust_env_false_ignores_the_environment(
+    fake: FakeDizions, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with fake.client(trust_env=False) as dz:
+        await dz.fetch(Query("clients").id(2))
+    assert proxy.seen == []
+
+
+async def test_an_explicit_proxy_overrides_the_environment_and_sends_its_credentials(
+    fake: FakeDizions, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would fail to connect
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with_credentials = proxy.url.replace("http://", "http://alice:s3cret@")
+    async with fake.client(proxy=with_credentials) as dz:
+        await dz.fetch(Query("clients").id(3))
+        assert "s3cret" not in repr(dz)
+    assert proxy.seen == ["/v2/clients/id/3"]
+    assert proxy.proxy_auth[0] is not None and proxy.proxy_auth[0].startswith("Basic ")
+
+
+async def test_proxy_credentials_never_reach_logs_or_errors(
+    fake: FakeDizions, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dizions_async")
+    # Nothing listens on port 9: the connection to the proxy fails.
+    async with fake.client(proxy="http://alice:s3cret@127.0.0.1:9", retry=FAST) as dz:
+        with pytest.raises(ConnectError) as caught:
+            await dz.fetch(Query("clients").id(3))
+    text = str(caught.value) + repr(caught.value) + caplog.text
+    assert "proxy" in str(caught.value)
+    assert "s3cret" not in text and "alice" not in text
+
+
+@pytest.mark.parametrize("bad", ["ftp://proxy.example", "not a url", "http://"])
+def test_a_bad_proxy_url_is_refused_without_echoing_it(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="proxy") as caught:
+        Client("s", "o", "u", proxy=bad.replace("://", "://bob:pw@", 1))
+    assert "pw" not in str(caught.value)
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+async def tls_fake(ca: trustme.CA) -> AsyncIterator[FakeDizions]:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+    async with FakeDizions(clients=10, seed=5, ssl_context=server_context) as server:
+        assert server.url.startswith("https://")
+        yield server
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+async def test_an_unknown_ca_is_rejected_by_default(tls_fake: FakeDizions) -> None:
+    async with tls_fake.client(retry=FAST) as dz:
+        with pytest.raises(ConnectError, match="certificate"):
+            await dz.fetch(Query("clients").id(1))
+
+
+async def test_ssl_context_trusting_the_ca_connects(tls_fake: FakeDizions, ca: trustme.CA) -> None:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    async with tls_fake.client(ssl=context) as dz:
+        assert (await dz.fetch(Query("clients").id(1)))[0]["id"] == 1
+
+
+async def test_ca_file_adds_the_bundle_to_the_default_trust(
+    tls_fake: FakeDizions, ca_file: Path
+) -> None:
+    async with tls_fake.client(ca_file=ca_file) as dz:
+        assert (await dz.fetch(Query("clients").id(1)))[0]["id"] == 1
+
+
+def test_ca_file_that_does_not_exist_or_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="ca_file"):
+        Client("s", "o", "u", ca_file=tmp_path / "missing.pem")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ConfigurationError, match="ca_file"):
+        Client("s", "o", "u", ca_file=junk)
+    with pytest.raises(ConfigurationError, match="not both"):
+        Client("s", "o", "u", ca_file=junk, ssl=ssl.create_default_context())
+
+
+async def test_ssl_false_connects_and_warns_once_per_client(
+    tls_fake: FakeDizions, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dizions_async")
+    async with tls_fake.client(ssl=False) as dz:
+        await dz.fetch(Query("clients").id(1))
+        await dz.fetch(Query("clients").id(2))
+    warnings_logged = [r for r in caplog.records if "verification is off" in r.getMessage()]
+    assert len(warnings_logged) == 1
+    assert warnings_logged[0].levelno == logging.WARNING
+
+
+async def test_a_callers_session_with_verification_off_gets_the_same_warning(
+    tls_fake: FakeDizions, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dizions_async")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+        async with tls_fake.client(session=session) as dz:
+            await dz.fetch(Query("clients").id(1))
+        assert not session.closed
+    assert sum("verification is off" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_callers_verifying_session_gives_no_warning(
+    fake: FakeDizions, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dizions_async")
+    async with aiohttp.ClientSession() as session:
+        async with fake.client(session=session) as dz:
+            await dz.fetch(Query("clients").id(1))
+    assert "verification" not in caplog.text
+
+
+def test_tls_and_proxy_settings_are_refused_with_a_callers_session() -> None:
+    session = object()
+    for option in ({"ssl": False}, {"proxy": "http://p:1"}, {"ca_file": "x.pem"}):
+        with pytest.raises(ConfigurationError, match="session"):
+            Client("s", "o", "u", session=session, **option)  # type: ignore[arg-type]
+
+
+async def test_ssl_cert_file_in_the_environment_still_works(
+    tls_fake: FakeDizions, ca_file: Path
+) -> None:
+    # The default context reads SSL_CERT_FILE when the process starts: run a fresh one.
+    code = textwrap.dedent(
+        """
+        import asyncio
+        from dizions_async import Client, Query
+
+        async def main():
+            async with Client() as dz:
+                print((await dz.fetch(Query("clients").id(1)))[0]["id"])
+
+        asyncio.run(main())
+        """
+    )
+    env = {
+        "SSL_CERT_FILE": str(ca_file),
+        "DIZIONS_SOURCE": tls_fake.keys.source,
+        "DIZIONS_ORG": tls_fake.keys.org,
+        "DIZIONS_USER": tls_fake.keys.user,
+        "DIZIONS_BASE_URL": tls_fake.url,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "1"
+
+
+# -- event-loop safety ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_fake() -> Iterator[FakeDizions]:
+    """A fake server running on its own loop in a thread, for tests that call asyncio.run."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    server = FakeDizions(clients=10, seed=5)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+def test_a_client_reused_across_two_asyncio_runs_says_what_to_do(
+    sync_fake: FakeDizions,
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dz = sync_fake.client()  # made outside any loop
+
+        async def one() -> int:
+            return len(await dz.fetch(Query("clients").id(1)))
+
+        assert asyncio.run(one()) == 1
+        with pytest.raises(WrongEventLoopError, match=r"asyncio\.run") as caught:
+            asyncio.run(one())
+        assert isinstance(caught.value, ClientClosedError)
+        # The first loop's connections were closed when it shut down: nothing leaks.
+        assert dz.closed
+        import gc
+
+        gc.collect()
+
+
+def test_a_client_made_outside_a_loop_and_entered_inside_works(sync_fake: FakeDizions) -> None:
+    dz = sync_fake.client()
+
+    async def main() -> int:
+        async with dz:
+            return len(await dz.fetch(Query("clients")))
+
+    assert asyncio.run(main()) == 10
+    with pytest.raises(ClientClosedError):
+        asyncio.run(main())
+
+
+def test_a_client_used_from_another_running_loop_refuses(sync_fake: FakeDizions) -> None:
+    import threading
+
+    dz = sync_fake.client()
+    opened = threading.Event()
+    finish = threading.Event()
+
+    async def owner() -> None:
+        async with dz:
+            await dz.fetch(Query("clients").id(1))
+            opened.set()
+            await asyncio.to_thread(finish.wait, 30)
+
+    thread = threading.Thread(target=asyncio.run, args=(owner(),))
+    thread.start()
+    try:
+        assert opened.wait(30)
+
+        async def intruder() -> None:
+            await dz.fetch(Query("clients").id(1))
+
+        with pytest.raises(WrongEventLoopError, match="another event loop"):
+            asyncio.run(intruder())
+    finally:
+        finish.set()
+        thread.join(30)
+    assert dz.closed
+
+
+# -- per-call options ------------------------------------------------------------------------
+
+
+async def test_with_options_gives_one_call_its_own_timeout(fake: FakeDizions) -> None:
+    fake.faults.set(latency=0.5)
+    async with fake.client(retry=FAST) as dz:
+        quick = dz.with_options(timeout=Timeouts(total=0.05), retry=RetryPolicy(max_retries=0))
+        with pytest.raises(RequestTimeout):
+            await quick.fetch(Query("clients").id(1))
+        assert len(await dz.fetch(Query("clients").id(1))) == 1  # the parent's timeout
+        assert not dz.closed
