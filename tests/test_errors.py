@@ -20,6 +20,7 @@ from dizions_async.errors import (
     ServerError,
     TransportError,
     ValidationError,
+    WrongEventLoopError,
 )
 
 # (class, its parents) exactly as the docstring of errors.py draws the tree.
@@ -29,6 +30,7 @@ TREE: list[tuple[type[Exception], tuple[type[BaseException], ...]]] = [
     (ValidationError, (DizionsError, ValueError)),
     (ConfigurationError, (DizionsError, ValueError)),
     (ClientClosedError, (DizionsError, RuntimeError)),
+    (WrongEventLoopError, (ClientClosedError,)),
     (DecodeError, (DizionsError,)),
     (TransportError, (DizionsError,)),
     (ConnectError, (TransportError,)),

@@ -68,7 +68,9 @@ class RecordingProxy:
         self.seen.append(request.path)
         self.proxy_auth.append(request.headers.get("Proxy-Authorization"))
         headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-authorization")
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("host", "proxy-authorization")
         }
         async with self._session.request(
             request.method, request.url, headers=headers, data=await request.read()
@@ -267,9 +269,8 @@ async def test_a_callers_verifying_session_gives_no_warning(
     fake: FakeDizions, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="dizions_async")
-    async with aiohttp.ClientSession() as session:
-        async with fake.client(session=session) as dz:
-            await dz.fetch(Query("clients").id(1))
+    async with aiohttp.ClientSession() as session, fake.client(session=session) as dz:
+        await dz.fetch(Query("clients").id(1))
     assert "verification" not in caplog.text
 
 
@@ -412,3 +413,47 @@ async def test_with_options_gives_one_call_its_own_timeout(fake: FakeDizions) ->
             await quick.fetch(Query("clients").id(1))
         assert len(await dz.fetch(Query("clients").id(1))) == 1  # the parent's timeout
         assert not dz.closed
+
+
+@pytest.mark.parametrize(
+    ("base", "env", "expected"),
+    [
+        ("https://api.example", {"HTTPS_PROXY": "http://p:1", "HTTP_PROXY": "http://q:2"}, "p"),
+        ("http://127.0.0.1:8", {"HTTPS_PROXY": "http://p:1", "HTTP_PROXY": "http://q:2"}, "q"),
+        (
+            "https://api.example",
+            {"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:1"},
+            "low",
+        ),
+        ("https://api.example", {"ALL_PROXY": "http://all:1"}, "all"),
+        ("https://api.example", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example"}, None),
+        ("https://api.example", {"HTTPS_PROXY": "http://p:1", "no_proxy": "other.org"}, "p"),
+        ("https://api.example", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "api.example:443"}, None),
+        # Under CGI a request header can set HTTP_PROXY (httpoxy): not trusted there.
+        ("http://127.0.0.1:8", {"HTTP_PROXY": "http://q:2", "REQUEST_METHOD": "GET"}, None),
+        ("https://api.example", {}, None),
+    ],
+)
+def test_the_proxy_is_chosen_from_the_environment_as_requests_and_httpx_do(
+    base: str, env: dict[str, str], expected: str | None
+) -> None:
+    from yarl import URL
+
+    from dizions_async._network import choose_proxy
+
+    chosen = choose_proxy(URL(base), None, trust_env=True, env=env)
+    assert (chosen.url.host if chosen else None) == expected
+    assert choose_proxy(URL(base), None, trust_env=False, env=env) is None
+
+
+def test_a_proxy_repr_masks_its_credentials() -> None:
+    from yarl import URL
+
+    from dizions_async._network import choose_proxy
+
+    chosen = choose_proxy(
+        URL("https://a.example"), "http://bob:pw@p.example:3128", trust_env=True, env={}
+    )
+    assert chosen is not None and chosen.login == "bob" and chosen.password == "pw"
+    assert "pw" not in repr(chosen) and "bob" not in chosen.display
+    assert chosen.display == "http://***@p.example:3128"
