@@ -23,11 +23,12 @@ from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._client_batching import _ClientBatching
 from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
+from dizions_async._config import Timeouts
 from dizions_async._convert import structure_records
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, get_resource
-from dizions_async.errors import DecodeError, NotFoundError, QueryError
+from dizions_async.errors import ConfigurationError, DecodeError, NotFoundError, QueryError
 from dizions_async.protocol import (
     decode_dictionary,
     decode_dictionary_all,
@@ -37,6 +38,8 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
+from dizions_async.retry import RetryPolicy
+from dizions_async.transport import Transport
 
 __all__ = ["Client"]
 
@@ -76,11 +79,68 @@ class Client(_ClientWrites, _ClientBatching):
         log_values: show filter values in log lines (they are masked by default).
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
+        proxy: send requests through this forward proxy (``http://[user:password@]host:port``;
+            the credentials are never logged). Overrides the environment.
+        trust_env: read ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` from
+            the environment (the default), as requests and httpx do.
+        ssl: an ``ssl.SSLContext`` to verify the server with, or ``False`` to turn
+            verification off (logged as a WARNING, once per client).
+        ca_file: a PEM bundle of extra CAs (a private CA), trusted besides the default
+            store (which honours ``SSL_CERT_FILE``).
+
+    A client belongs to the event loop it is opened on (its ``async with`` or first
+    request); from another loop it raises ``WrongEventLoopError``. Used without
+    ``async with``, it is closed when ``asyncio.run()`` ends that loop.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base
-            URL is refused, or a setting is out of range.
+            URL, proxy or CA file is refused, a setting is out of range, or ``proxy``,
+            ``ssl`` or ``ca_file`` is given with ``session`` or ``transport``.
     """
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeouts | float | None = None,
+        retry: RetryPolicy | None = None,
+        log_values: bool | None = None,
+    ) -> Client:
+        """A view of this client with other per-call settings, for some calls.
+
+        The view shares everything else: connections, the ``max_concurrency`` slots, the
+        rate limiter, the pause after a 429, the dictionary cache, and the open/closed
+        state. It closes nothing: ``aclose`` and ``async with`` on it are no-ops. Every
+        read, write and batch method works on it. Making one costs about a microsecond.
+
+        Args:
+            timeout: a :class:`Timeouts`, or seconds for ``total`` alone; unset keeps
+                this client's. (``connect``/``read`` apply per attempt through the aiohttp
+                transport; a custom transport keeps its own.)
+            retry: a :class:`RetryPolicy`; unset keeps this client's.
+            log_values: show filter values in log lines; unset keeps this client's.
+
+        Raises:
+            ConfigurationError: an option of the wrong type.
+
+        Example::
+
+            quick = dz.with_options(timeout=2.0, retry=RetryPolicy(max_retries=0))
+            row = await quick.fetch_one(Query("clients").id(7))
+        """
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+            timeout = Timeouts(total=float(timeout))
+        if timeout is not None and not isinstance(timeout, Timeouts):
+            raise ConfigurationError("timeout must be a Timeouts or a number of seconds")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
+        if log_values is not None and not isinstance(log_values, bool):
+            raise ConfigurationError("log_values must be True or False")
+        return _ClientView(
+            self,
+            self._timeouts if timeout is None else timeout,
+            self._retry if retry is None else retry,
+            self._log_values if log_values is None else log_values,
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -255,3 +315,60 @@ class Client(_ClientWrites, _ClientBatching):
         maps = await asyncio.gather(*(cache.names(g, t) for g, t in tables))
         by_table = dict(zip(tables, maps, strict=True))
         return replace_ids(rows, {field: by_table[spec] for field, spec in fields.items()})
+
+
+#: What a view holds itself; every other attribute is its root client's.
+_VIEW_OWN = frozenset({"_root", "_timeouts", "_retry", "_log_values", "_sibling"})
+
+
+class _ClientView(Client):
+    """What :meth:`Client.with_options` returns: a Client with its own timeouts, retry
+    policy and ``log_values``, and every other attribute read from and written to its
+    root client, so that slots, pauses, caches and the closed state are one."""
+
+    _root: Client
+    _sibling: tuple[Transport, Transport] | None
+
+    def __init__(
+        self, parent: Client, timeouts: Timeouts, retry: RetryPolicy, log_values: bool
+    ) -> None:
+        root = parent._root if isinstance(parent, _ClientView) else parent
+        own = object.__setattr__
+        own(self, "_root", root)
+        own(self, "_timeouts", timeouts)
+        own(self, "_retry", retry)
+        own(self, "_log_values", log_values)
+        #: (the root's transport, the one with this view's connect/read timeouts).
+        own(self, "_sibling", None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes the view does not hold: they are the root's.
+        return getattr(self._root, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _VIEW_OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._root, name, value)
+
+    def __repr__(self) -> str:
+        return f"<Client view ({self._timeouts!r}, {self._retry!r}) of {self._root!r}>"
+
+    def _get_transport(self) -> Transport:
+        transport = self._root._get_transport()
+        root_timeouts = self._root._timeouts
+        if (self._timeouts.connect, self._timeouts.read) == (
+            root_timeouts.connect,
+            root_timeouts.read,
+        ):
+            return transport
+        sibling = self._sibling
+        if sibling is None or sibling[0] is not transport:
+            # Same session and pool; other per-attempt timeouts (aiohttp transport only).
+            with_timeouts = getattr(transport, "with_timeouts", None)
+            made = transport if with_timeouts is None else with_timeouts(self._timeouts)
+            sibling = self._sibling = (transport, made)
+        return sibling[1]
+
+    async def aclose(self) -> None:
+        """Closes nothing: the connections are the parent's."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import inspect
 import io
 import ssl as ssl_module
@@ -220,6 +221,13 @@ class _Chunks:
         return chunk
 
 
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    # sock_connect, not connect: aiohttp arms a `connect` timer on every request, even
+    # one that reuses a pooled connection; `sock_connect` only when it really connects.
+    # Waiting for a pooled connection is bounded by the client's own semaphore.
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+
+
 class AiohttpTransport:
     """The real transport: one aiohttp session with a pooled, keep-alive connector.
 
@@ -268,12 +276,7 @@ class AiohttpTransport:
         if hasattr(session, "_retry_connection"):
             session._retry_connection = False
         self._session = session
-        # sock_connect, not connect: aiohttp arms a `connect` timer on every request, even
-        # one that reuses a pooled connection; `sock_connect` only when it really connects.
-        # Waiting for a pooled connection is bounded by the client's own semaphore.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
-        )
+        self._timeout = _client_timeout(timeouts)
         self._chunk_size = chunk_size
         self._headers: dict[Headers, CIMultiDict[str]] = {}
         self._proxy = None if proxy is None else proxy.url
@@ -287,6 +290,14 @@ class AiohttpTransport:
     @property
     def closed(self) -> bool:
         return self._session.closed
+
+    def with_timeouts(self, timeouts: Timeouts) -> AiohttpTransport:
+        """A transport on the same session (and pool) with other per-attempt timeouts;
+        closing it closes nothing."""
+        sibling = copy.copy(self)
+        sibling._owns_session = False
+        sibling._timeout = _client_timeout(timeouts)
+        return sibling
 
     def _multidict(self, headers: Headers) -> CIMultiDict[str]:
         # A client sends the same header tuple on every request: convert it once.

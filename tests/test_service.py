@@ -457,3 +457,91 @@ def test_a_proxy_repr_masks_its_credentials() -> None:
     assert chosen is not None and chosen.login == "bob" and chosen.password == "pw"
     assert "pw" not in repr(chosen) and "bob" not in chosen.display
     assert chosen.display == "http://***@p.example:3128"
+
+
+async def test_every_read_write_and_batch_method_works_on_a_view(fake: FakeDizions) -> None:
+    async with fake.client(retry=FAST) as dz:
+        view = dz.with_options(timeout=30.0, log_values=True)
+        assert isinstance(view, Client)
+        one = await view.fetch_one(Query("clients").id(1))
+        assert one["id"] == 1
+        assert [r["id"] for r in await view.fetch(Query("clients").id(1, 2))] == [1, 2]
+        assert [r["id"] for r in await view.query("clients").id(3)] == [3]
+        report = await view.report(Query("clients").dimension("gender"))
+        assert report.total == 30
+        pieces = await view.fetch(Query("clients").id(*range(1, 31)), split=("id", 7))
+        assert len(pieces) == 30
+        a, b = await view.gather([Query("clients").id(4), Query("clients").dimension("gender")])
+        assert a[0]["id"] == 4 and b.total == 30
+        streamed = [r["id"] async for r in view.stream(Query("clients").id(5, 6))]
+        many = [r["id"] async for r in view.stream_many([Query("clients").id(7)])]
+        assert streamed == [5, 6] and many == [7]
+        assert "gender" in await view.filterable_fields("clients")
+        districts = await view.dictionary("organisations", "district")
+        assert districts
+        new_id = await view.create_client({"first_name": "Ann", "surname": "Lee"})
+        assert await view.update("clients", new_id, {"postcode": "AB1 2CD"}) == new_id
+        resolved = await view.resolve(
+            [{"district": districts[0].id}], {"district": ("organisations", "district")}
+        )
+        assert resolved == [{"district": districts[0].name}]
+        async with view:  # closes nothing
+            pass
+        await view.aclose()
+        assert not dz.closed and not view.closed
+        assert len(await dz.fetch(Query("clients").id(new_id))) == 1
+    assert view.closed
+    with pytest.raises(ClientClosedError):
+        await view.fetch(Query("clients").id(1))
+    # view.dictionary() fetched once, and the view's resolve() filled the parent's cache.
+    assert sum(r.path.endswith("/dictionary/organisations/district") for r in fake.requests) == 2
+
+
+async def test_parent_and_view_share_one_pool_of_max_concurrency_slots(fake: FakeDizions) -> None:
+    fake.faults.set(latency=0.2)
+    queries = [Query("clients").id(i) for i in range(1, 11)]
+    async with fake.client(max_concurrency=3) as dz:
+        view = dz.with_options(timeout=60.0, retry=FAST)
+        deeper = view.with_options(log_values=True)
+        await asyncio.gather(dz.gather(queries), view.gather(queries), deeper.gather(queries))
+    assert fake.peak_in_flight <= 3
+    # Two separate clients do not share: this check can fail.
+    async with fake.client(max_concurrency=3) as one, fake.client(max_concurrency=3) as two:
+        await asyncio.gather(one.gather(queries), two.gather(queries))
+    assert fake.peak_in_flight > 3
+
+
+async def test_a_429_seen_by_a_view_pauses_the_parent_too(fake: FakeDizions) -> None:
+    async with fake.client(retry=RetryPolicy(max_retries=0)) as dz:
+        view = dz.with_options(retry=FAST)
+        fake.faults.set(rate_429=1.0, retry_after="30", times=1)
+        backing_off = asyncio.ensure_future(view.fetch(Query("clients").id(1)))
+        while not fake.requests:
+            await asyncio.sleep(0.01)
+        # The parent now waits out the view's Retry-After before it sends anything.
+        waiting = asyncio.ensure_future(dz.fetch(Query("clients").id(2)))
+        await asyncio.sleep(0.2)
+        assert not waiting.done() and len(fake.requests) == 1
+        for task in (waiting, backing_off):
+            task.cancel()
+        await asyncio.gather(waiting, backing_off, return_exceptions=True)
+
+
+async def test_a_views_read_timeout_applies_per_attempt(fake: FakeDizions) -> None:
+    fake.faults.set(latency=0.5)
+    async with fake.client(retry=FAST, timeout=Timeouts(read=30)) as dz:
+        quick = dz.with_options(timeout=Timeouts(read=0.05), retry=RetryPolicy(max_retries=0))
+        with pytest.raises(RequestTimeout, match="read timeout"):
+            await quick.fetch(Query("clients").id(1))
+        assert len(await dz.fetch(Query("clients").id(1))) == 1
+
+
+def test_with_options_refuses_wrong_types() -> None:
+    dz = Client("s", "o", "u")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        dz.with_options(timeout="5")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="retry"):
+        dz.with_options(retry=3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="log_values"):
+        dz.with_options(log_values="yes")  # type: ignore[arg-type]
+    assert "view" in repr(dz.with_options(timeout=1.0))
