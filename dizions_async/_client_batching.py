@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from dizions_async import _otel
 from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._concurrency import (
     ProgressCallback,
@@ -86,7 +87,9 @@ class _ClientBatching(_ClientCore):
         else:
             pieces = query.split_dates(split)
         base, limit = self._base, self._max_url_length
-        return [part for piece in pieces for part in plan_pieces(piece, base, limit)]
+        planned = [part for piece in pieces for part in plan_pieces(piece, base, limit)]
+        _otel.count_pieces(len(planned))
+        return planned
 
     def _piece_request(self, piece: Piece) -> Request:
         q = piece.query

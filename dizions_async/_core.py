@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiolimiter import AsyncLimiter
 from yarl import URL
 
+from dizions_async import _otel
 from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._network import TlsSetting, choose_proxy, tls_setting, verification_off
@@ -475,10 +476,15 @@ class _ClientCore:
         """
         transport = self._get_transport()
         call = _Call(request)
+        traced = _otel.attempts()  # None unless tracing (see _otel.py)
         while True:
             await self._take_slot(call)
             try:
-                outcome = await self._attempt(call, transport.send(request))
+                if traced is None:
+                    attempt = transport.send(request)
+                else:
+                    attempt = traced.send(transport.send, request, call.retries)
+                outcome = await self._attempt(call, attempt)
             finally:
                 self._slots.release()
             if isinstance(outcome, Response) and outcome.status < 300:
@@ -499,9 +505,14 @@ class _ClientCore:
         """
         transport = self._get_transport()
         call = _Call(request)
+        traced = _otel.attempts()  # None unless tracing (see _otel.py)
 
         async def start(stack: contextlib.AsyncExitStack) -> StreamResponse | Response:
-            response = await stack.enter_async_context(transport.stream(request))
+            if traced is None:
+                opened = transport.stream(request)
+            else:
+                opened = traced.stream(transport.stream, request, call.retries)
+            response = await stack.enter_async_context(opened)
             if response.status < 300:
                 return response
             # An error body is small: read it whole, for the error's message.

@@ -25,6 +25,7 @@ from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
 from dizions_async._config import Timeouts
 from dizions_async._convert import structure_records
+from dizions_async._otel import instrument
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, get_resource
@@ -58,6 +59,7 @@ def _segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
+@instrument
 class Client(_ClientWrites, _ClientBatching):
     """An async client for the Dizions API. Use it as ``async with Client(...) as dz``.
 
