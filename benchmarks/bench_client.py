@@ -7,6 +7,13 @@ SDK at least 0.90 of the hand-written aiohttp loop.
 
 Run: ``python benchmarks/bench_client.py [--requests 3000] [--rounds 3]``
 (httpx comes with the ``bench`` extra).
+
+``--tracing`` measures instead what OpenTelemetry costs the same SDK loop: untraced (as a
+program without OpenTelemetry runs), with the API imported but no SDK configured ("installed,
+no exporter"), and with an SDK ``TracerProvider`` that has no exporter (spans are made, then
+dropped), as medians of per-round ratios to the untraced run; and what one
+``Client.with_options`` view costs to make, in microseconds. Target: at most 3% for the
+first two (a ratio of at least 0.97).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import asyncio
 import statistics
 import time
+import timeit
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -152,9 +160,69 @@ async def main(requests: int, rounds: int) -> None:
         print(f"  SDK / httpx loop = {best['dizions_async'] / best['httpx loop']:.2f}")
 
 
+def view_cost_us() -> float:
+    """Microseconds to make one ``with_options`` view (best of 5 timeit runs)."""
+    dz = Client("s", "o", "u", base_url="https://api.example")
+    policy = RetryPolicy(max_retries=0)
+    n = 20_000
+    best = min(
+        timeit.timeit(lambda: dz.with_options(timeout=2.0, retry=policy), number=n)
+        for _ in range(5)
+    )
+    return best / n * 1e6
+
+
+async def main_tracing(requests: int, rounds: int) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from dizions_async import _otel
+
+    active = _otel._active
+    provider = TracerProvider()  # no span processor: nothing is exported
+
+    async def untraced(base: str, paths: list[str]) -> int:
+        _otel._active = lambda: None  # what a program without OpenTelemetry runs
+        try:
+            return await run_sdk(base, paths)
+        finally:
+            _otel._active = active
+
+    async def sdk_no_exporter(base: str, paths: list[str]) -> int:
+        trace.set_tracer_provider(provider)  # set once; later calls only warn, then ignored
+        return await run_sdk(base, paths)
+
+    runners: dict[str, Runner] = {"untraced": untraced, "API, no SDK": run_sdk}
+    with static_server(_app) as base:
+        paths = _paths(requests)
+        await run_aiohttp(base, paths[:200])  # warm up the server
+        ratios: dict[str, list[float]] = {"API, no SDK": [], "SDK, no exporter": []}
+        for phase in ("API, no SDK", "SDK, no exporter"):
+            if phase == "SDK, no exporter":
+                runners = {"untraced": untraced, phase: sdk_no_exporter}
+            for round_no in range(rounds):
+                order = list(runners) if round_no % 2 == 0 else list(reversed(runners))
+                rps: dict[str, float] = {}
+                for name in order:
+                    started = time.perf_counter()
+                    await runners[name](base, paths)
+                    rps[name] = requests / (time.perf_counter() - started)
+                ratios[phase].append(rps[phase] / rps["untraced"])
+                print(f"round {round_no + 1}: {phase:16s} / untraced = {ratios[phase][-1]:.3f}")
+    print()
+    print(f"{requests} requests, concurrency {CONCURRENCY}, medians of {rounds} rounds:")
+    for phase, values in ratios.items():
+        print(f"  {phase:16s} / untraced = {statistics.median(values):.3f}")
+    print(f"  with_options view: {view_cost_us():.2f} us each")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tracing", action="store_true", help="the cost of tracing instead")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.rounds))
+    if args.tracing:
+        asyncio.run(main_tracing(args.requests, args.rounds))
+    else:
+        asyncio.run(main(args.requests, args.rounds))

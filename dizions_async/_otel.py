@@ -27,6 +27,7 @@ import contextlib
 import functools
 import inspect
 import sys
+import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -96,6 +97,25 @@ class _Tracing:
         self.propagate = propagate
         self.trace = trace
         self.tracer = trace.get_tracer("dizions_async", __version__)
+        self._no_sdk = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+        self._sdk = False
+        self._next_look = 0.0
+
+    def inert(self) -> bool:
+        """True while no OpenTelemetry SDK is set up: the API alone records nothing, so
+        calls run untraced and having the API installed costs almost nothing.
+
+        Asking for the provider costs microseconds (it reads the environment), so it is
+        asked at most once a second until an SDK appears; one set up later is noticed
+        within a second. Once set, a provider cannot be replaced, so the answer stays.
+        """
+        if self._sdk:
+            return False
+        now = time.monotonic()
+        if now >= self._next_look:
+            self._next_look = now + 1.0
+            self._sdk = not isinstance(self.trace.get_tracer_provider(), self._no_sdk)
+        return not self._sdk
 
     def _new_call(self, method: str) -> _CallTrace:
         return _CallTrace(self.tracer.start_span(f"dizions {method}"))
@@ -173,7 +193,7 @@ def _traced_coroutine(
     @functools.wraps(function)
     async def call(*args: Any, **kwargs: Any) -> T:
         tracing = _active()
-        if tracing is None or _CALL.get() is not None:
+        if tracing is None or _CALL.get() is not None or tracing.inert():
             return await function(*args, **kwargs)
         return await tracing.run_call(method, function(*args, **kwargs))
 
@@ -187,7 +207,7 @@ def _traced_generator(
     def call(*args: Any, **kwargs: Any) -> AsyncIterator[T]:
         inner = function(*args, **kwargs)
         tracing = _active()
-        if tracing is None or _CALL.get() is not None:
+        if tracing is None or _CALL.get() is not None or tracing.inert():
             return inner
         return tracing.iterate_call(method, inner)
 
