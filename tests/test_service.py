@@ -12,13 +12,17 @@ import textwrap
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 import trustme
 from aiohttp import web
+from click.testing import CliRunner
 
 from dizions_async import Client, Query, RetryPolicy, Timeouts
+from dizions_async.cli import _common
+from dizions_async.cli._app import app
 from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -27,6 +31,9 @@ from dizions_async.errors import (
     WrongEventLoopError,
 )
 from dizions_async.testing import FakeDizions
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01)
 PROXY_VARIABLES = [
@@ -114,7 +121,9 @@ async def proxy() -> AsyncIterator[RecordingProxy]:
 # -- tried as a new user would ---------------------------------------------------------------
 
 
-async def test_the_cli_honours_http_proxy(fake: FakeDizions, proxy: RecordingProxy, cli) -> None:  # type: ignore[no-untyped-def]
+async def test_the_cli_honours_http_proxy(
+    fake: FakeDizions, proxy: RecordingProxy, cli: Cli
+) -> None:
     result = await cli(fake, "get", "clients", "--id", "1", HTTP_PROXY=proxy.url)
     assert result.exit_code == 0, result.output
     assert proxy.seen == ["/v2/clients/id/1"]
@@ -545,3 +554,113 @@ def test_with_options_refuses_wrong_types() -> None:
     with pytest.raises(ConfigurationError, match="log_values"):
         dz.with_options(log_values="yes")  # type: ignore[arg-type]
     assert "view" in repr(dz.with_options(timeout=1.0))
+
+
+# -- the command line ------------------------------------------------------------------------
+
+API_COMMANDS = [
+    ["get"],
+    ["report"],
+    ["dict"],
+    ["export"],
+    ["migrate", "clients"],
+    ["migrate", "records"],
+    ["migrate", "retry-failed"],
+]
+
+
+@pytest.mark.parametrize("command", API_COMMANDS, ids=" ".join)
+def test_every_api_command_takes_the_connection_options(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    for option, variable in [
+        ("--proxy", "DIZIONS_PROXY"),
+        ("--ca-file", "DIZIONS_CA_FILE"),
+        ("--timeout", "DIZIONS_TIMEOUT"),
+        ("--concurrency", "DIZIONS_CONCURRENCY"),
+        ("--allow-insecure", "DIZIONS_ALLOW_INSECURE"),
+    ]:
+        assert option in result.output and variable in result.output
+
+
+NO_KEYS = {"DIZIONS_SOURCE": "", "DIZIONS_ORG": "", "DIZIONS_USER": ""}
+
+
+async def test_missing_keys_name_every_missing_flag_and_variable(
+    fake: FakeDizions, cli: Cli
+) -> None:
+    result = await cli(fake, "get", "clients", env={**NO_KEYS, "DIZIONS_BASE_URL": fake.url})
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    for word in ("--source", "--org", "--user", "DIZIONS_SOURCE", "DIZIONS_ORG", "DIZIONS_USER"):
+        assert word in line
+    assert "=..." not in line and "Client(" not in line
+    result = await cli(
+        fake, "get", "clients", "--org", "x", env={**NO_KEYS, "DIZIONS_BASE_URL": fake.url}
+    )
+    (line,) = result.stderr.splitlines()
+    assert "--source" in line and "--user" in line and "--org" not in line
+
+
+async def test_an_insecure_url_names_the_allow_insecure_flag(fake: FakeDizions, cli: Cli) -> None:
+    result = await cli(fake, "get", "clients", DIZIONS_BASE_URL="http://api.example")
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "--allow-insecure" in line and "allow_insecure=" not in line
+
+
+def test_allow_insecure_lets_the_client_be_made() -> None:
+    conn = _common.ClientOptions("s", "o", "u", "http://api.example", allow_insecure=True)
+    assert conn.client().closed is False
+    with pytest.raises(ConfigurationError, match="--allow-insecure"):
+        _common.ClientOptions("s", "o", "u", "http://api.example").client()
+
+
+@pytest.mark.parametrize("how", ["flag", "variable"])
+async def test_the_cli_proxy_option_and_variable(
+    fake: FakeDizions, proxy: RecordingProxy, cli: Cli, how: str
+) -> None:
+    if how == "flag":
+        result = await cli(fake, "report", "clients", "--dimension", "gender", "--proxy", proxy.url)
+    else:
+        result = await cli(
+            fake, "report", "clients", "--dimension", "gender", DIZIONS_PROXY=proxy.url
+        )
+    assert result.exit_code == 0, result.output
+    assert proxy.seen == ["/v2/clients/dimension/gender"]
+
+
+async def test_the_cli_ca_file_option(tls_fake: FakeDizions, ca_file: Path, cli: Cli) -> None:
+    result = await cli(tls_fake, "get", "clients", "--id", "1")
+    assert result.exit_code == 1 and "certificate" in result.stderr
+    result = await cli(tls_fake, "get", "clients", "--id", "1", "--ca-file", str(ca_file))
+    assert result.exit_code == 0, result.output
+    result = await cli(tls_fake, "dict", "organisations", "district", DIZIONS_CA_FILE=str(ca_file))
+    assert result.exit_code == 0, result.output
+
+
+async def test_the_cli_timeout_option(fake: FakeDizions, cli: Cli) -> None:
+    fake.faults.set(latency=2.0)
+    result = await cli(fake, "get", "clients", "--id", "1", "--timeout", "0.2")
+    assert result.exit_code == 1 and "timeout" in result.stderr
+    result = await cli(fake, "get", "clients", "--id", "1", DIZIONS_TIMEOUT="0.2")
+    assert result.exit_code == 1 and "timeout" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["flag", "variable", "neither"])
+async def test_the_cli_concurrency_option(
+    fake: FakeDizions, cli: Cli, tmp_path: Path, how: str
+) -> None:
+    fake.faults.set(latency=0.1)
+    args = ["export", "clients", *(f"--id={i}" for i in range(1, 31)), "--split", "id:3"]
+    args += ["--out", str(tmp_path / "c.jsonl")]
+    extra = {"DIZIONS_CONCURRENCY": "3"} if how == "variable" else {}
+    if how == "flag":
+        args += ["--concurrency", "3"]
+    result = await cli(fake, *args, **extra)
+    assert result.exit_code == 0, result.output
+    assert len(fake.requests) == 10
+    if how == "neither":  # the default, 16, lets all ten pieces run at once
+        assert fake.peak_in_flight > 3
+    else:
+        assert fake.peak_in_flight <= 3

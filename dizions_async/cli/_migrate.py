@@ -70,11 +70,12 @@ def _run_migration(
     file: str,
     journal: str,
     key: str,
-    concurrency: int,
     fmt: RowFormat | None,
     retry_failed: bool = False,
     settle: float = 2.0,
 ) -> None:
+    # --concurrency is a connection option (see client_options); migrations default to 8.
+    concurrency = conn.concurrency or 8
     # Usage errors found before any work starts: exit 2 with one line, not a traceback.
     try:
         source_format(file, fmt)
@@ -139,9 +140,6 @@ _journal_option = click.option(
     type=click.Path(dir_okay=False),
     help="The SQLite journal: created on the first run, reused to resume.",
 )
-_concurrency_option = click.option(
-    "--concurrency", default=8, show_default=True, type=click.IntRange(1, 64)
-)
 _settle_option = click.option(
     "--settle",
     default=2.0,
@@ -157,7 +155,6 @@ _format_option = click.option(
 @migrate_group.command(name="clients")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_journal_option
-@_concurrency_option
 @click.option("--key", default="external_id", show_default=True, help="Source key column.")
 @_format_option
 @_settle_option
@@ -165,7 +162,6 @@ _format_option = click.option(
 def migrate_clients(
     file: str,
     journal: str,
-    concurrency: int,
     key: str,
     fmt: RowFormat | None,
     settle: float,
@@ -186,7 +182,6 @@ def migrate_clients(
         file=file,
         journal=journal,
         key=key,
-        concurrency=concurrency,
         fmt=fmt,
         settle=settle,
     )
@@ -197,7 +192,6 @@ def migrate_clients(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_journal_option
 @click.option("--key", required=True, help="The column holding each row's unique source key.")
-@_concurrency_option
 @_format_option
 @client_options
 def migrate_records(
@@ -205,7 +199,6 @@ def migrate_records(
     file: str,
     journal: str,
     key: str,
-    concurrency: int,
     fmt: RowFormat | None,
     conn: ClientOptions,
     debug: bool,
@@ -222,7 +215,6 @@ def migrate_records(
         file=file,
         journal=journal,
         key=key,
-        concurrency=concurrency,
         fmt=fmt,
     )
 
@@ -241,14 +233,12 @@ def _open_journal(path: str) -> Journal:
 @migrate_group.command(name="retry-failed")
 @click.argument("journal", type=click.Path(dir_okay=False))
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
-@_concurrency_option
 @_format_option
 @_settle_option
 @client_options
 def retry_failed(
     journal: str,
     file: str | None,
-    concurrency: int,
     fmt: RowFormat | None,
     settle: float,
     conn: ClientOptions,
@@ -273,7 +263,6 @@ def retry_failed(
         file=source,
         journal=journal,
         key=meta["key"],
-        concurrency=concurrency,
         fmt=fmt,
         retry_failed=True,
         settle=settle,
