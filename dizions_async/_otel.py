@@ -53,6 +53,14 @@ _C = TypeVar("_C", bound=type)
 _NOT_CALLS = frozenset({"aclose"})
 
 
+def _error(span: Any, error_type: str) -> None:
+    """Mark ``span`` failed, naming the error by type (a status code, a class name) only."""
+    from opentelemetry.trace import StatusCode
+
+    span.set_attribute("error.type", error_type)
+    span.set_status(StatusCode.ERROR, error_type)
+
+
 class _CallTrace:
     """The span of one SDK call and what its attempts add up to."""
 
@@ -65,13 +73,9 @@ class _CallTrace:
         self.pieces = 0
 
     def failed(self, exc: BaseException) -> None:
-        from opentelemetry.trace import StatusCode
-
-        name = type(exc).__name__
-        self.span.set_attribute("error.type", name)
+        _error(self.span, type(exc).__name__)
         if isinstance(exc, DizionsError):
             self.span.set_attribute("dizions.outcome_unknown", exc.outcome_unknown)
-        self.span.set_status(StatusCode.ERROR, name)
 
     def end(self) -> None:
         span = self.span
@@ -238,7 +242,9 @@ class Attempts:
         self._tracing = tracing
         self._call = call
 
-    def _start(self, request: Request, retries: int) -> tuple[Any, Request]:
+    @contextlib.contextmanager
+    def _span(self, request: Request, retries: int) -> Iterator[tuple[Any, Request]]:
+        """The attempt's span, and ``request`` with the span's ``traceparent`` added."""
         method, _, template = request.label.partition(" ")
         call = self._call
         if call.resource is None:
@@ -263,33 +269,28 @@ class Attempts:
         tracing.propagate.inject(carrier, context=tracing.trace.set_span_in_context(span))
         if carrier:
             request = attrs.evolve(request, headers=(*request.headers, *carrier.items()))
-        return span, request
+        try:
+            yield span, request
+        except BaseException as exc:
+            _error(span, type(exc).__name__)
+            raise
+        finally:
+            span.end()
 
-    def _status(self, span: Any, status: int) -> None:
+    @staticmethod
+    def _status(span: Any, status: int) -> None:
         span.set_attribute("http.response.status_code", status)
         if status >= 400:
-            span.set_attribute("error.type", str(status))
-            span.set_status(self._tracing.trace.StatusCode.ERROR, str(status))
-
-    def _failed(self, span: Any, exc: BaseException) -> None:
-        name = type(exc).__name__
-        span.set_attribute("error.type", name)
-        span.set_status(self._tracing.trace.StatusCode.ERROR, name)
+            _error(span, str(status))
 
     async def send(
         self, send: Callable[[Request], Awaitable[Response]], request: Request, retries: int
     ) -> Response:
         """``send(request)`` inside an attempt span, with ``traceparent`` added."""
-        span, request = self._start(request, retries)
-        try:
+        with self._span(request, retries) as (span, request):
             response = await send(request)
             self._status(span, response.status)
             return response
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        finally:
-            span.end()
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -299,16 +300,10 @@ class Attempts:
         retries: int,
     ) -> AsyncIterator[Any]:
         """``stream(request)`` inside an attempt span that lasts until the body is read."""
-        span, request = self._start(request, retries)
-        try:
+        with self._span(request, retries) as (span, request):
             async with stream(request) as response:
                 self._status(span, response.status)
                 yield response
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        finally:
-            span.end()
 
 
 def attempts() -> Attempts | None:
