@@ -112,7 +112,7 @@ class Client(_ClientWrites, _ClientBatching):
         The view shares everything else: connections, the ``max_concurrency`` slots, the
         rate limiter, the pause after a 429, the dictionary cache, and the open/closed
         state. It closes nothing: ``aclose`` and ``async with`` on it are no-ops. Every
-        read, write and batch method works on it. Making one costs about a microsecond.
+        read, write and batch method works on it. Making one costs microseconds.
 
         Args:
             timeout: a :class:`Timeouts`, or seconds for ``total`` alone; unset keeps
