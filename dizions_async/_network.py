@@ -51,10 +51,10 @@ def _parse_proxy(raw: str | URL, where: str) -> Proxy:
     try:
         url = raw if isinstance(raw, URL) else URL(raw.strip())
     except (TypeError, ValueError):
-        raise ConfigurationError(f"the proxy URL in {where} is not a valid URL") from None
+        raise ConfigurationError(f"the proxy URL{where} is not a valid URL") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
-            f"the proxy URL in {where} must be an absolute http:// or https:// URL"
+            f"the proxy URL{where} must be an absolute http:// or https:// URL"
         )
     bare = url.with_user(None).with_path("").with_query(None).with_fragment(None)
     return Proxy(bare, url.user, url.password if url.user is not None else None)
@@ -83,7 +83,7 @@ def choose_proxy(
             never quotes it).
     """
     if proxy is not None:
-        return _parse_proxy(proxy, "proxy=")
+        return _parse_proxy(proxy, "")
     if not trust_env:
         return None
     scheme = base_url.scheme
@@ -97,7 +97,7 @@ def choose_proxy(
     host = f"{base_url.host}:{base_url.port}"
     if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
         return None
-    return _parse_proxy(raw, name.upper())
+    return _parse_proxy(raw, f" in {name.upper()}")
 
 
 def tls_setting(ssl: TlsSetting | None, ca_file: str | os.PathLike[str] | None) -> TlsSetting:
@@ -119,7 +119,7 @@ def tls_setting(ssl: TlsSetting | None, ca_file: str | os.PathLike[str] | None) 
         except (OSError, _ssl.SSLError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM"
             raise ConfigurationError(
-                f"ca_file {os.fspath(ca_file)!r} cannot be loaded ({why})"
+                f"the CA file {os.fspath(ca_file)!r} cannot be loaded ({why})"
             ) from None
         return context
     if ssl is None or ssl is True:

@@ -241,11 +241,11 @@ async def test_ca_file_adds_the_bundle_to_the_default_trust(
 
 
 def test_ca_file_that_does_not_exist_or_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="ca_file"):
+    with pytest.raises(ConfigurationError, match="CA file"):
         Client("s", "o", "u", ca_file=tmp_path / "missing.pem")
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate")
-    with pytest.raises(ConfigurationError, match="ca_file"):
+    with pytest.raises(ConfigurationError, match="CA file"):
         Client("s", "o", "u", ca_file=junk)
     with pytest.raises(ConfigurationError, match="not both"):
         Client("s", "o", "u", ca_file=junk, ssl=ssl.create_default_context())
@@ -664,3 +664,16 @@ async def test_the_cli_concurrency_option(
         assert fake.peak_in_flight > 3
     else:
         assert fake.peak_in_flight <= 3
+
+
+async def test_a_bad_proxy_or_ca_file_on_the_cli_is_a_usage_error_in_cli_words(
+    fake: FakeDizions, cli: Cli, tmp_path: Path
+) -> None:
+    result = await cli(fake, "get", "clients", "--proxy", "socks5://bob:pw@127.0.0.1:9")
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "proxy URL" in line and "pw" not in line and "=" not in line
+    result = await cli(fake, "get", "clients", "--ca-file", str(tmp_path / "none.pem"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "CA file" in line and "ca_file" not in line
