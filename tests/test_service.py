@@ -556,6 +556,71 @@ def test_with_options_refuses_wrong_types() -> None:
     assert "view" in repr(dz.with_options(timeout=1.0))
 
 
+# -- https through a tunnel ------------------------------------------------------------------
+
+
+class TunnelProxy:
+    """A CONNECT proxy on 127.0.0.1: records each CONNECT, then pipes bytes both ways."""
+
+    def __init__(self) -> None:
+        self.connects: list[tuple[str, str | None]] = []
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        method, target, _ = head[0].split(" ")
+        fields = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+        self.connects.append((f"{method} {target}", fields.get("Proxy-Authorization")))
+        host, port = target.rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        self._writers.append(up_writer)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def __aenter__(self) -> TunnelProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+async def test_https_goes_through_a_connect_tunnel_with_credentials_for_the_proxy_only(
+    tls_fake: FakeDizions, ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with TunnelProxy() as tunnel:
+        monkeypatch.setenv("HTTPS_PROXY", tunnel.url.replace("://", "://carol:pw9@"))
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # not for https
+        async with tls_fake.client(ca_file=ca_file) as dz:
+            assert (await dz.fetch(Query("clients").id(1)))[0]["id"] == 1
+    port = tls_fake.url.rsplit(":", 1)[1]
+    ((connect, authorization),) = tunnel.connects
+    assert connect == f"CONNECT 127.0.0.1:{port}"
+    assert authorization is not None and authorization.startswith("Basic ")
+    # Inside the tunnel the server sees the request, and no proxy credentials.
+    assert [r.path for r in tls_fake.requests] == ["/v2/clients/id/1"]
+    assert not any("proxy-authorization" in map(str.lower, r.headers) for r in tls_fake.requests)
+
+
 # -- the command line ------------------------------------------------------------------------
 
 API_COMMANDS = [
