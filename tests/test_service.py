@@ -545,6 +545,22 @@ async def test_a_views_read_timeout_applies_per_attempt(fake: FakeDizions) -> No
         assert len(await dz.fetch(Query("clients").id(1))) == 1
 
 
+async def test_a_view_sees_every_attribute_of_its_root(fake: FakeDizions) -> None:
+    # A view copies the attributes set once and reads the rebound ones on its root: made
+    # before the root opens and used after, it must still see every attribute the same.
+    dz = fake.client()
+    view = dz.with_options(timeout=20.0, retry=FAST, log_values=True)
+    async with dz:
+        await view.fetch(Query("clients").id(1))
+        spec = {"district": ("organisations", "district")}
+        await view.resolve([{"district": 1}], spec)
+        await dz.fetch(Query("clients").id(2))
+        for name, value in vars(dz).items():
+            if name not in ("_timeouts", "_retry", "_log_values"):
+                assert getattr(view, name) is value, name
+    assert view.closed
+
+
 def test_with_options_refuses_wrong_types() -> None:
     dz = Client("s", "o", "u")
     with pytest.raises(ConfigurationError, match="timeout"):
