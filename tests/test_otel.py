@@ -189,3 +189,20 @@ def test_importing_the_sdk_does_not_import_opentelemetry() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_sdk_works_where_opentelemetry_cannot_be_imported() -> None:
+    code = (
+        "import sys, asyncio\n"
+        "sys.modules['opentelemetry'] = None  # as if not installed\n"
+        "from dizions_async import Client, MockTransport, Query\n"
+        "from dizions_async.transport import json_response\n"
+        "async def main():\n"
+        "    t = MockTransport(lambda r: json_response([{'id': 1}]))\n"
+        "    async with Client('s', 'o', 'u', transport=t) as dz:\n"
+        "        print(len(await dz.fetch(Query('clients'))))\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
