@@ -206,3 +206,18 @@ def test_the_sdk_works_where_opentelemetry_cannot_be_imported() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+async def test_a_stream_left_early_ends_its_span_without_an_error(fake: FakeDizions) -> None:
+    import contextlib
+
+    async with fake.client() as dz:
+        async with contextlib.aclosing(dz.stream(Query("clients"))) as rows:
+            async for _ in rows:
+                break
+        assert len(await dz.fetch(Query("clients").id(1))) == 1  # the slot was freed
+    stream_call, fetch_call = sorted(calls(), key=lambda s: s.start_time or 0)
+    assert stream_call.name == "dizions stream"
+    assert stream_call.status.status_code is StatusCode.UNSET
+    assert "error.type" not in attrs_of(stream_call)
+    assert fetch_call.parent is None or fetch_call.parent.span_id != stream_call.context.span_id
