@@ -236,7 +236,7 @@ async def main_tracing(requests: int, rounds: int) -> None:
         cost = extra[name] - extra["untraced"]
         print(
             f"  {name:16s} {extra[name]:6.1f} us vs {extra['untraced']:6.1f} untraced: "
-            f"+{cost:.2f} us = {cost / request_us:.1%} of a real request's {request_us:.0f} us"
+            f"{cost:+.2f} us = {cost / request_us:+.1%} of a real request's {request_us:.0f} us"
         )
     print(f"  with_options view: {view_cost_us():.2f} us to make")
 
