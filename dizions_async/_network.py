@@ -2,7 +2,8 @@
 
 Pure except for reading a CA bundle: the proxy comes from ``Client(proxy=...)`` or, when
 ``trust_env`` is on, from the environment mapping it is given, read as requests and httpx
-read it (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, lower case first, ``NO_PROXY``);
+read it (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, lower case first, ``NO_PROXY``
+with host names, domain suffixes, ``host:port``, ``*`` or IP networks);
 the TLS setting from ``ssl=``/``ca_file=``. A client talks to one host, so both are decided
 once, when the client is made, never per request. Proxy credentials live only in
 :class:`Proxy`, whose repr and :attr:`Proxy.display` mask them.
@@ -10,6 +11,8 @@ once, when the client is made, never per request. Proxy credentials live only in
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import ssl as _ssl
 from collections.abc import Mapping
@@ -76,7 +79,8 @@ def choose_proxy(
 
     An explicit ``proxy`` wins. Otherwise, with ``trust_env``, ``https_proxy`` (for an
     https base URL) or ``http_proxy``, else ``all_proxy``, unless ``no_proxy`` covers the
-    host (a comma-separated list of hosts, domain suffixes, ``host:port``, or ``*``).
+    host (a comma-separated list of hosts, domain suffixes, ``host:port``, IP networks
+    such as ``10.0.0.0/8``, or ``*``).
 
     Raises:
         ConfigurationError: the proxy URL is not an absolute http(s) URL (the message
@@ -94,10 +98,26 @@ def choose_proxy(
     if not raw:
         return None
     no_proxy = _env(env, "no_proxy")
-    host = f"{base_url.host}:{base_url.port}"
-    if no_proxy and proxy_bypass_environment(host, {"no": no_proxy}):
+    if no_proxy and _bypassed(base_url, no_proxy):
         return None
     return _parse_proxy(raw, f" in {name.upper()}")
+
+
+def _bypassed(base_url: URL, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` covers the host: urllib's matching (names, suffixes, ``*``,
+    ``host:port``), plus IP networks such as ``10.0.0.0/8``, as requests allows."""
+    host = base_url.host or ""
+    if proxy_bypass_environment(f"{host}:{base_url.port}", {"no": no_proxy}):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        with contextlib.suppress(ValueError):
+            if "/" in entry and address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+    return False
 
 
 def tls_setting(ssl: TlsSetting | None, ca_file: str | os.PathLike[str] | None) -> TlsSetting:

@@ -438,6 +438,13 @@ async def test_with_options_gives_one_call_its_own_timeout(fake: FakeDizions) ->
         ("https://api.example", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example"}, None),
         ("https://api.example", {"HTTPS_PROXY": "http://p:1", "no_proxy": "other.org"}, "p"),
         ("https://api.example", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "api.example:443"}, None),
+        (
+            "http://127.0.0.1:8",
+            {"HTTP_PROXY": "http://q:2", "NO_PROXY": "x.org, 127.0.0.0/8"},
+            None,
+        ),
+        ("http://[::1]:8", {"HTTP_PROXY": "http://q:2", "NO_PROXY": "::1/128"}, None),
+        ("http://127.0.0.1:8", {"HTTP_PROXY": "http://q:2", "NO_PROXY": "10.0.0.0/8,bad/x"}, "q"),
         # Under CGI a request header can set HTTP_PROXY (httpoxy): not trusted there.
         ("http://127.0.0.1:8", {"HTTP_PROXY": "http://q:2", "REQUEST_METHOD": "GET"}, None),
         ("https://api.example", {}, None),
