@@ -475,7 +475,9 @@ def test_a_proxy_repr_masks_its_credentials() -> None:
     assert chosen.display == "http://***@p.example:3128"
 
 
-async def test_every_read_write_and_batch_method_works_on_a_view(fake: FakeDizions) -> None:
+async def test_every_read_write_and_batch_method_works_on_a_view(
+    fake: FakeDizions, tmp_path: Path
+) -> None:
     async with fake.client(retry=FAST) as dz:
         view = dz.with_options(timeout=30.0, log_values=True)
         assert isinstance(view, Client)
@@ -497,6 +499,10 @@ async def test_every_read_write_and_batch_method_works_on_a_view(fake: FakeDizio
         assert districts
         new_id = await view.create_client({"first_name": "Ann", "surname": "Lee"})
         assert await view.update("clients", new_id, {"postcode": "AB1 2CD"}) == new_id
+        note = tmp_path / "note.txt"
+        note.write_bytes(b"hello")
+        uploaded = await view.upload("clients", new_id, note, user_visibility=1, group_visibility=1)
+        assert len(uploaded.ids) == 1
         resolved = await view.resolve(
             [{"district": districts[0].id}], {"district": ("organisations", "district")}
         )
