@@ -34,7 +34,7 @@ from dizions_async.batching import (
 )
 from dizions_async.errors import DizionsError, QueryError
 from dizions_async.protocol import Request, decode_records, redact
-from dizions_async.query import Query
+from dizions_async.query import Query, describe_query
 
 if TYPE_CHECKING:
     from dizions_async.results import Report
@@ -46,6 +46,10 @@ T = TypeVar("T")
 
 class _ClientBatching(_ClientCore):
     """Batching and streaming methods of :class:`~dizions_async.Client`."""
+
+    def _describe(self, q: Query) -> str:
+        """``q`` for an error message: its keys only, unless this client shows values."""
+        return describe_query(q, self._log_values)
 
     if TYPE_CHECKING:
         # A read of Client (client.py); gather runs report queries through it.
@@ -177,7 +181,8 @@ class _ClientBatching(_ClientCore):
                     return await self.report(q)
                 return await self._fetch_records(q, as_, None, None)
             except DizionsError as exc:
-                annotate_failure(exc, q, f"GET {redact(q.path)}", f"query {index + 1} of {total}")
+                path = q.path if self._log_values else redact(q.path)
+                annotate_failure(exc, q, f"GET {path}", f"query {index + 1} of {total}")
                 raise
 
         return await run_pool(
@@ -251,7 +256,9 @@ class _ClientBatching(_ClientCore):
         """
         q = unwrap(query)
         if q.dimension_key is not None:
-            raise QueryError(f"{q!r} is a report query: use report() instead of stream()")
+            raise QueryError(
+                f"{self._describe(q)} is a report query: use report() instead of stream()"
+            )
         pieces = self._plan(q, None)
         seen = SeenIds() if pieces_may_overlap(q, pieces) else None
         missing = MissingPieces(len(pieces))
@@ -328,7 +335,9 @@ class _ClientBatching(_ClientCore):
         for query in queries:
             q = unwrap(query)
             if q.dimension_key is not None:
-                raise QueryError(f"{q!r} is a report query; stream_many() reads records")
+                raise QueryError(
+                    f"{self._describe(q)} is a report query; stream_many() reads records"
+                )
             planned = self._plan(q, None)
             missing = MissingPieces(len(planned))
             # Pieces of one query that may overlap are de-duplicated, as fetch and stream

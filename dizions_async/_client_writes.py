@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, overload
 
 from dizions_async import _writes
 from dizions_async._core import _ClientCore
+from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
 from dizions_async.errors import DizionsError
 from dizions_async.protocol import (
@@ -23,14 +24,22 @@ from dizions_async.protocol import (
     Response,
     decode_created_id,
     decode_created_ids,
+    redact,
 )
 from dizions_async.query import ExtensionDatabase
 
 __all__ = ["_ClientWrites"]
 
+P = TypeVar("P")
+
 
 class _ClientWrites(_ClientCore):
     """Write methods of :class:`~dizions_async.Client`."""
+
+    def _prepare(self, prepare: Callable[..., P], *args: Any, **kwargs: Any) -> P:
+        # A write's checks are pure code; their messages follow this client's log_values.
+        with opted_in(self._log_values):
+            return prepare(*args, **kwargs)
 
     async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
         request = self._request(
@@ -61,7 +70,7 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(_writes.prepare_create(resource, fields))
+        return await self._write_id(self._prepare(_writes.prepare_create, resource, fields))
 
     async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
         """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
@@ -72,7 +81,7 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(_writes.prepare_update(resource, id, fields))
+        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, fields))
 
     async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
@@ -80,22 +89,26 @@ class _ClientWrites(_ClientCore):
         With ``external_id`` (a reference in another system) the create is
         ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
         ``outcome_unknown = True``), the message says what to read to find out whether the
-        client exists before creating it again.
+        client exists before creating it again, with the ID masked (unless ``log_values``);
+        the error's ``external_id`` attribute holds the ID itself.
 
         Raises:
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_create_client(fields, external_id)
+        prepared = self._prepare(_writes.prepare_create_client, fields, external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
             if external_id is None or not exc.outcome_unknown:
                 raise
-            # Same error, same class: only the message gains the way to check.
+            # Same error, same class: the message gains the way to check (the ID masked
+            # unless values are opted in), the attribute the ID itself, for code.
+            path = prepared.path if self._log_values else redact(prepared.path)
+            exc.external_id = str(external_id)
             exc.args = (
-                f"{exc}; to see whether the client was created, read GET {prepared.path} "
-                "(Query('clients').filter(external_id=...)) before trying again",
+                f"{exc}; to see whether the client was created, read GET {path} "
+                "(Query('clients').filter(external_id=exc.external_id)) before trying again",
             )
             raise
 
@@ -113,7 +126,7 @@ class _ClientWrites(_ClientCore):
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        return await self._write_id(_writes.prepare_due_contact(referral_id, fields))
+        return await self._write_id(self._prepare(_writes.prepare_due_contact, referral_id, fields))
 
     async def update_due_contact(self, id: int, fields: Fields) -> int:
         """Update due contact ``id``; returns its ID."""
@@ -132,7 +145,7 @@ class _ClientWrites(_ClientCore):
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = _writes.prepare_complete_contact(contact_id, start, end, fields)
+        prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
         return await self._write_id(prepared)
 
     async def update_done_contact(self, id: int, fields: Fields) -> int:
@@ -159,7 +172,8 @@ class _ClientWrites(_ClientCore):
             ValidationError: an ID that is not a non-negative int, or a client related to
                 itself.
         """
-        prepared = _writes.prepare_relationship(
+        prepared = self._prepare(
+            _writes.prepare_relationship,
             first_id,
             second_id,
             first_to_second,
@@ -186,7 +200,7 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = _writes.prepare_external_referral(person_or_people)
+        prepared = self._prepare(_writes.prepare_external_referral, person_or_people)
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)
@@ -222,7 +236,8 @@ class _ClientWrites(_ClientCore):
                 file that does not exist or cannot be read, a text-mode or closed file.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = _writes.prepare_upload(
+        prepared = self._prepare(
+            _writes.prepare_upload,
             resource,
             id,
             files,
@@ -238,6 +253,7 @@ class _ClientWrites(_ClientCore):
                     self._headers,
                     multipart=_writes.open_upload(prepared, stack),
                     idempotent=False,
+                    show_values=self._log_values,
                 )
                 response = await self._send(request)
         ids = decode_created_ids(request, response)

@@ -1,24 +1,28 @@
 """Client configuration: keys from arguments or the environment, the base URL, timeouts.
 
 Pure: reads an environment mapping it is given and checks values; no I/O. The keys are
-held in :class:`Keys`, whose repr never shows them.
+held in :class:`Keys`, each wrapped in a ``Secret`` whose repr never shows it, and the
+environment is read through :class:`Environment`, whose repr never shows its values.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 from yarl import URL
 
+from dizions_async._redact import Secret
 from dizions_async.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENV_BASE_URL",
     "ENV_KEYS",
+    "Environment",
     "Keys",
     "Timeouts",
     "check_base_url",
@@ -59,39 +63,77 @@ class Timeouts:
 
 @attrs.frozen(repr=False)
 class Keys:
-    """The Source, Org and User keys; never shown in a repr."""
+    """The Source, Org and User keys, each a :class:`Secret`; never shown in a repr."""
 
-    source: str
-    org: str
-    user: str
+    source: Secret
+    org: Secret
+    user: Secret
 
     def __repr__(self) -> str:
         return "Keys(source=***, org=***, user=***)"
 
 
+class Environment(Mapping[str, str]):
+    """A read-only view of an environment mapping whose ``repr`` hides every value.
+
+    ``os.environ`` holds the keys (``DIZIONS_SOURCE``...): passed around as itself, it
+    would be printed whole by a traceback that shows local variables.
+    """
+
+    __slots__ = ("_env",)
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if env is None else env
+
+    def __getitem__(self, name: str) -> str:
+        return self._env[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+    def __repr__(self) -> str:
+        return f"<Environment of {len(self._env)} variables>"
+
+
+def _key_problem(key: Secret, header: str) -> str | None:
+    """What is wrong with one wrapped key, or None (the text stays inside this call)."""
+    if not isinstance(key.reveal(), str):
+        return f"the {header} key must be a string"
+    if not key.reveal().strip():
+        return "no {header} key: pass {name}=... to Client() or set {variable}"
+    if any(c in key.reveal() for c in "\r\n\0"):
+        return f"the {header} key holds a line break or NUL character"
+    return None
+
+
 def resolve_keys(
-    source: str | None, org: str | None, user: str | None, env: Mapping[str, str]
+    source: str | Secret | None,
+    org: str | Secret | None,
+    user: str | Secret | None,
+    env: Mapping[str, str],
 ) -> Keys:
     """The keys from the arguments, falling back to ``DIZIONS_SOURCE`` / ``_ORG`` / ``_USER``.
 
+    Every key is wrapped in :class:`Secret` before anything else is done with it, so no
+    frame of a traceback from here holds a raw key.
+
     Raises:
-        ConfigurationError: a key is missing from both; the message names the argument
-            and the environment variable (never a key's value).
+        ConfigurationError: a key is missing from both, or is not a one-line string; the
+            message names the argument and the environment variable (never a key's value).
     """
-    given = {"source": source, "org": org, "user": user}
-    found: dict[str, str] = {}
+    given = {"source": Secret(source), "org": Secret(org), "user": Secret(user)}
+    found: dict[str, Secret] = {}
     for name, (variable, header) in ENV_KEYS.items():
-        value = given[name] or env.get(variable, "")
-        if not isinstance(value, str):
-            raise ConfigurationError(f"the {header} key must be a string")
-        value = value.strip()
-        if not value:
-            raise ConfigurationError(
-                f"no {header} key: pass {name}=... to Client() or set {variable}"
-            )
-        if any(c in value for c in "\r\n\0"):
-            raise ConfigurationError(f"the {header} key holds a line break or NUL character")
-        found[name] = value
+        key = given[name] if given[name] else Secret(env.get(variable, ""))
+        if isinstance(key.reveal(), str):
+            key = Secret(key.reveal().strip())
+        problem = _key_problem(key, header)
+        if problem is not None:
+            raise ConfigurationError(problem.format(header=header, name=name, variable=variable))
+        found[name] = key
     return Keys(**found)
 
 

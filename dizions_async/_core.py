@@ -30,9 +30,10 @@ from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from dizions_async import _otel
-from dizions_async._config import Keys, Timeouts, check_base_url, resolve_keys
+from dizions_async._config import Environment, Keys, Timeouts, check_base_url, resolve_keys
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._network import TlsSetting, choose_proxy, tls_setting, verification_off
+from dizions_async._redact import Secret, values_opted_in
 from dizions_async._resolve import DictionaryCache
 from dizions_async.errors import (
     ClientClosedError,
@@ -74,9 +75,9 @@ class _ClientCore:
 
     def __init__(
         self,
-        source: str | None = None,
-        org: str | None = None,
-        user: str | None = None,
+        source: str | Secret | None = None,
+        org: str | Secret | None = None,
+        user: str | Secret | None = None,
         *,
         base_url: str | URL | None = None,
         max_concurrency: int = 16,
@@ -86,14 +87,17 @@ class _ClientCore:
         allow_insecure: bool = False,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
-        log_values: bool = False,
+        log_values: bool | None = None,
         max_url_length: int = 4096,
         proxy: str | URL | None = None,
         trust_env: bool = True,
         ssl: TlsSetting | None = None,
         ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        env = os.environ
+        # Wrap the keys before anything can raise: from here on no frame holds one raw,
+        # so a traceback showing locals (error trackers do) shows only ``Secret(***)``.
+        source, org, user = Secret(source), Secret(org), Secret(user)
+        env = Environment()
         keys: Keys = resolve_keys(source, org, user, env)
         self._base_url = check_base_url(base_url, env, allow_insecure=allow_insecure)
         self._set_up_network(env, session, transport, proxy, trust_env, ssl, ca_file)
@@ -126,7 +130,7 @@ class _ClientCore:
         self._paused_until = 0.0
         self._watchdog = _Watchdog()
         self._closed = False
-        self._log_values = log_values
+        self._log_values = values_opted_in(log_values)
         self._max_url_length = max_url_length
         # Made by the first resolve() (it loads through the reads); closed with the client.
         self._dictionaries: DictionaryCache | None = None
@@ -143,7 +147,7 @@ class _ClientCore:
 
     def _set_up_network(
         self,
-        env: os._Environ[str],
+        env: Environment,
         session: aiohttp.ClientSession | None,
         transport: Transport | None,
         proxy: str | URL | None,
@@ -284,7 +288,9 @@ class _ClientCore:
 
     def _get(self, path: str, query_string: str = "") -> Request:
         """A GET request for an already percent-encoded path under the base URL."""
-        return Request.build("GET", self._url(path, query_string), self._headers)
+        return Request.build(
+            "GET", self._url(path, query_string), self._headers, show_values=self._log_values
+        )
 
     def _request(
         self,
@@ -303,12 +309,8 @@ class _ClientCore:
             body=body,
             content_type=content_type,
             idempotent=idempotent,
+            show_values=self._log_values,
         )
-
-    def _log_target(self, request: Request) -> str:
-        if self._log_values:
-            return f"{request.method} {request.url.raw_path_qs}"
-        return request.label
 
     # -- the attempt/retry path shared by _send and _stream --------------------------------
 
@@ -373,7 +375,7 @@ class _ClientCore:
                 result = str(getattr(outcome, "status", "?"))
             logger.debug(
                 "%s -> %s in %.1f ms (attempt %d)",
-                self._log_target(call.request),
+                call.request.label,
                 result,
                 (time.perf_counter() - call.started) * 1000,
                 call.retries + 1,
@@ -441,7 +443,7 @@ class _ClientCore:
             reason = type(outcome).__name__
         logger.warning(
             "retrying %s in %.3f s after %s (retry %d of %d)",
-            self._log_target(request),
+            request.label,
             delay,
             reason,
             retries + 1,

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from dizions_async._redact import redact_path
 from dizions_async.errors import DizionsError
 from dizions_async.protocol import Request, Response
 
@@ -246,6 +247,9 @@ class Attempts:
     def _span(self, request: Request, retries: int) -> Iterator[tuple[Any, Request]]:
         """The attempt's span, and ``request`` with the span's ``traceparent`` added."""
         method, _, template = request.label.partition(" ")
+        if request.show_values:
+            # The label shows values when the caller opted in for logs; spans never do.
+            template = redact_path(request.url.raw_path)
         call = self._call
         if call.resource is None:
             call.resource = _resource(template)
@@ -263,7 +267,7 @@ class Attempts:
             attributes["http.request.resend_count"] = retries
         tracing = self._tracing
         span = tracing.tracer.start_span(
-            request.label, kind=tracing.trace.SpanKind.CLIENT, attributes=attributes
+            f"{method} {template}", kind=tracing.trace.SpanKind.CLIENT, attributes=attributes
         )
         carrier: dict[str, str] = {}
         tracing.propagate.inject(carrier, context=tracing.trace.set_span_in_context(span))

@@ -1,10 +1,12 @@
-"""Small text helpers shared by the query builder and the catalogue: edit distance, hints."""
+"""Small text helpers: edit distance and hints (query builder, catalogue), and the
+neutralising of control characters in text printed to a terminal (the CLI)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
-__all__ = ["closest", "edit_distance"]
+__all__ = ["closest", "edit_distance", "printable"]
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
@@ -30,3 +32,25 @@ def closest(word: str, candidates: Iterable[str], limit: int = 3) -> str | None:
         if d < limit and (best is None or (d, candidate) < best):
             best = (d, candidate)
     return best[1] if best else None
+
+
+#: What a terminal would act on instead of showing: C0 controls but tab and newline (ESC
+#: among them), DEL, C1 controls, and the bidirectional overrides that reorder a line.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print to a terminal: every control character shown as an escape.
+
+    An ESC in a record's surname could otherwise retitle, clear or recolour the terminal.
+    Tab and newline are kept; JSON, JSONL and CSV output does not pass through here.
+
+    >>> printable("Smi\\x1b]0;pwned\\x07th")
+    'Smi\\\\x1b]0;pwned\\\\x07th'
+    """
+    return _CONTROLS.sub(_escaped, text)

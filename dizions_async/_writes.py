@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 import attrs
 import orjson
 
+from dizions_async._redact import described, shown
 from dizions_async.catalogue import (
     KEY_PATTERN,
     OperationKind,
@@ -180,12 +181,13 @@ def _type_error(key: str, value: object) -> ValidationError:
 def _id_text(key: str, item: object) -> str:
     if isinstance(item, bool) or not isinstance(item, (int, str)):
         raise ValidationError(
-            f"field {key!r} is a list, so it takes record IDs (int); got {item!r}", field=key
+            f"field {key!r} is a list, so it takes record IDs (int); got {described(item)}",
+            field=key,
         )
     text = int.__repr__(item) if isinstance(item, int) else str.__str__(item)
     if not text.isdigit():
         raise ValidationError(
-            f"field {key!r} is a list, so it takes non-negative record IDs; got {item!r}",
+            f"field {key!r} is a list, so it takes non-negative record IDs; got {described(item)}",
             field=key,
         )
     return text
@@ -273,7 +275,7 @@ def _when(key: str, value: object) -> dt.date:
         except ValueError:
             pass
     raise ValidationError(
-        f"field {key!r} must be a date, a datetime or an ISO 8601 string, got {value!r}",
+        f"field {key!r} must be a date, a datetime or an ISO 8601 string, got {described(value)}",
         field=key,
     )
 
@@ -299,7 +301,9 @@ def _check_order(fields: Mapping[str, object]) -> None:
         # A plain date is a whole day: compare days when either side is one.
         before = _day(last) < _day(first)
     if before:
-        raise ValidationError(f"{_END!r} {end} is before {_START!r} {start}", field=_END)
+        raise ValidationError(
+            f"{_END!r} {shown(end)} is before {_START!r} {shown(start)}", field=_END
+        )
 
 
 def _check_required(resource: Resource, pairs: Sequence[tuple[str, str]], what: str) -> None:
@@ -342,7 +346,9 @@ def check_record_id(value: object, name: str = "id") -> int:
         ValidationError: anything else.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{name} must be a non-negative int, got {value!r}", field=name)
+        # IDs are structure, not personal data: a bad int is shown, anything else is not.
+        got = repr(value) if isinstance(value, int) else described(value)
+        raise ValidationError(f"{name} must be a non-negative int, got {got}", field=name)
     return int(value)
 
 
@@ -352,7 +358,8 @@ def resource_name(resource: object) -> str:
     name = getattr(resource, "resource", resource)
     if not isinstance(name, str):
         raise ValidationError(
-            f"resource must be a name such as 'clients' or an ExtensionDatabase, got {resource!r}"
+            "resource must be a name such as 'clients' or an ExtensionDatabase, "
+            f"got {described(resource)}"
         )
     return name
 
@@ -465,7 +472,8 @@ def prepare_create_client(
     in_body = fields.get("external_id") if isinstance(fields, Mapping) else None
     if in_body is not None and encode_value("external_id", in_body) != ext:
         raise ValidationError(
-            f"fields carry external_id {in_body!r} but the create is by {ext!r}",
+            f"fields carry external_id {shown(in_body)}, which differs from the "
+            f"external_id argument {shown(ext)}",
             field="external_id",
         )
     return _create(spec, fields, OperationKind.CREATE_BY_EXTERNAL_ID, external_id=ext)
@@ -580,7 +588,7 @@ def prepare_external_referral(
 def _visibility(name: str, value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, list, tuple, set, frozenset)):
         raise ValidationError(
-            f"{name} takes a group/user ID or a list of them, got {value!r}", field=name
+            f"{name} takes a group/user ID or a list of them, got {described(value)}", field=name
         )
     text = encode_value(name, [value] if isinstance(value, int) else value)
     assert text is not None  # a list is never "unset"
@@ -592,11 +600,13 @@ def _upload_file(source: object, index: int) -> UploadFile:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
-            raise ValidationError(f"{label}: {str(path)!r} does not exist", field="files")
+            raise ValidationError(f"{label}: {shown(str(path))} does not exist", field="files")
         if not path.is_file():
-            raise ValidationError(f"{label}: {str(path)!r} is not a regular file", field="files")
+            raise ValidationError(
+                f"{label}: {shown(str(path))} is not a regular file", field="files"
+            )
         if not os.access(path, os.R_OK):
-            raise ValidationError(f"{label}: {str(path)!r} is not readable", field="files")
+            raise ValidationError(f"{label}: {shown(str(path))} is not readable", field="files")
         return UploadFile(path, path.name, _content_type(path.name))
     if not callable(getattr(source, "read", None)):
         raise ValidationError(
@@ -659,7 +669,7 @@ def prepare_upload(
         sources = list(files)
     else:
         raise ValidationError(
-            f"files must be a path, a binary file object or a list of them, got {files!r}",
+            f"files must be a path, a binary file object or a list of them, got {described(files)}",
             field="files",
         )
     if not sources:
@@ -690,7 +700,7 @@ def open_upload(upload: PreparedUpload, stack: contextlib.ExitStack) -> Multipar
                 stream: IO[bytes] = stack.enter_context(item.source.open("rb"))
             except OSError as exc:
                 raise ValidationError(
-                    f"files[{index}]: {str(item.source)!r} cannot be read ({exc.strerror})",
+                    f"files[{index}]: {shown(str(item.source))} cannot be read ({exc.strerror})",
                     field="files",
                 ) from None
         else:

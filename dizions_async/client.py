@@ -26,6 +26,7 @@ from dizions_async._concurrency import ProgressCallback
 from dizions_async._config import Timeouts
 from dizions_async._convert import structure_records
 from dizions_async._otel import instrument
+from dizions_async._redact import described
 from dizions_async._resolve import DictionaryCache, replace_ids
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, get_resource
@@ -55,7 +56,7 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise QueryError(f"{what} must be a non-empty string, got {value!r}")
+        raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
     return quote(value, safe="")
 
 
@@ -78,7 +79,9 @@ class Client(_ClientWrites, _ClientBatching):
         session: a caller-owned ``aiohttp.ClientSession`` to use and leave open.
         transport: a transport to use instead (e.g. ``MockTransport``); the client
             closes it on exit.
-        log_values: show filter values in log lines (they are masked by default).
+        log_values: show values (filter, path and body values, server messages quoting
+            them) in log lines and error messages; they are masked by default. None (the
+            default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
         proxy: send requests through this forward proxy (``http://[user:password@]host:port``;
@@ -208,7 +211,9 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if q.dimension_key is not None:
-            raise QueryError(f"{q!r} is a report query: use report() instead of fetch()")
+            raise QueryError(
+                f"{self._describe(q)} is a report query: use report() instead of fetch()"
+            )
         return await self._fetch_records(q, as_, split, on_progress)
 
     @overload
@@ -226,7 +231,7 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if len(q.ids) != 1:
-            raise QueryError(f"fetch_one needs a query for exactly one id, got {q!r}")
+            raise QueryError(f"fetch_one needs a query for exactly one id, got {self._describe(q)}")
         request = self._get(q.path, q.query_string if q.resolve else "")
         rows = decode_records(request, await self._send(request))
         if not rows:
@@ -246,7 +251,9 @@ class Client(_ClientWrites, _ClientBatching):
         """
         q = unwrap(query)
         if q.dimension_key is None:
-            raise QueryError(f"{q!r} has no dimension: add .dimension(...) for a report")
+            raise QueryError(
+                f"{self._describe(q)} has no dimension: add .dimension(...) for a report"
+            )
         request = self._get(q.path, q.query_string if q.resolve else "")
         response = await self._send(request)
         return decode_report(request, response, metric=q.metric_key is not None)

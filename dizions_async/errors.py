@@ -18,8 +18,10 @@ This module imports nothing else from the package, so any layer may use it::
         ├── RateLimitError           429: slow down; ``retry_after`` seconds
         └── ServerError              5xx: server trouble
 
-Messages never hold the Source, Org or User keys, and URLs in messages are redacted
-(filter values masked) by the code that raises them.
+Messages never hold the Source, Org or User keys. Values (filter and path values other
+than IDs, external IDs, body values, file names, a server's echo of any of them) appear
+in messages as ``***`` unless the caller opted in (``log_values=True`` or
+``DIZIONS_LOG_VALUES=1``); the rule lives in ``dizions_async._redact``.
 
 ``outcome_unknown`` is True on an error raised by a write whose request may have reached
 the server and been acted on (a 500 after sending, a read timeout, a dropped connection):
@@ -54,6 +56,9 @@ class DizionsError(Exception):
     outcome_unknown: bool = False
     #: For a failure in one piece of a split or batched pull: the (sub-)query that failed.
     query: object | None = None
+    #: For a create by external ID whose outcome is unknown: that external ID, so code can
+    #: read the client back (the message shows it masked unless values are opted in).
+    external_id: str | None = None
 
 
 class QueryError(DizionsError, ValueError):

@@ -6,23 +6,34 @@ including the details ``API.md`` marks **[assumed]** (JSON arrays for reads,
 no I/O and never imports aiohttp: :class:`Request` and :class:`Response` are plain values
 that any transport can carry.
 
-Privacy rules enforced here: a Request's repr shows neither headers (the Source, Org and
-User keys) nor the real URL; ``label`` is the method and the path with filter values
-masked (:func:`redact`), and every error built here uses only the label and the server's
-message, with any key value scrubbed out of that message.
+Privacy rules enforced here (the rule itself is :mod:`dizions_async._redact`): a Request's
+repr shows neither headers (the Source, Org and User keys, held as ``Secret``) nor the real
+URL; ``label`` is the method and the path with values masked (unless the caller opted in),
+and every error built here uses only the label and the server's message, in which the keys
+and every value the request carried are masked before it is cut to length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 import attrs
 import orjson
 from yarl import URL
 
-from dizions_async.catalogue import API_PREFIX, EXTENSION_DATABASE
+from dizions_async._redact import (
+    Secret,
+    cut,
+    form_values,
+    json_values,
+    path_values,
+    redact_path,
+    reveal,
+    scrub,
+)
 from dizions_async.errors import (
     APIError,
     AuthenticationError,
@@ -60,13 +71,12 @@ __all__ = [
 
 JSON_CONTENT_TYPE = "application/json"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-MASK = "***"
-#: Keys whose values are structure, not personal data, so they stay visible in labels.
-_VISIBLE_KEYS = frozenset({"id", "field", "dimension", "metric"})
-#: Longest piece of a non-JSON error body quoted in an error message.
+#: Longest server error message quoted in an error (after masking).
 _MAX_MESSAGE = 200
+_KEY_HEADERS = frozenset({"Source", "Org", "User"})
 
-Headers = tuple[tuple[str, str], ...]
+#: Header name/value pairs; the keys' values are :class:`~dizions_async._redact.Secret`.
+Headers = tuple[tuple[str, str | Secret], ...]
 
 
 def scalar_text(value: object) -> str | None:
@@ -91,15 +101,19 @@ def scalar_text(value: object) -> str | None:
     return None
 
 
-def auth_headers(source: str, org: str, user: str, *, user_agent: str = "") -> Headers:
+def auth_headers(
+    source: str | Secret, org: str | Secret, user: str | Secret, *, user_agent: str = ""
+) -> Headers:
     """The headers every request carries: the three keys, ``Accept``, and a user agent.
 
+    The keys stay wrapped in :class:`~dizions_async._redact.Secret`; a transport unwraps
+    them (:func:`~dizions_async._redact.reveal`) only as it hands them to the network.
     Build this once per client: a Request holds it by reference.
     """
-    out: list[tuple[str, str]] = [
-        ("Source", source),
-        ("Org", org),
-        ("User", user),
+    out: list[tuple[str, str | Secret]] = [
+        ("Source", Secret(source)),
+        ("Org", Secret(org)),
+        ("User", Secret(user)),
         ("Accept", JSON_CONTENT_TYPE),
     ]
     if user_agent:
@@ -108,31 +122,12 @@ def auth_headers(source: str, org: str, user: str, *, user_agent: str = "") -> H
 
 
 def redact(path: str) -> str:
-    """Mask filter values in a Dizions path, because they are often personal data.
-
-    Keys stay visible, as do ``id``, ``field``, ``dimension`` and ``metric`` values and the
-    resource name; a dictionary search term is masked. A query string is dropped.
+    """Mask filter values in a Dizions path (see :func:`dizions_async._redact.redact_path`).
 
     >>> redact("/v2/clients/nhs_number/4857773456/field/id;surname")
     '/v2/clients/nhs_number/***/field/id;surname'
     """
-    path = path.partition("?")[0]
-    parts = path.split("/")
-    # parts[0] is "" (leading slash); parts[1] is "v2" when the prefix is present.
-    start = 2 if len(parts) > 1 and "/" + parts[1] == API_PREFIX else 1
-    if len(parts) <= start:
-        return path
-    head = parts[start]
-    if head == "dictionary":
-        if len(parts) > start + 4 and parts[start + 1] == "search":
-            parts[start + 4 :] = [MASK]
-        return "/".join(parts)
-    i = start + (2 if head == EXTENSION_DATABASE else 1)
-    while i + 1 < len(parts):
-        if parts[i] not in _VISIBLE_KEYS:
-            parts[i + 1] = MASK
-        i += 2
-    return "/".join(parts)
+    return redact_path(path)
 
 
 @attrs.frozen(slots=True, repr=False)
@@ -155,7 +150,8 @@ class FilePart:
     offset: int | None
 
     def __repr__(self) -> str:
-        return f"<FilePart {self.field} {self.filename!r}>"
+        # A file name can name a person ("smith_referral.pdf"): shown only by its length.
+        return f"<FilePart {self.field} ({len(self.filename)}-character name)>"
 
 
 @attrs.frozen(slots=True, repr=False)
@@ -190,8 +186,11 @@ class Request:
         content_type: the body's media type, or None.
         idempotent: True for reads; False for creates, updates and uploads, which are
             resent only when the server certainly did not act on them.
-        label: method and redacted path, for logs and error messages.
+        label: method and path for logs and error messages: values masked, unless
+            ``show_values``.
         multipart: a streamed multipart body (uploads) instead of ``body``, or None.
+        show_values: the caller opted in to values in messages (``log_values``): the
+            label holds the real path and a server message is not masked (keys still are).
     """
 
     method: str
@@ -202,6 +201,7 @@ class Request:
     idempotent: bool = True
     label: str = ""
     multipart: Multipart | None = None
+    show_values: bool = False
 
     @property
     def resendable(self) -> bool:
@@ -219,6 +219,7 @@ class Request:
         content_type: str | None = None,
         idempotent: bool | None = None,
         multipart: Multipart | None = None,
+        show_values: bool = False,
     ) -> Request:
         """A Request with its label computed; ``idempotent`` defaults to ``method == "GET"``.
 
@@ -236,8 +237,9 @@ class Request:
             body,
             content_type,
             method == "GET" if idempotent is None else idempotent,
-            f"{method} {redact(url.raw_path)}",
+            f"{method} {url.raw_path if show_values else redact_path(url.raw_path)}",
             multipart,
+            show_values,
         )
 
     def __repr__(self) -> str:
@@ -449,26 +451,38 @@ def retry_after_header(response: Response | Mapping[str, str]) -> str | None:
 
 
 def _message(request: Request, body: bytes) -> str:
-    text = ""
+    """The server's error message, masked, then cut: a key or value that straddles the
+    cut must not leave its first characters behind."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        text = body[:_MAX_MESSAGE].decode("utf-8", "replace").strip()
+        text = body.decode("utf-8", "replace").strip()
     else:
+        text = ""
         if isinstance(data, dict):
             value = data.get("error", data.get("message", ""))
             text = value if isinstance(value, str) else orjson.dumps(value).decode()
         elif isinstance(data, str):
             text = data
-    return _scrub(text, (v for k, v in request.headers if k in ("Source", "Org", "User")))
+    keys = [str(reveal(v)) for k, v in request.headers if k in _KEY_HEADERS]
+    values = () if request.show_values else request_values(request)
+    return cut(scrub(text, keys=keys, values=values), _MAX_MESSAGE)
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    # A server that echoes a key back must not leak it through our exception.
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
-    return text
+def request_values(request: Request) -> list[str]:
+    """Every value ``request`` carried: path values, body values, multipart fields and
+    file names (what a server echoing the request could quote back)."""
+    out = path_values(request.url.raw_path)
+    if request.body:
+        if request.content_type == FORM_CONTENT_TYPE:
+            out.extend(form_values(request.body))
+        else:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                out.extend(json_values(orjson.loads(request.body)))
+    if request.multipart is not None:
+        out.extend(value for _, value in request.multipart.fields)
+        out.extend(part.filename for part in request.multipart.files)
+    return out
 
 
 def error_for_status(

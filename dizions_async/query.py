@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 import attrs
 from yarl import URL
 
+from dizions_async._redact import described, redact_path, shown, values_opted_in
 from dizions_async._text import closest, edit_distance
 from dizions_async.catalogue import (
     API_PREFIX,
@@ -76,11 +77,11 @@ def _scalar(key: str, value: object) -> str:
                 value.encode()
             except UnicodeEncodeError:
                 raise QueryError(
-                    f"filter {key!r} has a value that is not valid Unicode text: {value!r}"
+                    f"filter {key!r} has a value that is not valid Unicode text: {described(value)}"
                 ) from None
     elif isinstance(value, dt.datetime):
         raise QueryError(
-            f"filter {key!r} takes dates, not datetimes: pass {value.date()!r} or a string"
+            f"filter {key!r} takes dates, not datetimes: pass {shown(value.date())} or a string"
         )
     elif value is None:
         raise QueryError(f"filter {key!r} has the value None; leave the filter out instead")
@@ -127,8 +128,32 @@ def _as_date(key: str, value: object) -> dt.date:
         except ValueError:
             pass
     raise QueryError(
-        f"date range {key!r} needs a date or an ISO 'YYYY-MM-DD' string, got {value!r}"
+        f"date range {key!r} needs a date or an ISO 'YYYY-MM-DD' string, got {described(value)}"
     )
+
+
+def _shown_path(path: str | URL) -> str:
+    """A path for a message: as given when values are opted in, else with values masked."""
+    text = str(path)
+    return repr(text if values_opted_in() else redact_path(urlsplit(text).path))
+
+
+def describe_query(q: Query, opted_in: bool | None = None) -> str:
+    """``q`` for an error message: by its resource and keys only, since its repr shows
+    values, unless values are opted in (``DIZIONS_LOG_VALUES=1``).
+
+    >>> describe_query(Query("clients").filter(surname="Smith"))  # doctest: +SKIP
+    'a clients query (0 ids; filters surname)'
+    """
+    if values_opted_in(opted_in):
+        return repr(q)
+    keys = [key for key, _ in q.filters] + [key for key, _, _ in q.date_ranges]
+    parts = [f"{len(q.ids)} id{'' if len(q.ids) == 1 else 's'}"]
+    if keys:
+        parts.append(f"filters {', '.join(keys)}")
+    if q.dimension_key is not None:
+        parts.append(f"dimension {q.dimension_key}")
+    return f"a {q.resource} query ({'; '.join(parts)})"
 
 
 def _check_key(key: object, what: str) -> str:
@@ -238,7 +263,9 @@ class Query:
             raise QueryError(f"filter {key!r} is given twice")
         first, last = _as_date(key, start), _as_date(key, end)
         if first > last:
-            raise QueryError(f"date range {key!r} starts {first} after it ends {last}")
+            raise QueryError(
+                f"date range {key!r} starts {shown(first)} after it ends {shown(last)}"
+            )
         self._check_count(len(self.filters) + len(self.date_ranges) + bool(self.ids) + 1, key)
         return attrs.evolve(self, date_ranges=(*self.date_ranges, (key, first, last)))
 
@@ -349,16 +376,16 @@ class Query:
         raw = trimmed.split("/") if trimmed else []
         if "" in raw:
             # An empty segment would shift every key/value pair after it.
-            raise QueryError(f"path {str(path)!r} has an empty segment")
+            raise QueryError(f"path {_shown_path(path)} has an empty segment")
         if raw and "/" + raw[0] == API_PREFIX:
             raw = raw[1:]
         if not raw:
-            raise QueryError(f"path {str(path)!r} names no resource")
+            raise QueryError(f"path {_shown_path(path)} names no resource")
         width = 2 if raw[0] == EXTENSION_DATABASE else 1
         q = cls("/".join(raw[:width]), strict=strict)
         pairs = raw[width:]
         if len(pairs) % 2:
-            raise QueryError(f"path {str(path)!r} has a key {pairs[-1]!r} without a value")
+            raise QueryError(f"path {_shown_path(path)} has a key {pairs[-1]!r} without a value")
         for key, value in zip(pairs[::2], pairs[1::2], strict=True):
             if key == "field":
                 q = q.fields(*value.split(";"))
@@ -419,7 +446,7 @@ class Query:
     @staticmethod
     def _parse_id(text: str) -> int:
         if not (text.isascii() and text.isdigit()):
-            raise QueryError(f"record id must be a whole number, got {unquote(text)!r}")
+            raise QueryError(f"record id must be a whole number, got {described(unquote(text))}")
         return int(text)
 
     @staticmethod
@@ -429,7 +456,9 @@ class Query:
             if isinstance(value, str) and value.isascii() and value.isdigit():
                 value = int(value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise QueryError(f"record id must be a non-negative int, got {value!r}")
+                # IDs are structure, not personal data: a bad int is shown, anything else not.
+                got = repr(value) if isinstance(value, int) else described(value)
+                raise QueryError(f"record id must be a non-negative int, got {got}")
             out.append(value)
         if not out:
             raise QueryError("filter 'id' has an empty list of values")

@@ -29,9 +29,14 @@ class DictionaryEntry:
 def _count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError(f"a count must be a number, got {type(value).__name__}")
-    number = int(value)
-    if number != float(value):
-        raise ValueError(f"a count must be whole, got {value!r}")
+    # Messages say what is wrong, never the value: a report's text can be personal data.
+    try:
+        number = int(value)
+        whole = number == float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"a count must be a whole number, got a {type(value).__name__}") from None
+    if not whole:
+        raise ValueError("a count must be a whole number")
     return number
 
 
@@ -66,7 +71,7 @@ class Report(Mapping[str, ReportValue]):
         for key, value in data.items():
             if metric:
                 if not isinstance(value, Mapping):
-                    raise TypeError(f"value for {key!r} should be an object of counts")
+                    raise TypeError("with a metric, each dimension value needs an object of counts")
                 out[str(key)] = MappingProxyType({str(k): _count(v) for k, v in value.items()})
             else:
                 out[str(key)] = _count(value)

@@ -39,6 +39,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from dizions_async._config import Timeouts
 from dizions_async._network import Proxy, TlsSetting
+from dizions_async._redact import reveal
 from dizions_async.errors import ConnectError, RequestTimeout, TransportError
 from dizions_async.protocol import Headers, Multipart, Request, Response
 
@@ -103,7 +104,12 @@ class Transport(Protocol):
 
 
 def _fail(request: Request, exc: BaseException) -> TransportError:
-    """Our error for an aiohttp/OS failure; the message never quotes aiohttp's text."""
+    """Our error for an aiohttp/OS failure; the message never quotes aiohttp's text.
+
+    Callers drop their reference to ``exc`` before raising the result: aiohttp's errors
+    can hold the request (URL values, the key headers) in their repr, which a traceback
+    that shows local variables would print.
+    """
     label = request.label
     method, _, url = label.partition(" ")
     host = request.url.host or "the server"
@@ -215,7 +221,9 @@ class _Chunks:
         try:
             chunk = await self._content.read(self._size)
         except _CAUGHT as exc:
-            raise _fail(self._request, exc) from None
+            failure = _fail(self._request, exc)
+            del exc  # see _fail: a traceback showing locals must not show aiohttp's error
+            raise failure from None
         if not chunk:
             raise StopAsyncIteration
         return chunk
@@ -305,7 +313,7 @@ class AiohttpTransport:
         if found is None:
             if len(self._headers) >= _MAX_CACHED_HEADERS:
                 self._headers.clear()
-            found = self._headers[headers] = CIMultiDict(headers)
+            found = self._headers[headers] = CIMultiDict((k, reveal(v)) for k, v in headers)
         return found
 
     def _request(self, request: Request) -> Any:
@@ -342,7 +350,9 @@ class AiohttpTransport:
                 body = await resp.read()
                 return Response(resp.status, resp.headers, body)
         except _CAUGHT as exc:
-            raise _fail(request, exc) from None
+            failure = _fail(request, exc)
+            del exc  # see _fail
+            raise failure from None
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[StreamResponse]:
@@ -355,7 +365,9 @@ class AiohttpTransport:
         try:
             resp = await self._request(request)
         except _CAUGHT as exc:
-            raise _fail(request, exc) from None
+            failure = _fail(request, exc)
+            del exc  # see _fail
+            raise failure from None
         try:
             yield StreamResponse(
                 resp.status, resp.headers, _Chunks(request, resp.content, self._chunk_size)

@@ -15,6 +15,7 @@ from yarl import URL
 
 import dizions_async
 from dizions_async import Client, DictionaryEntry, MockTransport, Query, RetryPolicy, Timeouts
+from dizions_async._redact import reveal
 from dizions_async.errors import (
     APIError,
     AuthenticationError,
@@ -169,8 +170,9 @@ async def test_fetch_sends_the_keys_as_headers_and_returns_records() -> None:
     assert rows == [{"id": 1}]
     sent = transport.requests[0]
     assert str(sent.url) == "https://api.example/v2/clients/religion/1;3"
-    headers = dict(sent.headers)
+    headers = {name: reveal(value) for name, value in sent.headers}
     assert (headers["Source"], headers["Org"], headers["User"]) == KEYS
+    assert KEYS[0] not in repr(sent.headers)
 
 
 async def test_fetch_sends_resolve_ids_query_string() -> None:

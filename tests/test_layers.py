@@ -23,6 +23,9 @@ PURE = [
     "dizions_async._streaming",
     "dizions_async._network",
     "dizions_async._otel",
+    "dizions_async._redact",
+    "dizions_async._text",
+    "dizions_async.jobs._files",
 ]
 
 

@@ -171,8 +171,10 @@ async def test_gather_and_stream_are_one_call_each(fake: FakeDizions) -> None:
     ]
 
 
-async def test_no_key_value_or_body_reaches_a_span(fake: FakeDizions) -> None:
-    async with fake.client() as dz:
+@pytest.mark.parametrize("log_values", [False, True])
+async def test_no_key_value_or_body_reaches_a_span(fake: FakeDizions, log_values: bool) -> None:
+    # log_values=True shows values in log lines and errors; spans mask them all the same.
+    async with fake.client(log_values=log_values) as dz:
         await dz.fetch(Query("clients").filter(postcode="ZZ9 9ZQ"))
         new_id = await dz.create_client({"first_name": "Ann", "surname": "Leesecret"})
         await dz.update("clients", new_id, {"postcode": "ZZ9 9ZQ"})

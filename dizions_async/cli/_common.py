@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import csv
 import functools
-import os
 import sqlite3
 import sys
 import traceback
@@ -30,7 +29,9 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from dizions_async._config import ENV_KEYS, Timeouts, check_base_url
+from dizions_async._config import ENV_KEYS, Environment, Timeouts, check_base_url
+from dizions_async._redact import Secret, shown
+from dizions_async._text import printable
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
@@ -55,6 +56,7 @@ __all__ = [
     "progress_wanted",
     "query_options",
     "run",
+    "say",
     "stderr_console",
     "stdout_bytes",
 ]
@@ -85,9 +87,9 @@ class ClientOptions:
 
     def __init__(
         self,
-        source: str | None,
-        org: str | None,
-        user: str | None,
+        source: Secret | None,
+        org: Secret | None,
+        user: Secret | None,
         base_url: str | None,
         *,
         proxy: str | None = None,
@@ -136,25 +138,32 @@ class ClientOptions:
     def _check_for_the_command_line(self) -> None:
         # The SDK's own messages name Python arguments (source=..., allow_insecure=True);
         # the two a command line meets first are checked here, in its own words.
+        env = Environment()  # its repr hides the values: a traceback may show locals
         missing = [
             (f"--{name}", variable)
             for (name, (variable, _)), given in zip(ENV_KEYS.items(), self._keys, strict=True)
-            if not given and not os.environ.get(variable, "").strip()
+            if not given and not env.get(variable, "").strip()
         ]
         if missing:
             flags = " ".join(f"{flag} KEY" for flag, _ in missing)
             variables = " and ".join(variable for _, variable in missing)
             raise ConfigurationError(f"missing keys: pass {flags}, or set {variables}")
-        url = check_base_url(self.base_url, os.environ, allow_insecure=True)
+        url = check_base_url(self.base_url, env, allow_insecure=True)
         if not self.allow_insecure:
             try:
-                check_base_url(url, os.environ, allow_insecure=False)
+                check_base_url(url, env, allow_insecure=False)
             except ConfigurationError:
                 raise ConfigurationError(
                     f"{url} is plain http to a non-loopback host, so the keys would travel "
                     "unencrypted: use https, or pass --allow-insecure "
                     "(DIZIONS_ALLOW_INSECURE=1) if you mean it"
                 ) from None
+
+
+def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> Secret | None:
+    # click keeps every parameter in ctx.params and passes them through its own frames:
+    # a key is wrapped as click reads it, so none of those frames holds it raw.
+    return None if value is None else Secret(value)
 
 
 def client_options(command: F) -> F:
@@ -174,9 +183,11 @@ def client_options(command: F) -> F:
         return command(*args, conn=conn, **kwargs)
 
     options = [
-        click.option("--source", default=None, metavar="KEY", help="Source key [DIZIONS_SOURCE]."),
-        click.option("--org", default=None, metavar="KEY", help="Org key [DIZIONS_ORG]."),
-        click.option("--user", default=None, metavar="KEY", help="User key [DIZIONS_USER]."),
+        click.option(
+            "--source", callback=_secret, metavar="KEY", help="Source key [DIZIONS_SOURCE]."
+        ),
+        click.option("--org", callback=_secret, metavar="KEY", help="Org key [DIZIONS_ORG]."),
+        click.option("--user", callback=_secret, metavar="KEY", help="User key [DIZIONS_USER]."),
         click.option("--base-url", default=None, help="API base URL [DIZIONS_BASE_URL]."),
         click.option(
             "--proxy",
@@ -227,7 +238,7 @@ def client_options(command: F) -> F:
 def _split_pair(text: str, what: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip() or not value:
-        raise click.BadParameter(f"{text!r}: expected KEY=VALUE", param_hint=what)
+        raise click.BadParameter(f"{shown(text)}: expected KEY=VALUE", param_hint=what)
     return key.strip(), value
 
 
@@ -240,7 +251,7 @@ def _filter_values(text: str, value: str) -> list[str]:
         cells = next(csv.reader([value], strict=True))
     except csv.Error as exc:
         raise click.BadParameter(
-            f"{text!r}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
+            f"{shown(text)}: {exc} (quote a value holding commas: KEY='\"a, b\",c')",
             param_hint="--filter",
         ) from None
     return [v for v in cells if v]
@@ -277,7 +288,7 @@ def build_query(
         key, value = _split_pair(text, "--date")
         start, sep, end = value.partition("..")
         if not sep:
-            raise click.BadParameter(f"{text!r}: expected KEY=START..END", param_hint="--date")
+            raise click.BadParameter(f"{shown(text)}: expected KEY=START..END", param_hint="--date")
         q = q.date_range(key, start, end)
     if dimension:
         q = q.dimension(dimension)
@@ -396,10 +407,17 @@ def run(debug: bool, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def _fail(exc: BaseException, debug: bool, code: int) -> NoReturn:
     if debug:
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        click.echo(printable(text), err=True, nl=False)
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    click.echo(f"dizions: error: {message}", err=True)
+    say(f"dizions: error: {message}", err=True)
     raise SystemExit(code) from None
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line meant for a person, its control characters neutralised (ESC and the
+    rest, see :func:`~dizions_async._text.printable`): it may quote data or a server."""
+    click.echo(printable(text), err=err)
 
 
 def stdout_bytes() -> IO[bytes]:
@@ -449,10 +467,11 @@ def echo_grid(columns: Sequence[str], rows: Iterable[Sequence[Any]], format: str
 
 
 def echo_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A rich table on standard output (values shown as text, never as rich markup)."""
+    """A rich table on standard output (values shown as text, never as rich markup, and
+    their control characters neutralised: a surname must not drive the terminal)."""
     table = Table()
     for column in columns:
-        table.add_column(Text(column))
+        table.add_column(Text(printable(column)))
     for row in rows:
-        table.add_row(*(Text(csv_cell(v)) for v in row))
+        table.add_row(*(Text(printable(csv_cell(v))) for v in row))
     Console().print(table)

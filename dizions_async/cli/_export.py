@@ -21,6 +21,7 @@ from dizions_async.cli._common import (
     progress_bar,
     query_options,
     run,
+    say,
 )
 from dizions_async.jobs import ExportProgress, ExportSummary, export
 
@@ -144,4 +145,4 @@ def export_command(
                 )
 
     summary = run(debug, job)
-    click.echo(summary.describe(), err=True)
+    say(summary.describe(), err=True)

@@ -22,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from dizions_async._redact import shown
 from dizions_async.cli._common import (
     ClientOptions,
     client_options,
@@ -29,6 +30,7 @@ from dizions_async.cli._common import (
     echo_table,
     progress_bar,
     run,
+    say,
 )
 from dizions_async.jobs import Journal, MigrationSummary, migrate
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
@@ -106,7 +108,7 @@ def _run_migration(
         if exc.code != 2:  # stopped by the API, the network, the journal or Ctrl-C
             _echo_stopped(journal)
         raise
-    click.echo(summary.describe())
+    say(summary.describe())
     if not summary.complete:
         raise SystemExit(1)
 
@@ -121,7 +123,7 @@ def _echo_stopped(journal: str) -> None:
     except sqlite3.Error:
         return
     held = ", ".join(f"{name} {n}" for name, n in counts.items())
-    click.echo(
+    say(
         f"dizions: stopped part-way; the journal {journal} holds {held}. Run the same command "
         "again to resume: done rows are skipped and pending ones are read back before "
         f"anything is resent (`dizions migrate status {journal}` lists the rows not done).",
@@ -278,25 +280,25 @@ def status(journal: str, limit: int) -> None:
         meta = book.meta()
         counts = book.counts()
         open_rows = list(book.entries(FAILED, UNKNOWN, PENDING, limit=limit))
-    click.echo(
+    say(
         f"{meta.get('resource', '?')} migration keyed by {meta.get('key', '?')}, "
         f"started {meta.get('started', '?')}, rows from {meta.get('source', '(iterable)')}"
     )
-    click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
+    say(", ".join(f"{name}: {n}" for name, n in counts.items()))
     if open_rows:
         echo_table(
             ["source key", "status", "attempts", "reason"],
             ([e.source_key, e.status, e.attempts, e.reason] for e in open_rows),
         )
     if counts[FAILED]:
-        click.echo(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
+        say(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
     if counts[UNKNOWN]:
-        click.echo(
+        say(
             f"Unknown rows: look each up in Dizions, then: dizions migrate settle {journal} "
             "KEY --id ID (it exists) or --not-created (then retry-failed)"
         )
     if counts[PENDING]:
-        click.echo("Pending rows were interrupted: run the migration again to check them.")
+        say("Pending rows were interrupted: run the migration again to check them.")
 
 
 @migrate_group.command(name="settle")
@@ -313,8 +315,10 @@ def settle(journal: str, key: str, dizions_id: int | None, not_created: bool, de
         try:
             entry = book.settle(key, dizions_id=dizions_id)
         except KeyError:
-            raise click.BadParameter(f"no row {key!r} in the journal", param_hint="KEY") from None
+            raise click.BadParameter(
+                f"no row {shown(key)} in the journal", param_hint="KEY"
+            ) from None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     found = f" (id {entry.dizions_id})" if entry.dizions_id is not None else ""
-    click.echo(f"{entry.source_key}: {entry.status}{found}")
+    say(f"{entry.source_key}: {entry.status}{found}")

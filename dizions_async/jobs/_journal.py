@@ -26,6 +26,9 @@ from typing import Any
 
 import attrs
 
+from dizions_async._redact import shown
+from dizions_async.jobs._files import private_file
+
 __all__ = [
     "DONE",
     "FAILED",
@@ -118,6 +121,8 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        private_file(self.path)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
         # check_same_thread=False: the engine opens it in the event loop's thread and then
         # uses it only from its single journal thread.
@@ -254,7 +259,7 @@ class Journal:
         if entry is None:
             raise KeyError(key)
         if entry.status == DONE:
-            raise ValueError(f"row {key!r} is already done (id {entry.dizions_id})")
+            raise ValueError(f"row {shown(key)} is already done (id {entry.dizions_id})")
         if dizions_id is None:
             mark = Mark(key, FAILED, reason="settled by hand: not created")
         else:

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import attrs
 import orjson
 
+from dizions_async._redact import shown
 from dizions_async.catalogue import get_resource
 from dizions_async.errors import (
     APIError,
@@ -323,7 +324,7 @@ class _Engine:
                 # dropping it would lose a record; creating it, duplicate a key: ask
                 self._reject(
                     label,
-                    f"repeats the {self.key} {source_key!r} of row {first[0]} with other "
+                    f"repeats the {self.key} {shown(source_key)} of row {first[0]} with other "
                     "values: give one of them another key, or remove one",
                 )
             return None

@@ -12,7 +12,8 @@ a second encode and decode per record; keeping the records in memory would not b
 and guessing the columns from the first record would silently drop later keys.
 
 A path output is written to ``PATH.part`` and renamed over ``PATH`` only when the export
-is complete, so a crashed export never leaves a truncated file under the real name.
+is complete, so a crashed export never leaves a truncated file under the real name. Both
+are ``0600`` and the ``.part`` is never opened through a symlink (see ``_files.py``).
 
 CSV formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or
 ``@`` (or a tab or carriage return before one) as a formula, and Dizions text fields hold
@@ -34,6 +35,8 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any, Literal, Protocol
 
 import orjson
+
+from dizions_async.jobs._files import open_part
 
 __all__ = [
     "CsvWriter",
@@ -217,8 +220,10 @@ def open_output(out: Output) -> Iterator[IO[bytes]]:
     if isinstance(out, (str, os.PathLike)) and os.fspath(out) != "-":
         final = os.fspath(out)
         part = final + ".part"
+        # Opened before the cleanup below applies: what was refused here is not ours.
+        handle = open_part(part)
         try:
-            with open(part, "wb") as handle:
+            with handle:
                 yield handle
         except BaseException:
             with contextlib.suppress(OSError):
