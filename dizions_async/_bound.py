@@ -1,30 +1,37 @@
 """A Query bound to a client: chains like Query, and awaiting it fetches the records.
 
-``rows = await dz.query("clients").filter(gender=1)``
+``rows = await dz.query("clients").filter(gender=1)`` gives dicts;
+``clients = await dz.query("clients").filter(gender=1).typed()`` gives ``models.Client``
+records: a bound query knows the model of its resource, in its type too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
+from dizions_async.errors import QueryError
 from dizions_async.query import FilterValue, Query
 
 if TYPE_CHECKING:
     from dizions_async.client import Client
+    from dizions_async.models import Record
     from dizions_async.results import Report
 
-__all__ = ["BoundQuery", "unwrap"]
+__all__ = ["BoundQuery", "model_of", "unwrap"]
 
 T = TypeVar("T")
+#: The model of the bound query's resource (``models.Record`` when not known statically).
+M = TypeVar("M", bound="Record")
 
 
-class BoundQuery:
+class BoundQuery(Generic[M]):
     """A :class:`Query` plus the client that will run it.
 
     Every builder method returns a new BoundQuery; ``.query`` is the plain Query.
-    Awaiting runs :meth:`Client.fetch`; :meth:`fetch_one` and :meth:`report` run those.
+    Awaiting runs :meth:`Client.fetch`; :meth:`fetch_one` and :meth:`report` run those;
+    :meth:`typed` and :meth:`typed_one` give the resource's model records.
     """
 
     __slots__ = ("_client", "query")
@@ -33,34 +40,34 @@ class BoundQuery:
         self._client = client
         self.query = query
 
-    def _with(self, query: Query) -> BoundQuery:
+    def _with(self, query: Query) -> BoundQuery[M]:
         return BoundQuery(self._client, query)
 
-    def filter(self, *key_values: Any, **pairs: FilterValue) -> BoundQuery:
+    def filter(self, *key_values: Any, **pairs: FilterValue) -> BoundQuery[M]:
         """As :meth:`Query.filter`."""
         return self._with(self.query.filter(*key_values, **pairs))
 
-    def id(self, *ids: int) -> BoundQuery:
+    def id(self, *ids: int) -> BoundQuery[M]:
         """As :meth:`Query.id`."""
         return self._with(self.query.id(*ids))
 
-    def fields(self, *names: str) -> BoundQuery:
+    def fields(self, *names: str) -> BoundQuery[M]:
         """As :meth:`Query.fields`."""
         return self._with(self.query.fields(*names))
 
-    def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> BoundQuery:
+    def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> BoundQuery[M]:
         """As :meth:`Query.date_range`."""
         return self._with(self.query.date_range(key, start, end))
 
-    def dimension(self, name: str) -> BoundQuery:
+    def dimension(self, name: str) -> BoundQuery[M]:
         """As :meth:`Query.dimension`."""
         return self._with(self.query.dimension(name))
 
-    def metric(self, name: str) -> BoundQuery:
+    def metric(self, name: str) -> BoundQuery[M]:
         """As :meth:`Query.metric`."""
         return self._with(self.query.metric(name))
 
-    def resolve_ids(self, *names: str) -> BoundQuery:
+    def resolve_ids(self, *names: str) -> BoundQuery[M]:
         """As :meth:`Query.resolve_ids`."""
         return self._with(self.query.resolve_ids(*names))
 
@@ -80,6 +87,19 @@ class BoundQuery:
         """The one record, as :meth:`Client.fetch_one`."""
         return await self._client.fetch_one(self.query)
 
+    async def typed(self) -> list[M]:
+        """The records as the resource's model (``models.Client`` for clients...).
+
+        Raises:
+            As :meth:`Client.fetch`; ``DecodeError`` names a record's field that does not
+            fit its type.
+        """
+        return cast("list[M]", await self._client.fetch(self.query, as_=model_of(self.query)))
+
+    async def typed_one(self) -> M:
+        """The one record of an ``/id/N`` query, as the resource's model."""
+        return cast(M, await self._client.fetch_one(self.query, as_=model_of(self.query)))
+
     async def report(self) -> Report:
         """The report, as :meth:`Client.report`."""
         return await self._client.report(self.query)
@@ -91,6 +111,20 @@ class BoundQuery:
         return f"<BoundQuery {self.query!r}>"
 
 
-def unwrap(query: Query | BoundQuery) -> Query:
+def model_of(query: Query) -> type[Record]:
+    """The model of ``query``'s resource; ``ExtensionRecord`` for an extension database.
+
+    Raises:
+        QueryError: the resource has no model (``external_referral`` is write-only).
+    """
+    from dizions_async.models import MODELS
+
+    found = MODELS.get(query.resource) or MODELS.get(query.resource.partition("/")[0])
+    if found is None:
+        raise QueryError(f"resource {query.resource!r} has no typed records: it cannot be read")
+    return found
+
+
+def unwrap(query: Query | BoundQuery[Any]) -> Query:
     """The plain :class:`Query` of ``query`` (itself, unless it is bound)."""
     return query.query if isinstance(query, BoundQuery) else query

@@ -53,7 +53,7 @@ class _ClientBatching(_ClientCore):
 
     if TYPE_CHECKING:
         # A read of Client (client.py); gather runs report queries through it.
-        async def report(self, query: Query | BoundQuery) -> Report: ...
+        async def report(self, query: Query | BoundQuery[Any]) -> Report: ...
 
     async def _fetch_records(
         self,
@@ -142,7 +142,7 @@ class _ClientBatching(_ClientCore):
 
     async def gather(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         *,
         as_: type[Any] | None = None,
         return_exceptions: bool = False,
@@ -223,12 +223,12 @@ class _ClientBatching(_ClientCore):
 
     @overload
     def stream(
-        self, query: Query | BoundQuery, as_: None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
     ) -> AsyncIterator[dict[str, Any]]: ...
     @overload
-    def stream(self, query: Query | BoundQuery, as_: type[T]) -> AsyncIterator[T]: ...
+    def stream(self, query: Query | BoundQuery[Any], as_: type[T]) -> AsyncIterator[T]: ...
     async def stream(
-        self, query: Query | BoundQuery, as_: type[Any] | None = None
+        self, query: Query | BoundQuery[Any], as_: type[Any] | None = None
     ) -> AsyncIterator[Any]:
         """The records of a read query, decoded as the body arrives.
 
@@ -274,7 +274,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: None = None,
         *,
         dedupe: bool = False,
@@ -284,7 +284,7 @@ class _ClientBatching(_ClientCore):
     @overload
     def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[T],
         *,
         dedupe: bool = False,
@@ -293,7 +293,7 @@ class _ClientBatching(_ClientCore):
     ) -> AsyncIterator[T]: ...
     async def stream_many(
         self,
-        queries: Iterable[Query | BoundQuery],
+        queries: Iterable[Query | BoundQuery[Any]],
         as_: type[Any] | None = None,
         *,
         dedupe: bool = False,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dizions_async import _writes
+from dizions_async._convert import model_resource, write_fields
 from dizions_async._core import _ClientCore
 from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.errors import DizionsError
+from dizions_async.errors import DizionsError, ValidationError
 from dizions_async.protocol import (
     Request,
     Response,
@@ -28,9 +29,49 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase
 
+if TYPE_CHECKING:
+    from dizions_async.models import Record
+
 __all__ = ["_ClientWrites"]
 
 P = TypeVar("P")
+
+
+def _bare_record(record: object, what: str) -> tuple[str, int | None, Mapping[str, object]]:
+    """The resource, ID and fields of a write given one model record alone.
+
+    Raises:
+        ValidationError: not a model, or an ExtensionRecord (its database is unknown).
+    """
+    try:
+        resource = model_resource(record)
+    except TypeError:
+        raise ValidationError(
+            f"{what} takes a resource and fields, or one record of dizions_async.models; "
+            f"got {type(record).__name__}"
+        ) from None
+    if resource == "extension_database":
+        raise ValidationError(f"an ExtensionRecord does not name its database: {what}(db, ...)")
+    return resource, getattr(record, "id", None), write_fields(record)  # type: ignore[arg-type]
+
+
+def _fields_for(resource: object, fields: Fields | Record) -> Mapping[str, object]:
+    """The fields to send to ``resource``; a model record must be one of that resource.
+
+    Raises:
+        ValidationError: a record of another resource (a Client sent to referrals).
+    """
+    try:
+        kind = model_resource(fields)
+    except TypeError:
+        return write_fields(fields)
+    target = _writes.resource_name(resource)
+    if target.partition("/")[0] != kind:
+        raise ValidationError(
+            f"a {type(fields).__name__} record cannot be written to {target!r}; "
+            "pass a record of that resource or a mapping of fields"
+        )
+    return write_fields(fields)
 
 
 class _ClientWrites(_ClientCore):
@@ -55,14 +96,23 @@ class _ClientWrites(_ClientCore):
         request, response = await self._write(prepared)
         return decode_created_id(request, response)
 
-    async def create(self, resource: str | ExtensionDatabase, fields: Fields) -> int:
+    @overload
+    async def create(self, resource: str | ExtensionDatabase, fields: Fields | Record) -> int: ...
+    @overload
+    async def create(self, resource: Record) -> int: ...
+    async def create(
+        self, resource: str | ExtensionDatabase | Record, fields: Fields | Record | None = None
+    ) -> int:
         """Create one record (``PUT /v2/{resource}``) and return its ID.
 
         Args:
             resource: ``clients``, ``referrals``, ``external_referral``, or an extension
-                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``).
+                database (an :class:`ExtensionDatabase` or ``"extension_database/slug"``);
+                or a record of :mod:`dizions_async.models` alone, which names its resource.
             fields: field name -> int, str, bool (``Y``/``N``), date or datetime (ISO), a
-                list of IDs (comma-separated), or None (not sent).
+                list of IDs (comma-separated), or None (not sent); or a model record, of
+                which the set fields are sent (not ``id``, nor fields read from related
+                records), then its ``extra``.
 
         Raises:
             ValidationError: before sending: the resource has no plain create, a mandatory
@@ -70,10 +120,27 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`; ``outcome_unknown`` is True when
                 the record may have been created anyway.
         """
-        return await self._write_id(self._prepare(_writes.prepare_create, resource, fields))
+        if fields is None:
+            resource, _, fields = _bare_record(resource, "create")
+        prepared = self._prepare(_writes.prepare_create, resource, _fields_for(resource, fields))
+        return await self._write_id(prepared)
 
-    async def update(self, resource: str | ExtensionDatabase, id: int, fields: Fields) -> int:
+    @overload
+    async def update(
+        self, resource: str | ExtensionDatabase, id: int, fields: Fields | Record
+    ) -> int: ...
+    @overload
+    async def update(self, resource: Record) -> int: ...
+    async def update(
+        self,
+        resource: str | ExtensionDatabase | Record,
+        id: int | None = None,
+        fields: Fields | Record | None = None,
+    ) -> int:
         """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+
+        ``update(record)`` updates the record's own ``id`` on its resource with its set
+        fields (a record of :mod:`dizions_async.models`).
 
         Raises:
             ValidationError: before sending: the resource cannot be updated, a bad ID, no
@@ -81,9 +148,16 @@ class _ClientWrites(_ClientCore):
                 sent, an end before its start, a partial client relationship.
             APIError, TransportError: see :meth:`_send`.
         """
-        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, fields))
+        if fields is None:
+            resource, id, fields = _bare_record(resource, "update")
+            if id is None:
+                raise ValidationError("update(record) needs the record's id", field="id")
+        sent = _fields_for(resource, fields)
+        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, sent))
 
-    async def create_client(self, fields: Fields, external_id: str | int | None = None) -> int:
+    async def create_client(
+        self, fields: Fields | Record, external_id: str | int | None = None
+    ) -> int:
         """Create a client (first_name and surname are mandatory); returns its ID.
 
         With ``external_id`` (a reference in another system) the create is
@@ -96,7 +170,8 @@ class _ClientWrites(_ClientCore):
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
             APIError, TransportError: see :meth:`_send`.
         """
-        prepared = self._prepare(_writes.prepare_create_client, fields, external_id)
+        sent = _fields_for("clients", fields)
+        prepared = self._prepare(_writes.prepare_create_client, sent, external_id)
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
@@ -112,7 +187,7 @@ class _ClientWrites(_ClientCore):
             )
             raise
 
-    async def create_referral(self, fields: Fields) -> int:
+    async def create_referral(self, fields: Fields | Record) -> int:
         """Create a referral (record a contact); returns its ID.
 
         Mandatory: client, client_type, date, project, template, stage,
@@ -120,15 +195,17 @@ class _ClientWrites(_ClientCore):
         """
         return await self.create("referrals", fields)
 
-    async def create_due_contact(self, referral_id: int, fields: Fields) -> int:
+    async def create_due_contact(self, referral_id: int, fields: Fields | Record) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
         ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
         end_date, description.
         """
-        return await self._write_id(self._prepare(_writes.prepare_due_contact, referral_id, fields))
+        sent = _fields_for("due_contacts", fields)
+        prepared = self._prepare(_writes.prepare_due_contact, referral_id, sent)
+        return await self._write_id(prepared)
 
-    async def update_due_contact(self, id: int, fields: Fields) -> int:
+    async def update_due_contact(self, id: int, fields: Fields | Record) -> int:
         """Update due contact ``id``; returns its ID."""
         return await self.update("due_contacts", id, fields)
 
@@ -148,7 +225,7 @@ class _ClientWrites(_ClientCore):
         prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
         return await self._write_id(prepared)
 
-    async def update_done_contact(self, id: int, fields: Fields) -> int:
+    async def update_done_contact(self, id: int, fields: Fields | Record) -> int:
         """Update done contact ``id``; returns its ID."""
         return await self.update("done_contacts", id, fields)
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import attrs
 
+from dizions_async._fields import Field, fields_of
 from dizions_async._text import closest
 from dizions_async.errors import QueryError
 
@@ -86,6 +87,11 @@ class Resource:
     date_keys_complete: bool = True
     operations: Mapping[OperationKind, Operation] = attrs.field(factory=dict)
     required: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The documented fields of a read, with their types (from the one field table)."""
+        return fields_of(self.name)
 
     def supports(self, kind: OperationKind) -> bool:
         return kind in self.operations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import quote
 
 from dizions_async._bound import BoundQuery, unwrap
@@ -42,6 +42,9 @@ from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
 from dizions_async.retry import RetryPolicy
 from dizions_async.transport import Transport
+
+if TYPE_CHECKING:
+    from dizions_async import models
 
 __all__ = ["Client"]
 
@@ -149,12 +152,54 @@ class Client(_ClientWrites, _ClientBatching):
 
     # -- reads -----------------------------------------------------------------------------
 
-    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery:
+    @overload
+    def query(
+        self, resource: Literal["clients"], *, strict: bool = True
+    ) -> BoundQuery[models.Client]: ...
+    @overload
+    def query(
+        self, resource: Literal["referrals"], *, strict: bool = True
+    ) -> BoundQuery[models.Referral]: ...
+    @overload
+    def query(
+        self, resource: Literal["done_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DoneContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["due_contacts"], *, strict: bool = True
+    ) -> BoundQuery[models.DueContact]: ...
+    @overload
+    def query(
+        self, resource: Literal["workers"], *, strict: bool = True
+    ) -> BoundQuery[models.Worker]: ...
+    @overload
+    def query(
+        self, resource: Literal["schedules"], *, strict: bool = True
+    ) -> BoundQuery[models.Schedule]: ...
+    @overload
+    def query(
+        self, resource: Literal["attendances"], *, strict: bool = True
+    ) -> BoundQuery[models.Attendance]: ...
+    @overload
+    def query(
+        self, resource: Literal["clinics"], *, strict: bool = True
+    ) -> BoundQuery[models.Clinic]: ...
+    @overload
+    def query(
+        self, resource: ExtensionDatabase, *, strict: bool = True
+    ) -> BoundQuery[models.ExtensionRecord]: ...
+    @overload
+    def query(self, resource: str, *, strict: bool = True) -> BoundQuery[models.Record]: ...
+    def query(self, resource: str | ExtensionDatabase, *, strict: bool = True) -> BoundQuery[Any]:
         """A query bound to this client: chain it like :class:`Query`, then await it.
+
+        Its type knows the resource's model: ``.typed()`` gives ``models.Client`` records
+        for ``query("clients")``, and mypy knows it.
 
         Example::
 
             rows = await dz.query("clients").filter(gender=1)
+            clients = await dz.query("clients").filter(gender=1).typed()
         """
         name = resource.resource if isinstance(resource, ExtensionDatabase) else resource
         return BoundQuery(self, Query(name, strict=strict))
@@ -162,7 +207,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -171,7 +216,7 @@ class Client(_ClientWrites, _ClientBatching):
     @overload
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T],
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -179,7 +224,7 @@ class Client(_ClientWrites, _ClientBatching):
     ) -> list[T]: ...
     async def fetch(
         self,
-        query: Query | BoundQuery,
+        query: Query | BoundQuery[Any],
         as_: type[T] | None = None,
         *,
         split: DateUnit | tuple[str, int] | None = None,
@@ -194,8 +239,9 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             query: a non-report :class:`Query` (or a bound one).
-            as_: a class (attrs, dataclass...) to structure each record into; by default
-                records are dicts.
+            as_: a class to structure each record into: a model of
+                :mod:`dizions_async.models` (``models.Client``...), or your own attrs class
+                or dataclass; by default records are dicts.
             split: cut the query's date range into windows (``"day"``, ``"week"``,
                 ``"month"``, ``"year"`` or a number of days; see
                 :meth:`Query.split_dates`), or a value list into chunks with
@@ -217,11 +263,13 @@ class Client(_ClientWrites, _ClientBatching):
         return await self._fetch_records(q, as_, split, on_progress)
 
     @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: None = None) -> dict[str, Any]: ...
-    @overload
-    async def fetch_one(self, query: Query | BoundQuery, as_: type[T]) -> T: ...
     async def fetch_one(
-        self, query: Query | BoundQuery, as_: type[T] | None = None
+        self, query: Query | BoundQuery[Any], as_: None = None
+    ) -> dict[str, Any]: ...
+    @overload
+    async def fetch_one(self, query: Query | BoundQuery[Any], as_: type[T]) -> T: ...
+    async def fetch_one(
+        self, query: Query | BoundQuery[Any], as_: type[T] | None = None
     ) -> dict[str, Any] | T:
         """The one record of an ``/id/N`` query.
 
@@ -243,7 +291,54 @@ class Client(_ClientWrites, _ClientBatching):
             return rows[0]
         return structure_records(rows, as_, request.label)[0]
 
-    async def report(self, query: Query | BoundQuery) -> Report:
+    async def fetch_arrow(
+        self,
+        query: Query | BoundQuery[Any],
+        *,
+        split: DateUnit | tuple[str, int] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        """The records as a ``pyarrow.Table`` with typed columns (the ``[parquet]`` extra).
+
+        The columns are the resource's model's fields (or the query's selected fields),
+        typed as in a Parquet export (``int64`` IDs, ``date32`` dates, ``bool`` flags,
+        ``string``), then ``extra``: the other keys of each record, as JSON. The table is
+        built a record batch at a time as the records stream in, so only the Arrow
+        columns and one batch of records are held. For pandas: ``table.to_pandas()``;
+        polars: ``polars.from_arrow(table)``.
+
+        Args:
+            query: a non-report query.
+            split: as in :meth:`fetch`: the pieces are pulled concurrently; records
+                repeated across pieces appear once (by ``id``). Rows come in the order
+                the pieces arrive in.
+            on_progress: ``(done, total)`` over pieces.
+
+        Raises:
+            ConfigurationError: pyarrow is not installed (the message says how to).
+            QueryError, DecodeError, APIError, TransportError: as :meth:`fetch`; a value
+                its column's type cannot hold is a DecodeError naming the field.
+        """
+        from dizions_async._arrow import ArrowColumns, import_pyarrow, table_from_records
+
+        import_pyarrow()  # before anything is sent
+        q = unwrap(query)
+        if q.dimension_key is not None:
+            raise QueryError(f"{q!r} is a report query: use report() instead of fetch_arrow()")
+        pieces = [q] if split is None else [p.query for p in self._plan(q, split)]
+        dedupe = len(pieces) > 1
+        # Repeats are found by id: fetched for that when the selection leaves it out, and
+        # then not made a column.
+        add_id = dedupe and bool(q.field_names) and "id" not in q.field_names
+        if add_id:
+            pieces = [piece.fields("id") for piece in pieces]
+        records = self.stream_many(pieces, dedupe=dedupe, on_progress=on_progress)
+        columns = ArrowColumns(
+            q.resource, q.field_names, label=f"GET {q.resource}", ignore=("id",) if add_id else ()
+        )
+        return await table_from_records(records, columns)
+
+    async def report(self, query: Query | BoundQuery[Any]) -> Report:
         """Counts per dimension value (and per metric value, with a metric).
 
         Raises:

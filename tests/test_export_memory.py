@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 100_000
-LIMIT = 150 * 1024 * 1024
+MB = 1024 * 1024
+#: Parquet's bound is the issue's: pyarrow alone adds some 60 MB to the process.
+LIMITS = {"jsonl": 150 * MB, "csv": 150 * MB, "parquet": 250 * MB}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_export_of_100k_records_peaks_under_150_mb(fmt: str, cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", list(LIMITS))
+def test_export_of_100k_records_peaks_under_its_limit(fmt: str, cli: Cli, tmp_path: Path) -> None:
     dizions = [sys.executable, "-m", "dizions_async.cli"]
     server = subprocess.Popen(
         [*dizions, "serve", "--port", "0", "--clients", str(RECORDS)],
@@ -51,6 +53,11 @@ def test_export_of_100k_records_peaks_under_150_mb(fmt: str, cli: Cli, tmp_path:
         if server.stdout is not None:
             server.stdout.close()
     assert proc.returncode == 0
-    with out.open("rb") as handle:
-        assert sum(1 for _ in handle) == RECORDS + (1 if fmt == "csv" else 0)
-    assert usage.ru_maxrss * 1024 < LIMIT  # ru_maxrss is in KiB on Linux
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        assert pq.ParquetFile(out).metadata.num_rows == RECORDS
+    else:
+        with out.open("rb") as handle:
+            assert sum(1 for _ in handle) == RECORDS + (1 if fmt == "csv" else 0)
+    assert usage.ru_maxrss * 1024 < LIMITS[fmt]  # ru_maxrss is in KiB on Linux

@@ -1,4 +1,4 @@
-"""``dizions export``: stream a resource's records to a JSONL or CSV file (or stdout).
+"""``dizions export``: stream a resource's records to a JSONL, CSV or Parquet file (or stdout).
 
 A rich progress bar on standard error (records, rate, pieces done of a split query) when
 standard error is a terminal; none when it is not. The closing line goes to standard
@@ -64,6 +64,16 @@ def _progress_bar(label: str) -> Iterator[Callable[[ExportProgress], None] | Non
             draw(latest[0])
 
 
+def _format_for(out: str) -> str:
+    """The format a file name asks for: by its extension, else JSONL."""
+    name = out.lower()
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    return "jsonl"
+
+
 def _parse_split(text: str | None) -> DateUnit | tuple[str, int] | None:
     """``day|week|month|year``, ``N`` (days), or ``KEY:N`` (value chunks of N)."""
     if text is None:
@@ -92,9 +102,10 @@ def _parse_split(text: str | None) -> DateUnit | tuple[str, int] | None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv"]),
+    type=click.Choice(["jsonl", "csv", "parquet"]),
     default=None,
-    help="Output format [default: csv for *.csv, else jsonl].",
+    help="Output format [default: csv for *.csv, parquet for *.parquet, else jsonl]. "
+    'Parquet needs pyarrow: pip install "dizions_async[parquet]".',
 )
 @click.option(
     "--split",
@@ -127,7 +138,7 @@ def export_command(
     Example:
       dizions export referrals --date date=2024-01-01..2024-12-31 --split month --out r.csv
     """
-    format_ = fmt or ("csv" if out.lower().endswith(".csv") else "jsonl")
+    format_ = fmt or _format_for(out)
     split_unit = _parse_split(split)
 
     async def job() -> ExportSummary:

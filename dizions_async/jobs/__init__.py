@@ -2,7 +2,7 @@
 
 ``migrate`` creates one record per input row exactly once, recording each row in a
 SQLite journal so that a killed run resumes without losing or duplicating a record.
-``export`` streams a query's records to JSONL or CSV with flat memory.
+``export`` streams a query's records to JSONL, CSV or Parquet with flat memory.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The export job: a query's records streamed to JSONL or CSV as they arrive.
+"""The export job: a query's records streamed to JSONL, CSV or Parquet as they arrive.
 
 Records come from the client's streaming read (decoded incrementally, piece by piece
 when ``split`` partitions the query) and go straight to a writer, so memory stays flat
@@ -7,6 +7,7 @@ whatever the size of the export. See ``_writers`` for how CSV columns are chosen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -57,8 +58,8 @@ class ExportSummary:
     Attributes:
         records: how many records were written.
         out: the output path, or ``"-"`` for standard output or a file object.
-        format: ``"jsonl"`` or ``"csv"``.
-        columns: the CSV header (None for JSONL).
+        format: ``"jsonl"``, ``"csv"`` or ``"parquet"``.
+        columns: the CSV header or the Parquet columns (None for JSONL).
         pieces: how many requests the query was split into (1 when not split).
         elapsed: seconds the export took.
     """
@@ -93,6 +94,7 @@ async def write_records(
     fields: tuple[str, ...] | None = None,
     on_record: Callable[[int], None] | None = None,
     escape_formulas: bool = True,
+    resource: str | None = None,
 ) -> tuple[int, tuple[str, ...] | None]:
     """Write every record of ``records`` to ``out``.
 
@@ -100,29 +102,36 @@ async def write_records(
         records: the records, as they arrive.
         out: a path (written to ``PATH.part``, renamed when complete), ``"-"`` for
             standard output, or a binary file object.
-        format: ``"jsonl"`` or ``"csv"``.
-        fields: the CSV columns; None for the union of the records' keys.
+        format: ``"jsonl"``, ``"csv"`` or ``"parquet"``.
+        fields: the CSV or Parquet columns; None for the union of the records' keys
+            (CSV) or the resource's documented fields (Parquet).
         on_record: called with the running count after each record.
         escape_formulas: in a CSV, prefix ``'`` to text cells a spreadsheet would run
             as a formula (``=``, ``+``, ``-``, ``@``); False writes text unchanged.
+        resource: the records' resource (Parquet takes its column types from it).
 
     Returns:
-        How many records were written, and the CSV columns (None for JSONL).
+        How many records were written, and the columns (None for JSONL).
 
     Raises:
         ValueError: an unknown format.
+        ConfigurationError: Parquet without pyarrow installed.
+        DecodeError: (Parquet) a value its column's type cannot hold.
         OSError: the output cannot be written.
     """
     count = 0
     try:
         with open_output(out) as sink:
-            writer = make_writer(format, sink, fields, escape_formulas=escape_formulas)
-            async for record in records:
-                writer.write(record)
-                count += 1
-                if on_record is not None:
-                    on_record(count)
-            writer.finish()
+            writer = make_writer(
+                format, sink, fields, escape_formulas=escape_formulas, resource=resource
+            )
+            with contextlib.closing(writer):
+                async for record in records:
+                    writer.write(record)
+                    count += 1
+                    if on_record is not None:
+                        on_record(count)
+                writer.finish()
     finally:
         # A failed write (disk full, a closed pipe) must stop the reads feeding it now,
         # not whenever the suspended stream is garbage-collected.
@@ -147,7 +156,7 @@ async def export(
     on_progress: Callable[[ExportProgress], None] | None = None,
     escape_formulas: bool = True,
 ) -> ExportSummary:
-    """Stream every record of ``query`` to ``out`` as JSONL or CSV, memory flat.
+    """Stream every record of ``query`` to ``out`` as JSONL, CSV or Parquet, memory flat.
 
     Args:
         client: a ``Client`` (anything with its ``stream``).
@@ -155,7 +164,9 @@ async def export(
             columns are the union of the records' keys in first-seen order.
         out: a path (written as ``PATH.part`` and renamed when complete), ``"-"`` for
             standard output, or a binary file object (left open).
-        format: ``"jsonl"`` or ``"csv"``.
+        format: ``"jsonl"``, ``"csv"`` or ``"parquet"`` (the ``[parquet]`` extra: typed
+            columns from the resource's model, or the selected fields; an ``extra``
+            column holds the other keys of each record as JSON).
         split: as in ``Client.fetch``: ``"day"``, ``"week"``, ``"month"``, ``"year"`` or
             a number of days cuts the query's date range into windows; ``(key, n)`` cuts
             a value list into chunks of ``n``. The pieces are pulled concurrently and
@@ -174,7 +185,8 @@ async def export(
 
     Raises:
         ValueError: an unknown format.
-        QueryError, APIError, TransportError: from the read; a path output is then
+        ConfigurationError: Parquet without pyarrow installed (before anything is read).
+        QueryError, APIError, TransportError, DecodeError: from the read; a path output is then
             left untouched (only its ``.part`` file was written, and it is removed).
         OSError: the output cannot be written.
     """
@@ -210,9 +222,10 @@ async def export(
         records,
         out,
         format=format,
-        fields=csv_fields(query) if format == "csv" else None,
+        fields=csv_fields(query) if format in ("csv", "parquet") else None,
         on_record=record_done,
         escape_formulas=escape_formulas,
+        resource=query.resource,
     )
     return ExportSummary(
         records=count,

@@ -1,4 +1,4 @@
-"""Export writers: records (dicts) in, JSONL or CSV bytes out, one record at a time.
+"""Export writers: records (dicts) in, JSONL, CSV or Parquet bytes out, one record at a time.
 
 Memory stays flat whatever the number of records: a writer holds one record, plus, for a
 CSV without selected fields, the set of column names seen so far.
@@ -10,6 +10,11 @@ spooled as JSONL to a temporary file (in memory up to a few MB, then on disk) wh
 key set grows, then the header and the rows are written from the spool. The spool costs
 a second encode and decode per record; keeping the records in memory would not be flat,
 and guessing the columns from the first record would silently drop later keys.
+
+Parquet (the ``[parquet]`` extra, pyarrow) has typed columns from the resource's model
+(see ``dizions_async._arrow``): records are turned into Arrow record batches of a few
+thousand and written as a row group every :data:`PARQUET_ROW_GROUP` records, so memory
+holds one row group of compact Arrow columns at most, whatever the size of the export.
 
 A path output is written to ``PATH.part`` and renamed over ``PATH`` only when the export
 is complete, so a crashed export never leaves a truncated file under the real name. Both
@@ -43,26 +48,32 @@ __all__ = [
     "ExportFormat",
     "JsonlWriter",
     "Output",
+    "ParquetWriter",
     "RecordWriter",
     "csv_cell",
     "make_writer",
     "open_output",
 ]
 
-ExportFormat = Literal["jsonl", "csv"]
+ExportFormat = Literal["jsonl", "csv", "parquet"]
 #: Where an export goes: a path, ``"-"`` for standard output, or a binary file object.
 Output = str | os.PathLike[str] | IO[bytes]
 
 # Records up to this size stay in memory in the CSV spool before it moves to disk.
 _SPOOL_MEMORY = 8 * 1024 * 1024
+#: Records per Parquet row group (about 10 MB of Arrow columns for a client record).
+PARQUET_ROW_GROUP = 65_536
 
 
 class RecordWriter(Protocol):
-    """Writes records one at a time; ``finish`` completes the output."""
+    """Writes records one at a time; ``finish`` completes the output; ``close`` releases
+    what the writer holds (after ``finish``, or instead of it when the export failed)."""
 
     def write(self, record: dict[str, Any]) -> None: ...
 
     def finish(self) -> None: ...
+
+    def close(self) -> None: ...
 
     @property
     def columns(self) -> tuple[str, ...] | None: ...
@@ -113,6 +124,9 @@ class JsonlWriter:
 
     def finish(self) -> None:
         self._sink.flush()
+
+    def close(self) -> None:
+        pass
 
 
 class _Utf8:
@@ -185,8 +199,86 @@ class CsvWriter:
             self._fields = columns
         self._sink.flush()
 
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
     def _cells(self, values: Sequence[Any]) -> list[str]:
         return [csv_cell(v, escape_formulas=self._escape) for v in values]
+
+
+class ParquetWriter:
+    """Parquet with typed columns from ``resource``'s model; see the module docstring.
+
+    Args:
+        sink: the binary output.
+        resource: the resource's path name: it decides the columns and their types.
+        fields: the query's selected fields (the columns), or None for every documented
+            field; either way an ``extra`` column holds the rest of each record as JSON.
+        row_group: records per row group.
+
+    Raises:
+        ConfigurationError: pyarrow is not installed (the message says how to install it).
+    """
+
+    def __init__(
+        self,
+        sink: IO[bytes],
+        resource: str,
+        fields: Sequence[str] | None = None,
+        *,
+        row_group: int = PARQUET_ROW_GROUP,
+    ) -> None:
+        from dizions_async._arrow import BATCH_ROWS, ArrowColumns, import_pyarrow
+
+        pa = import_pyarrow()
+        self._sink = sink
+        self._arrow = ArrowColumns(resource, fields or (), label=f"export of {resource}")
+        self._schema = self._arrow.schema()
+        self._writer = pa.parquet.ParquetWriter(sink, self._schema)
+        self._table = pa.Table.from_batches
+        self._batch_rows = min(BATCH_ROWS, row_group)
+        self._row_group = row_group
+        self._rows: list[dict[str, Any]] = []
+        self._batches: list[Any] = []
+        self._batched = 0
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        return self._arrow.all_names
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._rows.append(record)
+        if len(self._rows) >= self._batch_rows:
+            self._to_batch()
+            if self._batched >= self._row_group:
+                self._write_row_group()
+
+    def _to_batch(self) -> None:
+        self._batches.append(self._arrow.batch(self._rows, self._schema))
+        self._batched += len(self._rows)
+        self._rows = []
+
+    def _write_row_group(self) -> None:
+        table = self._table(self._batches, schema=self._schema)
+        self._writer.write_table(table, row_group_size=max(self._batched, 1))
+        self._batches, self._batched = [], 0
+
+    def finish(self) -> None:
+        if self._rows:
+            self._to_batch()
+        if self._batches:
+            self._write_row_group()
+        self._writer.close()
+        self._sink.flush()
+
+    def close(self) -> None:
+        # pyarrow's writer would otherwise close itself when garbage-collected, after the
+        # sink is closed, and fail there; on a failed export its output is discarded.
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self._rows, self._batches = [], []
 
 
 def make_writer(
@@ -195,19 +287,26 @@ def make_writer(
     fields: Sequence[str] | None = None,
     *,
     escape_formulas: bool = True,
+    resource: str | None = None,
 ) -> RecordWriter:
-    """The writer for ``format`` ("jsonl" or "csv") on ``sink``.
+    """The writer for ``format`` ("jsonl", "csv" or "parquet") on ``sink``.
 
-    ``escape_formulas`` applies to CSV only (see the module docstring).
+    ``escape_formulas`` applies to CSV only (see the module docstring); ``resource``
+    (the records' resource, for its column types) is needed by Parquet only.
 
     Raises:
-        ValueError: an unknown format.
+        ValueError: an unknown format, or Parquet without a resource.
+        ConfigurationError: Parquet without pyarrow installed.
     """
     if format == "jsonl":
         return JsonlWriter(sink)
     if format == "csv":
         return CsvWriter(sink, fields, escape_formulas=escape_formulas)
-    raise ValueError(f"unknown export format {format!r}: use 'jsonl' or 'csv'")
+    if format == "parquet":
+        if resource is None:
+            raise ValueError("a Parquet export needs the records' resource for its columns")
+        return ParquetWriter(sink, resource, fields)
+    raise ValueError(f"unknown export format {format!r}: use 'jsonl', 'csv' or 'parquet'")
 
 
 @contextlib.contextmanager

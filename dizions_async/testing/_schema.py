@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from dizions_async._fields import Kind, fields_of
+
 __all__ = [
     "DDL",
     "EXTENSION_DATABASES",
@@ -25,115 +27,31 @@ __all__ = [
     "dictionary_of",
 ]
 
-# Base tables: name -> ordered (column, SQL type). `id` is always the first column.
-_CLIENTS = {
-    "id": "INTEGER PRIMARY KEY",
-    "first_name": "TEXT",
-    "surname": "TEXT",
-    "date_of_birth": "TEXT",
-    "email": "TEXT",
-    "telephone": "TEXT",
-    "address_1": "TEXT",
-    "town": "TEXT",
-    "county": "INTEGER",
-    "postcode": "TEXT",
-    "district": "INTEGER",
-    "type": "INTEGER",
-    "external_id": "TEXT",
-    "gender": "INTEGER",
-    "ethnicity": "INTEGER",
-    "religion": "INTEGER",
-    "main_language": "INTEGER",
-    "marital_status": "INTEGER",
-    "sexual_orientation": "INTEGER",
-    "accommodation": "INTEGER",
-    "employment_status": "INTEGER",
-    "age_range": "INTEGER",
-    "main_disability": "INTEGER",
-    "preferred_communication_method": "INTEGER",
-    "registered_disabled": "TEXT",
-    "blue_badge_holder": "TEXT",
-    "consent": "TEXT",
-    "deceased": "TEXT",
-    "active": "TEXT",
-    "gp_name": "TEXT",
-    "gp_surgery": "INTEGER",
-    "nhs_number": "TEXT",
-    "social_services_number": "TEXT",
-    "people_in_household": "INTEGER",
-    "school": "INTEGER",
-    "usual_support_worker": "INTEGER",
-    # single-record extension fields, by collaborator name
-    "website_photo_consent": "INTEGER",
-    "newsletter_opt_in": "TEXT",
-}
-_REFERRALS = {
-    "id": "INTEGER PRIMARY KEY",
-    "client": "INTEGER",
-    "client_type": "INTEGER",
-    "date": "TEXT",
-    "project": "INTEGER",
-    "template": "INTEGER",
-    "stage": "INTEGER",
-    "response_description": "TEXT",
-    "description": "TEXT",
-    "referrer": "INTEGER",
-    "priority": "INTEGER",
-    "contact_method": "INTEGER",
-    "contact_type": "INTEGER",
-    "funding_sponsor": "INTEGER",
-    "introduction_source": "INTEGER",
-    "response_method": "INTEGER",
-    "referral_complete": "TEXT",
-    "additional_org_person": "INTEGER",
-    "updated": "TEXT",
-    # single-record extension field
-    "risk_level": "INTEGER",
-}
-_CONTACTS = {
-    "id": "INTEGER PRIMARY KEY",
-    "referral": "INTEGER",
-    "done": "INTEGER",
-    "user": "INTEGER",
-    "branch": "INTEGER",
-    "start_date": "TEXT",
-    "end_date": "TEXT",
-    "description": "TEXT",
-    "due_stage": "INTEGER",
-    "travel_mileage": "REAL",
-    "travel_time": "INTEGER",
-}
-_WORKERS = {
-    "id": "INTEGER PRIMARY KEY",
-    "first_name": "TEXT",
-    "surname": "TEXT",
-    "email": "TEXT",
-    "branch": "INTEGER",
-    "active": "TEXT",
-}
-_SCHEDULES = {
-    "id": "INTEGER PRIMARY KEY",
-    "worker": "INTEGER",
-    "client": "INTEGER",
-    "project": "INTEGER",
-    "status": "INTEGER",
-    "start_date": "TEXT",
-    "end_date": "TEXT",
-}
-_CLINICS = {
-    "id": "INTEGER PRIMARY KEY",
-    "name": "TEXT",
-    "project_id": "INTEGER",
-    "location": "TEXT",
-}
-_ATTENDANCES = {
-    "id": "INTEGER PRIMARY KEY",
-    "clinic": "INTEGER",
-    "client": "INTEGER",
-    "project": "INTEGER",
-    "start": "TEXT",
-    "attended": "TEXT",
-}
+# Base tables: name -> ordered (column, SQL type). `id` is always the first column. The
+# tables behind API resources hold the stored fields of the SDK's field table, in its
+# order (the seed inserts rows by position), plus what only the fake needs.
+_SQL_TYPES = {Kind.ID: "INTEGER", Kind.INT: "INTEGER", Kind.FLOAT: "REAL"}
+
+
+def _stored(resource: str, **more: str) -> dict[str, str]:
+    """The columns of ``resource``'s stored fields (joined ones are read from other
+    tables), typed for SQLite, then ``more``."""
+    cols = {f.name: _SQL_TYPES.get(f.kind, "TEXT") for f in fields_of(resource) if not f.joined}
+    cols["id"] = "INTEGER PRIMARY KEY"
+    return {**cols, **more}
+
+
+# single-record extension fields, by collaborator name (per charity: not in the field table)
+_CLIENTS = _stored("clients", website_photo_consent="INTEGER", newsletter_opt_in="TEXT")
+_REFERRALS = _stored("referrals", risk_level="INTEGER")
+# Done and due contacts share one table; `done` tells them apart and comes after `referral`.
+_contact_columns = list(_stored("done_contacts").items())
+_contact_columns.insert(2, ("done", "INTEGER"))
+_CONTACTS = dict(_contact_columns)
+_WORKERS = _stored("workers")
+_SCHEDULES = _stored("schedules")
+_CLINICS = _stored("clinics")
+_ATTENDANCES = _stored("attendances")
 _EXTERNAL_REFERRAL = {
     "id": "INTEGER PRIMARY KEY",
     "org_type_id": "INTEGER",
@@ -174,22 +92,12 @@ _DICTIONARIES = {"grp": "TEXT", "tbl": "TEXT", "id": "INTEGER", "name": "TEXT"}
 
 #: Multiple-record extension databases: slug -> columns.
 EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
-    "staff_disciplinary_13": {
-        "id": "INTEGER PRIMARY KEY",
-        "referral": "INTEGER",
-        "client": "INTEGER",
-        "date_43": "TEXT",
-        "outcome_44": "INTEGER",
-        "notes_45": "TEXT",
-    },
-    "wellcheck_notes_9": {
-        "id": "INTEGER PRIMARY KEY",
-        "referral": "INTEGER",
-        "client": "INTEGER",
-        "date_21": "TEXT",
-        "note_22": "TEXT",
-        "score_23": "INTEGER",
-    },
+    "staff_disciplinary_13": _stored(
+        "extension_database", date_43="TEXT", outcome_44="INTEGER", notes_45="TEXT"
+    ),
+    "wellcheck_notes_9": _stored(
+        "extension_database", date_21="TEXT", note_22="TEXT", score_23="INTEGER"
+    ),
 }
 
 TABLES: Mapping[str, Mapping[str, str]] = {

@@ -357,6 +357,7 @@ def _contact(
         _pick(rng, ("referrals", "stage")),
         round(rng.random() * 20, 1) if done else None,
         rng.choice((0, 15, 30, 45)) if done else None,
+        None,  # transport_method
     )
 
 
@@ -383,7 +384,8 @@ def _seed_others(
     _insert(conn, "schedules", iter(schedules))
     clinic_names = ("Drop-in", "Memory Cafe", "Benefits Clinic", "Coffee Morning", "IT Help")
     clinics = [
-        (i + 1, f"{name} {_TOWNS[i % len(_TOWNS)][0]}", i % n_projects + 1, _TOWNS[i][0])
+        # (no draws from rng for the sizes: the data seeded after them stays the same)
+        (i + 1, f"{name} {_TOWNS[i % len(_TOWNS)][0]}", i % n_projects + 1, _TOWNS[i][0], 10 + i)
         for i, name in enumerate(clinic_names * 2)
     ]
     _insert(conn, "clinics", iter(clinics))
@@ -399,6 +401,7 @@ def _seed_others(
                 clinics[clinic - 1][2],
                 f"{day.isoformat()} {rng.randint(9, 16):02d}:00:00",
                 _yn(rng, 0.85),
+                (2.5 * (clinic % 4)) or None,  # rate: not drawn from rng, as above
             )
         )
     _insert(conn, "attendances", iter(attendances))
