@@ -485,6 +485,8 @@ async def test_every_read_write_and_batch_method_works_on_a_view(
         assert one["id"] == 1
         assert [r["id"] for r in await view.fetch(Query("clients").id(1, 2))] == [1, 2]
         assert [r["id"] for r in await view.query("clients").id(3)] == [3]
+        assert (await view.query("clients").id(3).typed_one()).id == 3
+        assert (await view.fetch_arrow(Query("clients").id(1, 2))).num_rows == 2
         report = await view.report(Query("clients").dimension("gender"))
         assert report.total == 30
         pieces = await view.fetch(Query("clients").id(*range(1, 31)), split=("id", 7))
