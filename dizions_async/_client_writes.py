@@ -103,7 +103,8 @@ class _ClientWrites(_ClientCore):
     async def create(
         self, resource: str | ExtensionDatabase | Record, fields: Fields | Record | None = None
     ) -> int:
-        """Create one record (``PUT /v2/{resource}``) and return its ID.
+        """Create one record (``PUT /v2/{resource}``; ``POST`` with ``write_verbs="wiki"``)
+        and return its ID.
 
         Args:
             resource: ``clients``, ``referrals``, ``external_referral``, or an extension
@@ -122,7 +123,8 @@ class _ClientWrites(_ClientCore):
         """
         if fields is None:
             resource, _, fields = _bare_record(resource, "create")
-        prepared = self._prepare(_writes.prepare_create, resource, _fields_for(resource, fields))
+        sent = _fields_for(resource, fields)
+        prepared = self._prepare(_writes.prepare_create, resource, sent, self._write_verbs)
         return await self._write_id(prepared)
 
     @overload
@@ -137,7 +139,8 @@ class _ClientWrites(_ClientCore):
         id: int | None = None,
         fields: Fields | Record | None = None,
     ) -> int:
-        """Update record ``id`` (``POST /v2/{resource}/id/{id}``); returns its ID.
+        """Update record ``id`` (``POST /v2/{resource}/id/{id}``, or the wiki convention's
+        shape with ``write_verbs="wiki"``); returns its ID.
 
         ``update(record)`` updates the record's own ``id`` on its resource with its set
         fields (a record of :mod:`dizions_async.models`).
@@ -153,7 +156,8 @@ class _ClientWrites(_ClientCore):
             if id is None:
                 raise ValidationError("update(record) needs the record's id", field="id")
         sent = _fields_for(resource, fields)
-        return await self._write_id(self._prepare(_writes.prepare_update, resource, id, sent))
+        prepared = self._prepare(_writes.prepare_update, resource, id, sent, self._write_verbs)
+        return await self._write_id(prepared)
 
     async def create_client(
         self, fields: Fields | Record, external_id: str | int | None = None
@@ -171,7 +175,9 @@ class _ClientWrites(_ClientCore):
             APIError, TransportError: see :meth:`_send`.
         """
         sent = _fields_for("clients", fields)
-        prepared = self._prepare(_writes.prepare_create_client, sent, external_id)
+        prepared = self._prepare(
+            _writes.prepare_create_client, sent, external_id, self._write_verbs
+        )
         try:
             return await self._write_id(prepared)
         except DizionsError as exc:
@@ -198,11 +204,27 @@ class _ClientWrites(_ClientCore):
     async def create_due_contact(self, referral_id: int, fields: Fields | Record) -> int:
         """Create a due contact (an incomplete action) for a referral; returns its ID.
 
-        ``PUT /v2/due_contacts/referral/{referral_id}``; mandatory: user, start_date,
-        end_date, description.
+        ``PUT /v2/due_contacts/referral/{referral_id}`` (``POST`` in the wiki convention);
+        mandatory: user, start_date, end_date, description.
         """
         sent = _fields_for("due_contacts", fields)
-        prepared = self._prepare(_writes.prepare_due_contact, referral_id, sent)
+        prepared = self._prepare(_writes.prepare_due_contact, referral_id, sent, self._write_verbs)
+        return await self._write_id(prepared)
+
+    async def create_done_contact(self, referral_id: int, fields: Fields | Record) -> int:
+        """Create a done contact (a completed action) for a referral; returns its ID.
+
+        ``POST /v2/done_contacts/referral/{referral_id}`` (wiki convention; ``PUT`` in the
+        seed's). Mandatory: user, stage, start_date, end_date, description; optional:
+        travel_time, travel_mileage, transport_method, contact_type, priority.
+
+        Raises:
+            ValidationError: before sending: a mandatory field missing, an end before its
+                start, a key or value that cannot be sent.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        sent = _fields_for("done_contacts", fields)
+        prepared = self._prepare(_writes.prepare_done_contact, referral_id, sent, self._write_verbs)
         return await self._write_id(prepared)
 
     async def update_due_contact(self, id: int, fields: Fields | Record) -> int:
@@ -217,12 +239,16 @@ class _ClientWrites(_ClientCore):
         Args:
             contact_id: the due contact's ID (it becomes a done contact).
             start, end: when the contact happened: dates, datetimes or ISO strings.
-            fields: other done-contact fields to set, e.g. ``travel_time=15``.
+            fields: other done-contact fields to set, e.g. ``stage=3, travel_time=15``
+                (user, stage, description and the optional travel_time, travel_mileage,
+                transport_method, contact_type, priority).
 
         Raises:
             ValidationError: start or end missing or not a date, or end before start.
         """
-        prepared = self._prepare(_writes.prepare_complete_contact, contact_id, start, end, fields)
+        prepared = self._prepare(
+            _writes.prepare_complete_contact, contact_id, start, end, fields, self._write_verbs
+        )
         return await self._write_id(prepared)
 
     async def update_done_contact(self, id: int, fields: Fields | Record) -> int:
@@ -239,11 +265,11 @@ class _ClientWrites(_ClientCore):
         carer_first_to_second: int | None = None,
         carer_second_to_first: int | None = None,
     ) -> int:
-        """Relate two clients: a client update carrying id_second and the relationships.
+        """Relate two clients the seed's way: a client update carrying id_second and the
+        relationships (see :meth:`set_relationship` for the wiki's own endpoint).
 
-        Relationship IDs come from ``dictionary("relationships", "relationships")``, carer
-        ones from ``dictionary("relationships", "carer_relationships")``. Returns
-        ``first_id``.
+        Relationship IDs come from ``dictionary("relationships")``, carer ones from
+        ``dictionary("carer_relationships")``. Returns ``first_id``.
 
         Raises:
             ValidationError: an ID that is not a non-negative int, or a client related to
@@ -257,8 +283,52 @@ class _ClientWrites(_ClientCore):
             second_to_first,
             carer_first_to_second=carer_first_to_second,
             carer_second_to_first=carer_second_to_first,
+            verbs=self._write_verbs,
         )
         return await self._write_id(prepared)
+
+    async def set_relationship(
+        self,
+        first_id: int,
+        second_id: int,
+        *,
+        first_to_second: int,
+        second_to_first: int,
+        major: bool | None = None,
+        send_one_letter_to_both: bool | None = None,
+        joint_address: str | None = None,
+        carer_first_to_second: int | None = None,
+        carer_second_to_first: int | None = None,
+    ) -> int:
+        """Relate two clients through the relationships endpoint (API_relationships).
+
+        Sends ``PUT /v2/relationship_details/{first_id}/{second_id}`` with a JSON array of
+        one object: ``relation_first_to_second``, ``relation_second_to_first`` and the
+        optional ``major``, ``send_one_letter_to_both`` (Y/N), ``joint_address``,
+        ``carer_relation_*``. Clients read them back as ``relationship_details`` and
+        ``carer_relationship_details``. Relationship IDs come from
+        ``dictionary("relationships")``, carer ones from
+        ``dictionary("carer_relationships")``. Returns ``first_id``.
+
+        Raises:
+            ValidationError: before sending: a bad ID, a client related to itself, one
+                carer relationship without the other.
+            APIError, TransportError: see :meth:`_send`.
+        """
+        prepared = self._prepare(
+            _writes.prepare_set_relationship,
+            first_id,
+            second_id,
+            first_to_second=first_to_second,
+            second_to_first=second_to_first,
+            major=major,
+            send_one_letter_to_both=send_one_letter_to_both,
+            joint_address=joint_address,
+            carer_first_to_second=carer_first_to_second,
+            carer_second_to_first=carer_second_to_first,
+        )
+        await self._write(prepared)
+        return int(first_id)
 
     @overload
     async def external_referral(self, person_or_people: Fields) -> int: ...
@@ -277,7 +347,9 @@ class _ClientWrites(_ClientCore):
             ValidationError: a mandatory field missing (the message names the person's
                 index), an empty list, a key or value that cannot be sent.
         """
-        prepared = self._prepare(_writes.prepare_external_referral, person_or_people)
+        prepared = self._prepare(
+            _writes.prepare_external_referral, person_or_people, self._write_verbs
+        )
         request, response = await self._write(prepared)
         if isinstance(person_or_people, Mapping):
             return decode_created_id(request, response)

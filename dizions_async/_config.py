@@ -16,6 +16,7 @@ import attrs
 from yarl import URL
 
 from dizions_async._redact import Secret
+from dizions_async.catalogue import ENV_WRITE_VERBS, WRITE_VERBS, WriteVerbs
 from dizions_async.errors import ConfigurationError
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Timeouts",
     "check_base_url",
     "resolve_keys",
+    "resolve_write_verbs",
 ]
 
 DEFAULT_BASE_URL = "https://api.dizions.co.uk"
@@ -176,3 +178,21 @@ def check_base_url(
         )
     # One trailing-slash-free form, so paths are appended by plain concatenation.
     return url.with_path(url.path.rstrip("/"))
+
+
+def resolve_write_verbs(value: str | None, env: Mapping[str, str]) -> WriteVerbs:
+    """The write-verb convention: the argument, else ``DIZIONS_WRITE_VERBS``, else ``seed``.
+
+    Raises:
+        ConfigurationError: anything but ``seed`` or ``wiki``; the message says what each
+            means.
+    """
+    raw = value if value is not None else env.get(ENV_WRITE_VERBS, "").strip() or "seed"
+    for verbs in WRITE_VERBS:
+        if raw == verbs:
+            return verbs
+    raise ConfigurationError(
+        f"write_verbs must be 'seed' (PUT creates, POST updates, as the API document) or "
+        f"'wiki' (POST creates, PUT updates, as the wiki's entity pages); got {raw!r} "
+        f"(argument or {ENV_WRITE_VERBS})"
+    )

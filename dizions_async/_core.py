@@ -30,11 +30,19 @@ from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from dizions_async import _otel
-from dizions_async._config import Environment, Keys, Timeouts, check_base_url, resolve_keys
+from dizions_async._config import (
+    Environment,
+    Keys,
+    Timeouts,
+    check_base_url,
+    resolve_keys,
+    resolve_write_verbs,
+)
 from dizions_async._logging import configure_from_env, logger
 from dizions_async._network import TlsSetting, choose_proxy, tls_setting, verification_off
 from dizions_async._redact import Secret, values_opted_in
 from dizions_async._resolve import DictionaryCache
+from dizions_async.catalogue import WriteVerbs
 from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -89,6 +97,7 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool | None = None,
         max_url_length: int = 4096,
+        write_verbs: WriteVerbs | None = None,
         proxy: str | URL | None = None,
         trust_env: bool = True,
         ssl: TlsSetting | None = None,
@@ -99,6 +108,7 @@ class _ClientCore:
         source, org, user = Secret(source), Secret(org), Secret(user)
         env = Environment()
         keys: Keys = resolve_keys(source, org, user, env)
+        self._write_verbs = resolve_write_verbs(write_verbs, env)
         self._base_url = check_base_url(base_url, env, allow_insecure=allow_insecure)
         self._set_up_network(env, session, transport, proxy, trust_env, ssl, ca_file)
         # Paths are appended to this string by concatenation: no URL joining per request.
@@ -172,6 +182,16 @@ class _ClientCore:
             logger.debug(
                 "requests to %s go through the proxy %s", self._base_url.host, self._proxy.display
             )
+
+    @property
+    def write_verbs(self) -> WriteVerbs:
+        """The write-verb convention this client sends: ``"seed"`` or ``"wiki"``."""
+        return self._write_verbs
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash (e.g. ``https://api.dizions.co.uk``)."""
+        return self._base
 
     def __repr__(self) -> str:
         # getattr: a traceback that shows locals may repr a Client whose __init__ failed.

@@ -112,7 +112,7 @@ _REFERRAL = (
         response_description:TEXT description:TEXT referrer:ID priority:ID
         contact_method:ID contact_type:ID funding_sponsor:ID introduction_source:ID
         response_method:ID referral_complete:FLAG additional_org_person:ID
-        updated:DATETIME
+        updated:DATETIME branch:ID
         """
     )
     + _CLIENT_PREFIXED
@@ -125,14 +125,14 @@ _CONTACT = (
         """
         id:ID referral:ID user:ID branch:ID start_date:DATETIME end_date:DATETIME
         description:TEXT due_stage:ID travel_mileage:FLOAT travel_time:INT
-        transport_method:ID
+        transport_method:ID stage:ID contact_type:ID priority:ID
         """
     )
     + _f(
         """
-        client:ID project:ID date:DATE contact_method:ID contact_type:ID funding_sponsor:ID
-        introduction_source:ID priority:ID referral_complete:FLAG referrer:ID
-        response_method:ID stage:ID template:ID client_type:ID
+        client:ID project:ID date:DATE contact_method:ID funding_sponsor:ID
+        introduction_source:ID referral_complete:FLAG referrer:ID
+        response_method:ID template:ID client_type:ID
         """,
         joined=True,
     )
@@ -146,7 +146,10 @@ FIELDS: Mapping[str, tuple[Field, ...]] = {
     "done_contacts": _CONTACT,
     "due_contacts": _CONTACT,
     "workers": _f("id:ID first_name:TEXT surname:TEXT email:TEXT branch:ID active:FLAG"),
-    "schedules": _f("id:ID worker:ID client:ID project:ID status:ID start_date:DATE end_date:DATE"),
+    # API_schedules: status is text (``completed``, ...).
+    "schedules": _f(
+        "id:ID worker:ID client:ID project:ID status:TEXT start_date:DATE end_date:DATE"
+    ),
     "attendances": _f("id:ID clinic:ID client:ID project:ID start:DATETIME attended:FLAG")
     + _f("rate:FLOAT")
     + _f("treatments:LIST", joined=True),

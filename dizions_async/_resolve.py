@@ -13,32 +13,34 @@ from typing import Any
 
 from dizions_async.results import DictionaryEntry
 
-__all__ = ["DictionaryCache", "replace_ids"]
+__all__ = ["DictionaryCache", "DictionaryName", "replace_ids"]
 
-Loader = Callable[[str, str], Awaitable[list[DictionaryEntry]]]
+#: A dictionary: ``(group, table)``, or the one segment of those the wiki names alone.
+DictionaryName = tuple[str, str] | str
+Loader = Callable[[str, str | None], Awaitable[list[DictionaryEntry]]]
 
 
 class DictionaryCache:
-    """ID -> name maps per ``(group, table)``, loaded once and shared."""
+    """ID -> name maps per dictionary, loaded once and shared."""
 
     def __init__(self, load: Loader) -> None:
         self._load = load
-        self._tasks: dict[tuple[str, str], asyncio.Task[dict[int, str]]] = {}
+        self._tasks: dict[DictionaryName, asyncio.Task[dict[int, str]]] = {}
 
-    async def _fetch(self, group: str, table: str) -> dict[int, str]:
+    async def _fetch(self, key: DictionaryName) -> dict[int, str]:
+        group, table = (key, None) if isinstance(key, str) else key
         return {entry.id: entry.name for entry in await self._load(group, table)}
 
-    def _forget_failure(self, key: tuple[str, str], task: asyncio.Task[dict[int, str]]) -> None:
+    def _forget_failure(self, key: DictionaryName, task: asyncio.Task[dict[int, str]]) -> None:
         failed = task.cancelled() or task.exception() is not None
         if failed and self._tasks.get(key) is task:
             del self._tasks[key]
 
-    async def names(self, group: str, table: str) -> dict[int, str]:
+    async def names(self, key: DictionaryName) -> dict[int, str]:
         """The ID -> name map of one dictionary (fetched on first use)."""
-        key = (group, table)
         task = self._tasks.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._fetch(group, table))
+            task = asyncio.ensure_future(self._fetch(key))
             task.add_done_callback(lambda t: self._forget_failure(key, t))
             self._tasks[key] = task
         # shield: one caller being cancelled must not cancel the fetch the others await.

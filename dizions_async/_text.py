@@ -1,12 +1,29 @@
-"""Small text helpers: edit distance and hints (query builder, catalogue), and the
-neutralising of control characters in text printed to a terminal (the CLI)."""
+"""Small text helpers: edit distance and hints (query builder, catalogue), the one encoder
+of a path segment, and the neutralising of control characters in text printed to a
+terminal (the CLI)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import quote
 
-__all__ = ["closest", "edit_distance", "printable"]
+__all__ = ["closest", "edit_distance", "printable", "quote_segment"]
+
+_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote_segment(value: str) -> str:
+    """``value`` percent-encoded as one path segment (or one ``;``-separated value).
+
+    Every ``/ ; , ? # %`` and space is encoded, so no value can add a segment or a value.
+    """
+    # Most values are IDs or plain words: skip the general quoter for them.
+    if _SAFE_CHARS.issuperset(value):
+        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
+        # and a segment with them, so they are encoded although "." is otherwise safe.
+        return value if value != "." and value != ".." else value.replace(".", "%2E")
+    return quote(value, safe="")
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:

@@ -8,7 +8,8 @@ would refuse or misread, so nothing is sent in those cases. It knows the body wi
 of API.md's [assumed] section and keeps it in one place:
 
 - bodies are ``application/x-www-form-urlencoded`` (``urllib.parse.urlencode``);
-  several external referrals at once are a JSON array of people;
+  a list of external referrals is a JSON array of people, and a relationship
+  (``relationship_details``) a JSON array of one object, as the wiki shows;
 - ``True``/``False`` are ``Y``/``N``; dates and datetimes are ISO 8601; a list of IDs is
   comma-separated; ``None`` means "leave unset" and is not sent.
 
@@ -35,8 +36,10 @@ import orjson
 from dizions_async._redact import described, shown
 from dizions_async.catalogue import (
     KEY_PATTERN,
+    RELATIONSHIP_DETAILS,
     OperationKind,
     Resource,
+    WriteVerbs,
     get_resource,
     operation_path,
 )
@@ -68,9 +71,11 @@ __all__ = [
     "prepare_complete_contact",
     "prepare_create",
     "prepare_create_client",
+    "prepare_done_contact",
     "prepare_due_contact",
     "prepare_external_referral",
     "prepare_relationship",
+    "prepare_set_relationship",
     "prepare_update",
     "prepare_upload",
     "resource_name",
@@ -103,10 +108,12 @@ class PreparedWrite:
     """A checked write, ready to become a ``protocol.Request`` (always non-idempotent).
 
     Attributes:
-        method: ``PUT`` for creates, ``POST`` for updates.
+        method: as the write-verb convention says (seed: ``PUT`` creates, ``POST``
+            updates; wiki: mostly the reverse; see the catalogue).
         path: percent-encoded, beginning ``/v2/``.
         body: the encoded fields.
-        content_type: :data:`FORM`, or :data:`JSON` for several external referrals.
+        content_type: :data:`FORM`, or :data:`JSON` for a list of external referrals
+            and for a relationship.
         kind: which catalogue operation this is.
         resource: the resource's path name, e.g. ``clients``.
     """
@@ -375,14 +382,29 @@ def _resource(resource: object, kind: OperationKind) -> Resource:
 
 
 def _write(
-    spec: Resource, kind: OperationKind, pairs: Sequence[tuple[str, str]], **values: object
+    spec: Resource,
+    kind: OperationKind,
+    pairs: Sequence[tuple[str, str]],
+    verbs: WriteVerbs,
+    **values: object,
 ) -> PreparedWrite:
-    op = spec.operation(kind)
+    return _prepared(spec, kind, form_body(pairs), FORM, verbs, **values)
+
+
+def _prepared(
+    spec: Resource,
+    kind: OperationKind,
+    body: bytes,
+    content_type: str,
+    verbs: WriteVerbs,
+    **values: object,
+) -> PreparedWrite:
+    # The convention is data: the catalogue holds each operation's method and path in both.
     return PreparedWrite(
-        method=op.method,
-        path=operation_path(spec, kind, **values),
-        body=form_body(pairs),
-        content_type=FORM,
+        method=spec.operation(kind).shape(verbs).method,
+        path=operation_path(spec, kind, verbs, **values),
+        body=body,
+        content_type=content_type,
         kind=kind,
         resource=spec.name,
     )
@@ -391,13 +413,16 @@ def _write(
 # -- creates and updates ----------------------------------------------------------------
 
 
-def prepare_create(resource: object, fields: Mapping[str, object]) -> PreparedWrite:
-    """A create (PUT) of one record on ``resource``.
+def prepare_create(
+    resource: object, fields: Mapping[str, object], verbs: WriteVerbs = "seed"
+) -> PreparedWrite:
+    """A create of one record on ``resource`` (PUT in the seed convention, POST in the wiki's).
 
     Args:
         resource: ``clients``, ``referrals``, ``external_referral`` or an extension
             database (``extension_database/{slug}`` or an ``ExtensionDatabase``).
         fields: field name to value; see :func:`encode_value`.
+        verbs: the write-verb convention, ``"seed"`` or ``"wiki"``.
 
     Returns:
         The checked write.
@@ -409,13 +434,17 @@ def prepare_create(resource: object, fields: Mapping[str, object]) -> PreparedWr
             is given.
     """
     spec = _resource(resource, OperationKind.CREATE)
-    return _create(spec, fields, OperationKind.CREATE)
+    return _create(spec, fields, OperationKind.CREATE, verbs)
 
 
 def _create(
-    spec: Resource, fields: Mapping[str, object], kind: OperationKind, **values: object
+    spec: Resource,
+    fields: Mapping[str, object],
+    kind: OperationKind,
+    verbs: WriteVerbs,
+    **values: object,
 ) -> PreparedWrite:
-    return _write(spec, kind, _create_pairs(spec, fields), **values)
+    return _write(spec, kind, _create_pairs(spec, fields), verbs, **values)
 
 
 def _create_pairs(spec: Resource, fields: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
@@ -426,8 +455,15 @@ def _create_pairs(spec: Resource, fields: Mapping[str, object]) -> tuple[tuple[s
     return pairs
 
 
-def prepare_update(resource: object, record_id: int, fields: Mapping[str, object]) -> PreparedWrite:
-    """An update (POST) of record ``record_id`` on ``resource``.
+def prepare_update(
+    resource: object,
+    record_id: int,
+    fields: Mapping[str, object],
+    verbs: WriteVerbs = "seed",
+    kind: OperationKind = OperationKind.UPDATE,
+) -> PreparedWrite:
+    """An update of record ``record_id`` on ``resource`` (POST in the seed convention, PUT
+    in the wiki's for clients, referrals and done contacts).
 
     Raises:
         ValidationError: the resource is unknown or read only, the ID is not a
@@ -435,7 +471,7 @@ def prepare_update(resource: object, record_id: int, fields: Mapping[str, object
             a key or value is wrong, an end is before its start, ``id`` is in the fields,
             or (clients) relationship fields come without ``id_second`` and the pair.
     """
-    spec = _resource(resource, OperationKind.UPDATE)
+    spec = _resource(resource, kind)
     rid = check_record_id(record_id)
     pairs = encode_fields(fields)
     _check_no_id(fields)
@@ -446,11 +482,13 @@ def prepare_update(resource: object, record_id: int, fields: Mapping[str, object
     _check_order(fields)
     if spec.name == "clients":
         _check_relationship(fields)
-    return _write(spec, OperationKind.UPDATE, pairs, id=rid)
+    return _write(spec, kind, pairs, verbs, id=rid)
 
 
 def prepare_create_client(
-    fields: Mapping[str, object], external_id: str | int | None = None
+    fields: Mapping[str, object],
+    external_id: str | int | None = None,
+    verbs: WriteVerbs = "seed",
 ) -> PreparedWrite:
     """A client create, by external ID (``PUT /v2/clients/external_id/{EXT}``) when given.
 
@@ -460,7 +498,7 @@ def prepare_create_client(
     """
     spec = get_resource("clients")
     if external_id is None:
-        return _create(spec, fields, OperationKind.CREATE)
+        return _create(spec, fields, OperationKind.CREATE, verbs)
     if isinstance(external_id, bool) or not isinstance(external_id, (str, int)):
         raise ValidationError(
             f"external_id must be a str or int, got {type(external_id).__name__}",
@@ -476,25 +514,54 @@ def prepare_create_client(
             f"external_id argument {shown(ext)}",
             field="external_id",
         )
-    return _create(spec, fields, OperationKind.CREATE_BY_EXTERNAL_ID, external_id=ext)
+    return _create(spec, fields, OperationKind.CREATE_BY_EXTERNAL_ID, verbs, external_id=ext)
 
 
-def prepare_due_contact(referral_id: int, fields: Mapping[str, object]) -> PreparedWrite:
-    """A due contact (an incomplete action) for a referral: ``PUT /v2/due_contacts/referral/{ID}``.
+def prepare_due_contact(
+    referral_id: int, fields: Mapping[str, object], verbs: WriteVerbs = "seed"
+) -> PreparedWrite:
+    """A due contact (an incomplete action) for a referral: ``{PUT|POST}
+    /v2/due_contacts/referral/{ID}``.
 
     Raises:
         ValidationError: a bad referral ID; user, start_date, end_date or description
             missing; an end before its start; a key or value that cannot be sent.
     """
+    return _contact_for_referral("due_contacts", referral_id, fields, verbs)
+
+
+def prepare_done_contact(
+    referral_id: int, fields: Mapping[str, object], verbs: WriteVerbs = "seed"
+) -> PreparedWrite:
+    """A done contact (a completed action) for a referral: ``POST
+    /v2/done_contacts/referral/{ID}`` in the wiki convention (API_done_contacts), ``PUT``
+    in the seed's (by analogy with due contacts: the seed documents no such create).
+
+    Raises:
+        ValidationError: a bad referral ID; user, stage, start_date, end_date or
+            description missing; an end before its start; a key or value that cannot be
+            sent.
+    """
+    return _contact_for_referral("done_contacts", referral_id, fields, verbs)
+
+
+def _contact_for_referral(
+    resource: str, referral_id: int, fields: Mapping[str, object], verbs: WriteVerbs
+) -> PreparedWrite:
     rid = check_record_id(referral_id, "referral_id")
-    spec = get_resource("due_contacts")
-    return _create(spec, fields, OperationKind.CREATE_FOR_REFERRAL, referral=rid)
+    spec = get_resource(resource)
+    return _create(spec, fields, OperationKind.CREATE_FOR_REFERRAL, verbs, referral=rid)
 
 
 def prepare_complete_contact(
-    contact_id: int, start: object, end: object, fields: Mapping[str, object]
+    contact_id: int,
+    start: object,
+    end: object,
+    fields: Mapping[str, object],
+    verbs: WriteVerbs = "seed",
 ) -> PreparedWrite:
-    """Complete a due contact: ``POST /v2/done_contacts/id/{ID}`` with start_date and end_date.
+    """Complete a due contact: ``POST /v2/done_contacts/id/{ID}`` (seed) or ``POST
+    /v2/done_contacts/{ID}`` (wiki) with start_date and end_date.
 
     Raises:
         ValidationError: a bad contact ID; start or end missing, not a date, datetime or
@@ -510,7 +577,8 @@ def prepare_complete_contact(
         if value is None or value == "":
             raise ValidationError(f"completing a contact needs {name!r}", field=name)
         _when(name, value)
-    return prepare_update("done_contacts", contact_id, {_START: start, _END: end, **fields})
+    body = {_START: start, _END: end, **fields}
+    return prepare_update("done_contacts", contact_id, body, verbs, OperationKind.COMPLETE)
 
 
 def prepare_relationship(
@@ -521,8 +589,10 @@ def prepare_relationship(
     *,
     carer_first_to_second: int | None = None,
     carer_second_to_first: int | None = None,
+    verbs: WriteVerbs = "seed",
 ) -> PreparedWrite:
-    """Relate two clients: an update of ``first_id`` carrying id_second and the relationships.
+    """Relate two clients the seed's way: an update of ``first_id`` carrying id_second and
+    the relationships.
 
     The relationship IDs come from ``/dictionary/relationships``; the carer ones from
     ``/dictionary/carer_relationships``.
@@ -530,56 +600,159 @@ def prepare_relationship(
     Raises:
         ValidationError: an ID that is not a non-negative int, or a client related to itself.
     """
-    first = check_record_id(first_id, "first_id")
-    second = check_record_id(second_id, "id_second")
-    if first == second:
-        raise ValidationError(f"client {first} cannot be related to itself", field="id_second")
+    first, second = _two_clients(first_id, second_id, "id_second")
     names = (*_RELATION_PAIR, *_CARER_PAIR)
     values = (first_to_second, second_to_first, carer_first_to_second, carer_second_to_first)
     for name, value in zip(names, values, strict=True):
         if value is not None or name in _RELATION_PAIR:
             check_record_id(value, name)
     fields: dict[str, object] = {"id_second": second, **dict(zip(names, values, strict=True))}
-    return prepare_update("clients", first, fields)
+    return prepare_update("clients", first, fields, verbs)
+
+
+def _two_clients(first_id: object, second_id: object, second_name: str) -> tuple[int, int]:
+    first = check_record_id(first_id, "first_id")
+    second = check_record_id(second_id, second_name)
+    if first == second:
+        raise ValidationError(f"client {first} cannot be related to itself", field=second_name)
+    return first, second
+
+
+def prepare_set_relationship(
+    first_id: int,
+    second_id: int,
+    *,
+    first_to_second: int,
+    second_to_first: int,
+    major: bool | None = None,
+    send_one_letter_to_both: bool | None = None,
+    joint_address: str | None = None,
+    carer_first_to_second: int | None = None,
+    carer_second_to_first: int | None = None,
+) -> PreparedWrite:
+    """Relate two clients through their own endpoint (API_relationships):
+    ``PUT /v2/relationship_details/{first_id}/{second_id}`` with a JSON array of one object.
+
+    Raises:
+        ValidationError: an ID that is not a non-negative int, a client related to itself,
+            one carer relationship without the other, a value that cannot be sent.
+    """
+    first, second = _two_clients(first_id, second_id, "second_id")
+    carers = (carer_first_to_second, carer_second_to_first)
+    if (carers[0] is None) != (carers[1] is None):
+        raise ValidationError(
+            "a carer relationship needs both carer_first_to_second and carer_second_to_first",
+            field="carer_first_to_second" if carers[0] is None else "carer_second_to_first",
+        )
+    given: dict[str, object] = {
+        "relation_first_to_second": check_record_id(first_to_second, "first_to_second"),
+        "relation_second_to_first": check_record_id(second_to_first, "second_to_first"),
+        "major": major,
+        "send_one_letter_to_both": send_one_letter_to_both,
+        "joint_address": joint_address,
+        "carer_relation_first_to_second": carers[0]
+        if carers[0] is None
+        else check_record_id(carers[0], "carer_first_to_second"),
+        "carer_relation_second_to_first": carers[1]
+        if carers[1] is None
+        else check_record_id(carers[1], "carer_second_to_first"),
+    }
+    body = orjson.dumps([dict(encode_fields(given))])
+    spec = get_resource(RELATIONSHIP_DETAILS)
+    # The same method and path in both conventions: the wiki alone documents it.
+    return _prepared(spec, OperationKind.RELATE, body, JSON, "seed", first=first, second=second)
+
+
+_PERSON_LINKS = ("relationships", "carer_relationships")
 
 
 def prepare_external_referral(
     person_or_people: Mapping[str, object] | Sequence[Mapping[str, object]],
+    verbs: WriteVerbs = "seed",
 ) -> PreparedWrite:
     """An external referral to the staging area: ``PUT /v2/external_referral``.
 
-    One person is sent form-encoded; several are sent as one JSON array of people (each
-    person's values encoded as for a form).
+    One person (a mapping) is sent form-encoded; a list of people (even of one) is sent as
+    one JSON array, each person's values encoded as for a form. In a list, a person may
+    carry ``relationships`` and ``carer_relationships``: a mapping from another person's
+    zero-based position in the list to a relationship ID (API:_External_Referrals). They
+    go in pairs: if person 1 names person 0, person 0 must name person 1.
 
     Raises:
         ValidationError: org_type_id, surname or description missing (the message says
-            which person, by index, when there are several); an empty list; a key or
-            value that cannot be sent.
+            which person, by index); an empty list; a key or value that cannot be sent;
+            a relationship to a position out of range, to the person itself, or without
+            its pair; relationships on a single person (a mapping).
     """
     spec = get_resource("external_referral")
     if isinstance(person_or_people, Mapping):
-        return _create(spec, person_or_people, OperationKind.CREATE)
+        for name in _PERSON_LINKS:
+            if person_or_people.get(name) is not None:
+                raise ValidationError(
+                    f"{name!r} refer to other people of the same referral by position: "
+                    "pass a list of people",
+                    field=name,
+                )
+        return _create(spec, person_or_people, OperationKind.CREATE, verbs)
     if isinstance(person_or_people, (str, bytes)) or not isinstance(person_or_people, Sequence):
         raise ValidationError(
             "external_referral takes one person (a mapping of fields) or a list of them"
         )
     if not person_or_people:
         raise ValidationError("external_referral was given an empty list of people")
-    people: list[dict[str, str]] = []
+    people: list[dict[str, object]] = []
+    links: dict[str, list[dict[int, int]]] = {name: [] for name in _PERSON_LINKS}
     for index, person in enumerate(person_or_people):
         try:
-            people.append(dict(_create_pairs(spec, person)))
+            if not isinstance(person, Mapping):
+                raise ValidationError(f"a person is a mapping of fields, got {described(person)}")
+            plain = {k: v for k, v in person.items() if k not in _PERSON_LINKS}
+            entry: dict[str, object] = dict(_create_pairs(spec, plain))
+            for name in _PERSON_LINKS:
+                own = _links(name, person.get(name), index, len(person_or_people))
+                links[name].append(own)
+                if own:
+                    entry[name] = {str(k): str(v) for k, v in own.items()}
         except ValidationError as exc:
             raise ValidationError(f"person {index}: {exc}", field=exc.field) from None
-    op = spec.operation(OperationKind.CREATE)
-    return PreparedWrite(
-        method=op.method,
-        path=operation_path(spec, OperationKind.CREATE),
-        body=orjson.dumps(people),
-        content_type=JSON,
-        kind=OperationKind.CREATE,
-        resource=spec.name,
-    )
+        people.append(entry)
+    for name, table in links.items():
+        _check_pairs(name, table)
+    return _prepared(spec, OperationKind.CREATE, orjson.dumps(people), JSON, verbs)
+
+
+def _links(name: str, value: object, index: int, count: int) -> dict[int, int]:
+    """One person's ``relationships``: other position -> relationship ID, checked."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            f"{name!r} must map another person's position (0-based) to a relationship ID",
+            field=name,
+        )
+    out: dict[int, int] = {}
+    for other, relation in value.items():
+        position = check_record_id(other, f"{name} position")
+        if position >= count:
+            raise ValidationError(
+                f"{name!r} names person {position}, but the list has {count} (0 to {count - 1})",
+                field=name,
+            )
+        if position == index:
+            raise ValidationError(f"{name!r} relates the person to itself", field=name)
+        out[position] = check_record_id(relation, f"{name} relationship")
+    return out
+
+
+def _check_pairs(name: str, table: Sequence[Mapping[int, int]]) -> None:
+    for index, own in enumerate(table):
+        for other in own:
+            if index not in table[other]:
+                raise ValidationError(
+                    f"person {index}: {name!r} names person {other}, but person {other} has "
+                    f"no {name!r} entry for person {index}; relationships go in pairs",
+                    field=name,
+                )
 
 
 # -- uploads ----------------------------------------------------------------------------

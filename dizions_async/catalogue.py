@@ -4,43 +4,66 @@ For each resource this module records its filter keys (from the seed document an
 wiki), its date-range keys, the operations it supports with their HTTP method and path
 shape, and the fields a create must carry. Nothing here does I/O or imports aiohttp.
 
-Path shapes are templates over ``{resource}``, ``{id}``, ``{external_id}`` and
-``{referral}``; :func:`operation_path` fills them in, quoting each value.
+Path shapes are templates over ``{resource}``, ``{id}``, ``{external_id}``,
+``{referral}``, ``{first}`` and ``{second}``; :func:`operation_path` fills them in, encoding
+each value as one path segment. Each write has a shape in both write-verb conventions
+(``seed``: PUT creates, POST updates; ``wiki``: the entity pages' reverse), so the client
+picks one by a setting and the fake server routes by :func:`match_write`, never by a branch
+per call site.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
-from urllib.parse import quote
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import attrs
 
 from dizions_async._fields import Field, fields_of
-from dizions_async._text import closest
+from dizions_async._text import closest, quote_segment
 from dizions_async.errors import QueryError
 
 __all__ = [
     "API_PREFIX",
+    "CONTACT_OPTIONAL",
+    "ENV_WRITE_VERBS",
     "EXTENSION_DATABASE",
     "KEY_PATTERN",
+    "KEY_TEST_PATH",
     "MAX_FILTERS",
+    "RELATIONSHIP_DETAILS",
     "RESOURCES",
+    "WRITE_VERBS",
     "Operation",
     "OperationKind",
     "Resource",
+    "Shape",
+    "WriteMatch",
+    "WriteVerbs",
+    "extension_api_name",
     "extension_slug",
     "get_resource",
+    "match_write",
     "operation_path",
 ]
 
 API_PREFIX = "/v2"
 MAX_FILTERS = 10
+#: The wiki's key test (API Authentication): answers when the three keys are valid.
+KEY_TEST_PATH = f"{API_PREFIX}/business/configuration"
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
 #: The resource prefix of multiple-record extension databases: ``extension_database/{slug}``.
 EXTENSION_DATABASE = "extension_database"
 _SLUG = re.compile(r"[a-z0-9_]*_[0-9]+\Z")
+#: An extension database's API name (API:_Extension_Databases), e.g. ``wellcheck_notes``;
+#: the older ``{name}_{ID}`` slugs are of this form too.
+_API_NAME = re.compile(r"[a-z0-9_]+\Z")
+RELATIONSHIP_DETAILS = "relationship_details"
+#: Optional fields of a done contact (API_done_contacts), also accepted when a due contact
+#: is completed and when a contact is updated.
+CONTACT_OPTIONAL = ("travel_time", "travel_mileage", "transport_method", "contact_type", "priority")
 
 
 class OperationKind(str, enum.Enum):
@@ -50,16 +73,57 @@ class OperationKind(str, enum.Enum):
     CREATE_BY_EXTERNAL_ID = "create_by_external_id"
     CREATE_FOR_REFERRAL = "create_for_referral"
     UPDATE = "update"
+    COMPLETE = "complete"
     UPLOAD = "upload"
+    RELATE = "relate"
+
+
+#: A write-verb convention: ``"seed"`` (the API document and API:_Creating_Records: PUT
+#: creates, POST updates, records at ``/id/{ID}``) or ``"wiki"`` (the entity pages: POST
+#: creates, PUT updates, contact edits at ``/{resource}/{ID}``).
+WriteVerbs = Literal["seed", "wiki"]
+WRITE_VERBS: tuple[WriteVerbs, ...] = ("seed", "wiki")
+ENV_WRITE_VERBS = "DIZIONS_WRITE_VERBS"
+
+
+@attrs.frozen
+class Shape:
+    """An HTTP method and a path template over ``{resource}``, ``{id}``, ... (after /v2)."""
+
+    method: str
+    template: str
+
+    @property
+    def path(self) -> str:
+        return f"{API_PREFIX}/{self.template}"
 
 
 @attrs.frozen
 class Operation:
-    """One thing a resource supports: its HTTP method and path template."""
+    """One thing a resource supports: its method and path template in each convention.
+
+    ``method`` and ``path`` are the seed convention's; :meth:`shape` picks by convention.
+    """
 
     kind: OperationKind
-    method: str
-    path: str
+    seed: Shape
+    wiki: Shape
+
+    @property
+    def method(self) -> str:
+        return self.seed.method
+
+    @property
+    def path(self) -> str:
+        return self.seed.path
+
+    def shape(self, verbs: WriteVerbs = "seed") -> Shape:
+        return self.wiki if verbs == "wiki" else self.seed
+
+    @property
+    def differs(self) -> bool:
+        """Whether the seed and the wiki disagree on this operation."""
+        return self.seed != self.wiki
 
 
 @attrs.frozen
@@ -77,6 +141,8 @@ class Resource:
         date_keys_complete: False when date keys are not published (any key accepted).
         operations: what can be done, by kind.
         required: fields a create must carry.
+        optional: further fields the wiki documents for a create (done contacts).
+        read_only_reason: why the API offers no writes here, when the wiki says.
     """
 
     name: str
@@ -87,6 +153,8 @@ class Resource:
     date_keys_complete: bool = True
     operations: Mapping[OperationKind, Operation] = attrs.field(factory=dict)
     required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    read_only_reason: str = ""
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -102,33 +170,59 @@ class Resource:
             return self.operations[kind]
         except KeyError:
             offered = ", ".join(sorted(k.value for k in self.operations)) or "nothing"
+            why = f" ({self.read_only_reason})" if self.read_only_reason else ""
             raise QueryError(
-                f"resource {self.name!r} does not support {kind.value}; it supports: {offered}"
+                f"resource {self.name!r} does not support {kind.value}{why}; it supports: {offered}"
             ) from None
 
 
-def _ops(*kinds: OperationKind) -> dict[OperationKind, Operation]:
-    shapes = {
-        OperationKind.READ: ("GET", "{resource}"),
-        OperationKind.REPORT: ("GET", "{resource}"),
-        OperationKind.CREATE: ("PUT", "{resource}"),
-        OperationKind.CREATE_BY_EXTERNAL_ID: ("PUT", "{resource}/external_id/{external_id}"),
-        OperationKind.CREATE_FOR_REFERRAL: ("PUT", "{resource}/referral/{referral}"),
-        OperationKind.UPDATE: ("POST", "{resource}/id/{id}"),
-        OperationKind.UPLOAD: ("POST", "{resource}/id/{id}/uploads"),
-    }
-    return {k: Operation(k, shapes[k][0], f"{API_PREFIX}/{shapes[k][1]}") for k in kinds}
-
-
-_R, _RP, _C, _CX, _CR, _U, _UP = (
+_R, _RP, _C, _CX, _CR, _U, _CO, _UP, _REL = (
     OperationKind.READ,
     OperationKind.REPORT,
     OperationKind.CREATE,
     OperationKind.CREATE_BY_EXTERNAL_ID,
     OperationKind.CREATE_FOR_REFERRAL,
     OperationKind.UPDATE,
+    OperationKind.COMPLETE,
     OperationKind.UPLOAD,
+    OperationKind.RELATE,
 )
+#: The seed's shapes (API:_Creating_Records agrees): PUT creates, POST updates.
+_SEED: Mapping[OperationKind, tuple[str, str]] = {
+    _R: ("GET", "{resource}"),
+    _RP: ("GET", "{resource}"),
+    _C: ("PUT", "{resource}"),
+    _CX: ("PUT", "{resource}/external_id/{external_id}"),
+    _CR: ("PUT", "{resource}/referral/{referral}"),
+    _U: ("POST", "{resource}/id/{id}"),
+    _CO: ("POST", "{resource}/id/{id}"),
+    _UP: ("POST", "{resource}/id/{id}/uploads"),
+    _REL: ("PUT", "{resource}/{first}/{second}"),
+}
+#: Where the entity pages say otherwise. API_clients and API_referrals: POST creates, PUT
+#: updates (the external-ID create follows the plain create: no page shows it).
+_WIKI_RECORDS = {
+    _C: ("POST", "{resource}"),
+    _CX: ("POST", "{resource}/external_id/{external_id}"),
+    _U: ("PUT", "{resource}/id/{id}"),
+}
+#: API_due_contacts: POST .../referral/127 creates, POST /v2/due_contacts/456 edits.
+_WIKI_DUE = {_CR: ("POST", "{resource}/referral/{referral}"), _U: ("POST", "{resource}/{id}")}
+#: API_done_contacts: POST .../referral/127 creates, PUT /v2/done_contacts/456 edits;
+#: API_due_contacts: POST /v2/done_contacts/456 completes a due contact.
+_WIKI_DONE = {
+    _CR: ("POST", "{resource}/referral/{referral}"),
+    _U: ("PUT", "{resource}/{id}"),
+    _CO: ("POST", "{resource}/{id}"),
+}
+
+
+def _ops(
+    *kinds: OperationKind, wiki: Mapping[OperationKind, tuple[str, str]] | None = None
+) -> dict[OperationKind, Operation]:
+    wiki = wiki or {}
+    return {k: Operation(k, Shape(*_SEED[k]), Shape(*wiki.get(k, _SEED[k]))) for k in kinds}
+
 
 _CLIENT_FIELDS = [
     "accommodation",
@@ -193,7 +287,7 @@ RESOURCES: Mapping[str, Resource] = {
             frozenset(_CLIENT_FIELDS) | {"id", "usual_support_worker", "type", "email"},
             keys_complete=True,
             extension_fields=True,
-            operations=_ops(_R, _RP, _C, _CX, _U, _UP),
+            operations=_ops(_R, _RP, _C, _CX, _U, _UP, wiki=_WIKI_RECORDS),
             required=("first_name", "surname"),
         ),
         Resource(
@@ -204,7 +298,8 @@ RESOURCES: Mapping[str, Resource] = {
             keys_complete=True,
             extension_fields=True,
             date_keys=frozenset({"date", "date_active"}),
-            operations=_ops(_R, _RP, _C, _U, _UP),
+            operations=_ops(_R, _RP, _C, _U, _UP, wiki=_WIKI_RECORDS),
+            # API_referrals: `branch` is required too where the organisation uses branches.
             required=(
                 "client",
                 "client_type",
@@ -223,13 +318,16 @@ RESOURCES: Mapping[str, Resource] = {
             | {"branch"},  # wiki
             keys_complete=True,
             date_keys=frozenset({"date"}),
-            operations=_ops(_R, _RP, _U),
+            operations=_ops(_R, _RP, _CR, _U, _CO, wiki=_WIKI_DONE),
+            # API_done_contacts
+            required=("user", "stage", "start_date", "end_date", "description"),
+            optional=CONTACT_OPTIONAL,
         ),
         Resource(
             "due_contacts",
             frozenset({"id", "referral", "client", "project", "user", "branch"}),
             date_keys=frozenset({"date"}),
-            operations=_ops(_R, _RP, _CR, _U),
+            operations=_ops(_R, _RP, _CR, _U, wiki=_WIKI_DUE),
             required=("user", "start_date", "end_date", "description"),
         ),
         Resource("workers", frozenset({"id"}), operations=_ops(_R, _RP)),
@@ -238,6 +336,10 @@ RESOURCES: Mapping[str, Resource] = {
             frozenset({"id", "worker", "status", "client"}),
             date_keys=frozenset({"date_active"}),
             operations=_ops(_R, _RP),
+            read_only_reason=(
+                "API_schedules: schedules cannot be created through the API, only with "
+                "Confirm Work Schedules in the web application"
+            ),
         ),
         Resource(
             "attendances",
@@ -251,6 +353,8 @@ RESOURCES: Mapping[str, Resource] = {
             operations=_ops(_C),
             required=("org_type_id", "surname", "description"),
         ),
+        # API_relationships: PUT /v2/relationship_details/{ID_A}/{ID_B}, a JSON array body.
+        Resource(RELATIONSHIP_DETAILS, operations=_ops(_REL)),
     )
 }
 
@@ -282,10 +386,10 @@ def get_resource(name: str) -> Resource:
     found = RESOURCES.get(name)
     if found is not None:
         return found
-    prefix, _, slug = name.partition("/")
-    if prefix == EXTENSION_DATABASE and _SLUG.match(slug):
+    prefix, _, api_name = name.partition("/")
+    if prefix == EXTENSION_DATABASE and _API_NAME.match(api_name):
         return _extension_resource(name)
-    hint = closest(name, [*RESOURCES, f"{EXTENSION_DATABASE}/<name>_<id>"])
+    hint = closest(name, [*RESOURCES, f"{EXTENSION_DATABASE}/<api_name>"])
     raise QueryError(f"unknown resource {name!r}" + (f"; did you mean {hint!r}?" if hint else ""))
 
 
@@ -298,12 +402,76 @@ def _extension_resource(name: str) -> Resource:
     )
 
 
-def operation_path(resource: Resource, kind: OperationKind, **values: object) -> str:
-    """Fill in the path template of ``resource``'s ``kind`` operation, quoting each value.
+def extension_api_name(name: str) -> str:
+    """An extension database's API name, checked: lower-case letters, digits and ``_``.
+
+    Raises:
+        QueryError: any other character, or an empty name.
+    """
+    if not isinstance(name, str) or not _API_NAME.match(name):
+        raise QueryError(
+            f"extension database API name {name!r} must be lower-case letters, digits and "
+            "underscores (as set on the database record); for a name and ID such as "
+            "'Staff Disciplinary', 13 pass both"
+        )
+    return name
+
+
+def operation_path(
+    resource: Resource, kind: OperationKind, verbs: WriteVerbs = "seed", **values: object
+) -> str:
+    """Fill in the path template of ``resource``'s ``kind`` operation in convention
+    ``verbs``, encoding each value as one path segment (as Query does).
 
     >>> operation_path(get_resource("clients"), OperationKind.UPDATE, id=7)
     '/v2/clients/id/7'
+    >>> operation_path(get_resource("done_contacts"), OperationKind.UPDATE, "wiki", id=7)
+    '/v2/done_contacts/7'
     """
-    op = resource.operation(kind)
-    quoted = {k: quote(str(v), safe="") for k, v in values.items()}
-    return op.path.format(resource=resource.name, **quoted)
+    shape = resource.operation(kind).shape(verbs)
+    quoted = {k: quote_segment(str(v)) for k, v in values.items()}
+    return shape.path.format(resource=resource.name, **quoted)
+
+
+@attrs.frozen
+class WriteMatch:
+    """A write request recognised by :func:`match_write`.
+
+    Attributes:
+        kind: the operation.
+        verbs: the convention whose method and path these are.
+        method: the convention's method for this path (it may differ from the request's).
+        values: the path's placeholders, still percent-encoded.
+    """
+
+    kind: OperationKind
+    verbs: WriteVerbs
+    method: str
+    values: Mapping[str, str]
+
+
+def match_write(resource: Resource, rest: Sequence[str]) -> list[WriteMatch]:
+    """Every write operation of ``resource`` (either convention) whose path is
+    ``/v2/{resource}/{rest...}``, whatever its method. Used by the fake server to route
+    writes and to tell the other convention's verb (405) from an unknown path (404).
+    """
+    found: list[WriteMatch] = []
+    for op in resource.operations.values():
+        if op.kind in (_R, _RP):
+            continue
+        for verbs in WRITE_VERBS:
+            shape = op.shape(verbs)
+            parts = shape.template.split("/")[1:]
+            if len(parts) != len(rest):
+                continue
+            values: dict[str, str] = {}
+            for part, seg in zip(parts, rest, strict=True):
+                if part.startswith("{"):
+                    if not seg:
+                        break
+                    values[part[1:-1]] = seg
+                elif part != seg:
+                    break
+            else:
+                found.append(WriteMatch(op.kind, verbs, shape.method, values))
+    return found

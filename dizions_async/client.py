@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-from urllib.parse import quote
 
 from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._client_batching import _ClientBatching
@@ -27,13 +26,16 @@ from dizions_async._config import Timeouts
 from dizions_async._convert import structure_records
 from dizions_async._otel import instrument
 from dizions_async._redact import described
-from dizions_async._resolve import DictionaryCache, replace_ids
+from dizions_async._resolve import DictionaryCache, DictionaryName, replace_ids
+from dizions_async._text import quote_segment
 from dizions_async.batching import DateUnit
-from dizions_async.catalogue import API_PREFIX, get_resource
+from dizions_async.catalogue import API_PREFIX, KEY_TEST_PATH, get_resource
 from dizions_async.errors import ConfigurationError, DecodeError, NotFoundError, QueryError
 from dizions_async.protocol import (
     decode_dictionary,
     decode_dictionary_all,
+    decode_json,
+    decode_mapping,
     decode_names,
     decode_records,
     decode_report,
@@ -60,7 +62,7 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
-    return quote(value, safe="")
+    return quote_segment(value)
 
 
 @instrument
@@ -87,6 +89,11 @@ class Client(_ClientWrites, _ClientBatching):
             default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
+        write_verbs: ``"seed"`` (default; PUT creates, POST updates, records at ``/id/{ID}``,
+            as the API document) or ``"wiki"`` (POST creates, PUT updates, contact edits at
+            ``/{resource}/{ID}``, as the wiki's entity pages); falls back to
+            ``DIZIONS_WRITE_VERBS``. It switches every create, update and write helper;
+            see docs/operations.md for the table.
         proxy: send requests through this forward proxy (``http://[user:password@]host:port``;
             the credentials are never logged). Overrides the environment.
         trust_env: read ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` from
@@ -151,6 +158,24 @@ class Client(_ClientWrites, _ClientBatching):
         )
 
     # -- reads -----------------------------------------------------------------------------
+
+    async def check_keys(self) -> dict[str, Any]:
+        """Test the three keys: ``GET /v2/business/configuration``, the wiki's key test.
+
+        Returns:
+            What the server answers about the organisation's configuration (a mapping).
+
+        Raises:
+            AuthenticationError: a key is wrong (401) or the user may not use the API (403).
+            APIError, TransportError: see :meth:`_send`.
+
+        Example::
+
+            async with Client() as dz:
+                await dz.check_keys()
+        """
+        request = self._get(KEY_TEST_PATH)
+        return decode_mapping(request, await self._send(request))
 
     @overload
     def query(
@@ -365,13 +390,47 @@ class Client(_ClientWrites, _ClientBatching):
         """Filter keys ``resource`` accepts."""
         return await self._names(resource, "filterable_fields")
 
+    async def friendly_names(self, resource: str | ExtensionDatabase) -> dict[str, str]:
+        """Field name -> friendly name of ``resource``'s fields (API_schedules documents
+        ``/v2/schedules/friendly_names``). The answer's shape is [assumed]: a JSON object;
+        a JSON array of names is taken as names that are their own friendly names.
+
+        Raises:
+            DecodeError: the answer is neither.
+        """
+        request = self._get(f"{API_PREFIX}/{_resource_name(resource)}/friendly_names")
+        response = await self._send(request)
+        data = decode_json(request, response)
+        if isinstance(data, list) and all(isinstance(n, str) for n in data):
+            return {name: name for name in data}
+        return {str(k): str(v) for k, v in decode_mapping(request, response).items()}
+
     async def metrics(self, resource: str | ExtensionDatabase) -> list[str]:
         """Fields ``resource`` can report on as a dimension or metric."""
         return await self._names(resource, "metrics")
 
-    async def dictionary(self, group: str, table: str) -> list[DictionaryEntry]:
-        """One dictionary, e.g. ``dictionary("organisations", "district")``."""
-        path = f"{API_PREFIX}/dictionary/{_segment(group, 'group')}/{_segment(table, 'table')}"
+    async def dictionary(self, group: str, table: str | None = None) -> list[DictionaryEntry]:
+        """One dictionary's entries (ID and name).
+
+        Args:
+            group: the group, e.g. ``"organisations"``; or, without ``table``, a dictionary
+                the wiki addresses by one segment: ``"client_type"``, ``"branch"``,
+                ``"relationships"``, ``"carer_relationships"``, ``"rates"``.
+            table: the table within ``group``, e.g. ``"district"``; for an extension
+                database field's options, group ``"extension_database"`` and the field's
+                collaborator name.
+
+        Example::
+
+            await dz.dictionary("organisations", "district")  # .../organisations/district
+            await dz.dictionary("client_type")  # /v2/dictionary/client_type
+
+        Raises:
+            QueryError: an empty group or table.
+        """
+        path = f"{API_PREFIX}/dictionary/{_segment(group, 'group')}"
+        if table is not None:
+            path += f"/{_segment(table, 'table')}"
         request = self._get(path)
         return decode_dictionary(request, await self._send(request))
 
@@ -397,7 +456,7 @@ class Client(_ClientWrites, _ClientBatching):
     async def resolve(
         self,
         rows: Iterable[Mapping[str, Any]],
-        fields: Mapping[str, tuple[str, str]],
+        fields: Mapping[str, DictionaryName],
     ) -> list[dict[str, Any]]:
         """New records with the named fields' IDs replaced by dictionary names.
 
@@ -406,17 +465,20 @@ class Client(_ClientWrites, _ClientBatching):
 
         Args:
             rows: records, e.g. from :meth:`fetch`.
-            fields: field name -> ``(group, table)`` of its dictionary.
+            fields: field name -> ``(group, table)`` of its dictionary, or the one-segment
+                name of one (``"client_type"``, ``"rates"``, ...).
 
         Example::
 
-            rows = await dz.resolve(rows, {"district": ("organisations", "district")})
+            rows = await dz.resolve(
+                rows, {"district": ("organisations", "district"), "type": "client_type"}
+            )
         """
         tables = list(dict.fromkeys(fields.values()))
         if self._dictionaries is None:
             self._dictionaries = DictionaryCache(self.dictionary)
         cache = self._dictionaries
-        maps = await asyncio.gather(*(cache.names(g, t) for g, t in tables))
+        maps = await asyncio.gather(*(cache.names(spec) for spec in tables))
         by_table = dict(zip(tables, maps, strict=True))
         return replace_ids(rows, {field: by_table[spec] for field, spec in fields.items()})
 

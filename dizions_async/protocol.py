@@ -58,6 +58,7 @@ __all__ = [
     "decode_dictionary",
     "decode_dictionary_all",
     "decode_json",
+    "decode_mapping",
     "decode_names",
     "decode_records",
     "decode_report",
@@ -274,6 +275,18 @@ def decode_json(request: Request, response: Response) -> Any:
             f"{request.label}: the response ({response.status}, {len(response.body)} bytes) "
             "is not JSON"
         ) from None
+
+
+def decode_mapping(request: Request, response: Response) -> dict[str, Any]:
+    """The response body as a JSON object (e.g. ``/v2/business/configuration``).
+
+    Raises:
+        DecodeError: the body is not JSON, or not an object.
+    """
+    data = decode_json(request, response)
+    if not isinstance(data, dict):
+        raise DecodeError(f"{request.label}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 _DICT_ONLY = frozenset({dict})

@@ -21,19 +21,21 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 from yarl import URL
 
 from dizions_async._redact import described, redact_path, shown, values_opted_in
 from dizions_async._text import closest, edit_distance
+from dizions_async._text import quote_segment as _quote
 from dizions_async.catalogue import (
     API_PREFIX,
     EXTENSION_DATABASE,
     KEY_PATTERN,
     MAX_FILTERS,
     Resource,
+    extension_api_name,
     extension_slug,
     get_resource,
 )
@@ -51,19 +53,9 @@ FilterValue = Scalar | Iterable[Scalar]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _RAW_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2}),(\d{4}-\d{2}-\d{2})\Z")
-_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _RESERVED_KEYS = ("field", "dimension", "metric")
 #: A key within this many edits of a documented key is taken for a typo, not an extension field.
 _TYPO_EDITS = 2
-
-
-def _quote(value: str) -> str:
-    # Most values are IDs or plain words: skip the general quoter for them.
-    if _SAFE_CHARS.issuperset(value):
-        # "." and ".." are dot-segments: URL normalisation (yarl, servers) would remove them,
-        # and a segment with them, so they are encoded although "." is otherwise safe.
-        return value if value != "." and value != ".." else value.replace(".", "%2E")
-    return quote(value, safe="")
 
 
 def _scalar(key: str, value: object) -> str:
@@ -505,24 +497,37 @@ class Query:
 
 @attrs.frozen
 class ExtensionDatabase:
-    """A multiple-record extension database, addressed by its name and ID.
+    """A multiple-record extension database, by its API name or by its name and ID.
+
+    With no ID, ``name`` is the API name set on the database record (API:_Extension_
+    Databases), used as given: lower-case letters, digits and underscores. With an ID,
+    the older rule makes the path name: lower-case, spaces to underscores, ``_ID``.
 
     Example::
 
+        >>> ExtensionDatabase("wellcheck_notes").query().filter(referral=2289).path
+        '/v2/extension_database/wellcheck_notes/referral/2289'
         >>> ExtensionDatabase("Staff Disciplinary", 13).query().filter(referral=2289).path
         '/v2/extension_database/staff_disciplinary_13/referral/2289'
+
+    Raises:
+        QueryError: an API name with any other character; a bad name or ID.
     """
 
     name: str
-    db_id: int
+    db_id: int | None = None
     slug: str = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "slug", extension_slug(self.name, self.db_id))
+        if self.db_id is None:
+            slug = extension_api_name(self.name)
+        else:
+            slug = extension_slug(self.name, self.db_id)
+        object.__setattr__(self, "slug", slug)
 
     @property
     def resource(self) -> str:
-        """The resource path: ``extension_database/{slug}``."""
+        """The resource path: ``extension_database/{api name or slug}``."""
         return f"{EXTENSION_DATABASE}/{self.slug}"
 
     def query(self, *, strict: bool = True) -> Query:

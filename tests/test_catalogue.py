@@ -199,12 +199,17 @@ OPERATIONS: list[tuple[str, set[OperationKind]]] = [
     ),
     ("referrals", _READS | {OperationKind.CREATE, OperationKind.UPDATE, OperationKind.UPLOAD}),
     ("due_contacts", _READS | {OperationKind.CREATE_FOR_REFERRAL, OperationKind.UPDATE}),
-    ("done_contacts", _READS | {OperationKind.UPDATE}),
+    # API_done_contacts adds the create; API_due_contacts the completion at its own path.
+    (
+        "done_contacts",
+        _READS | {OperationKind.CREATE_FOR_REFERRAL, OperationKind.UPDATE, OperationKind.COMPLETE},
+    ),
     ("workers", _READS),
     ("schedules", _READS),
     ("attendances", _READS),
     ("clinics", _READS),
     ("external_referral", {OperationKind.CREATE}),
+    ("relationship_details", {OperationKind.RELATE}),  # API_relationships
     (
         "extension_database/staff_disciplinary_13",
         _READS | {OperationKind.CREATE, OperationKind.UPDATE},
@@ -298,7 +303,11 @@ def test_operation_path_fills_and_quotes_the_template(
     [
         ("workers", OperationKind.CREATE, "read, report"),
         ("external_referral", OperationKind.UPDATE, "create"),
-        ("done_contacts", OperationKind.CREATE, "read, report, update"),
+        (
+            "done_contacts",
+            OperationKind.CREATE,
+            "complete, create_for_referral, read, report, update",
+        ),
     ],
 )
 def test_an_unsupported_operation_names_what_the_resource_supports(
@@ -375,7 +384,7 @@ def test_extension_slug_refuses_bad_names_and_ids(name: str, db_id: object, name
         ("client", "'clients'"),
         ("referal", "'referrals'"),
         ("extension_database/Staff Disciplinary", None),
-        ("extension_database/notes", None),
+        ("extension_database/Notes-2", None),
     ],
 )
 def test_unknown_resources_are_refused_with_the_nearest_name(name: str, hint: str | None) -> None:

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from dizions_async import Client, ExtensionDatabase, Query, RetryPolicy, UploadResult
+from dizions_async.catalogue import OperationKind, get_resource, operation_path
 from dizions_async.errors import (
     ConnectError,
     DizionsError,
@@ -43,17 +45,24 @@ class FakeTime:
         self.now += seconds
 
 
+@pytest.fixture(params=["seed", "wiki"])
+def verbs(request: pytest.FixtureRequest) -> str:
+    """Each write test runs in both conventions, against a fake that takes only that one
+    (the other's verb is a 405), so a write sent the wrong way fails the test."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDizions]:
-    async with FakeDizions(clients=20, seed=3) as server:
+async def fake(verbs: str) -> AsyncIterator[FakeDizions]:
+    async with FakeDizions(clients=20, seed=3, write_verbs=verbs) as server:
         yield server
 
 
 @pytest.fixture
-async def dz(fake: FakeDizions) -> AsyncIterator[Client]:
+async def dz(fake: FakeDizions, verbs: Any) -> AsyncIterator[Client]:
     time = FakeTime()
     policy = RetryPolicy(jitter=False, clock=time.clock, sleep=time.sleep)
-    async with fake.client(retry=policy) as client:
+    async with fake.client(retry=policy, write_verbs=verbs) as client:
         yield client
 
 
@@ -104,7 +113,7 @@ async def test_create_client_is_read_back(dz: Client) -> None:
 
 async def test_create_client_by_external_id_is_found_by_it(dz: Client, fake: FakeDizions) -> None:
     cid = await dz.create_client({"first_name": "Ann", "surname": "Lee"}, external_id="CRM/42 a")
-    assert fake.requests[-1].method == "PUT"
+    assert fake.requests[-1].method == ("PUT" if dz.write_verbs == "seed" else "POST")
     assert fake.requests[-1].path == "/v2/clients/external_id/CRM%2F42%20a"
     rows = await dz.fetch(Query("clients").filter(external_id="CRM/42 a").fields("id"))
     assert rows == [{"id": cid}]
@@ -176,10 +185,19 @@ async def test_completed_contact_moves_from_due_to_done(dz: Client, fake: FakeDi
 async def test_relationship_shows_on_both_clients(dz: Client, fake: FakeDizions) -> None:
     first, second = some_client(fake, 0), some_client(fake, 1)
     await dz.relate_clients(first, second, 1, 2, carer_first_to_second=3, carer_second_to_first=4)
-    rows = await dz.fetch(Query("clients").id(first, second).fields("id", "relationships"))
-    by_id = {r["id"]: r["relationships"] for r in rows}
-    assert {"id": second, "relationship": 1, "carer": 3} in by_id[first]
-    assert {"id": first, "relationship": 2, "carer": 4} in by_id[second]
+    carers = await relationships(dz, first, second, "carer_relationship_details")
+    assert carers == {
+        first: [{"id": second, "relationship": 3}],
+        second: [{"id": first, "relationship": 4}],
+    }
+    plain = await relationships(dz, first, second, "relationship_details")
+    assert [(r["id"], r["relationship"]) for r in plain[first]] == [(second, 1)]
+    assert [(r["id"], r["relationship"]) for r in plain[second]] == [(first, 2)]
+
+
+async def relationships(dz: Client, first: int, second: int, field: str) -> dict[int, Any]:
+    rows = await dz.fetch(Query("clients").id(first, second).fields("id", field))
+    return {r["id"]: r[field] for r in rows}
 
 
 async def test_relationship_without_carers_shows_on_both_clients(
@@ -187,10 +205,13 @@ async def test_relationship_without_carers_shows_on_both_clients(
 ) -> None:
     first, second = some_client(fake, 2), some_client(fake, 3)
     await dz.relate_clients(first, second, 5, 6)
-    rows = await dz.fetch(Query("clients").id(first, second).fields("id", "relationships"))
-    by_id = {r["id"]: r["relationships"] for r in rows}
-    assert {"id": second, "relationship": 5, "carer": None} in by_id[first]
-    assert {"id": first, "relationship": 6, "carer": None} in by_id[second]
+    plain = await relationships(dz, first, second, "relationship_details")
+    assert [(r["id"], r["relationship"]) for r in plain[first]] == [(second, 5)]
+    assert [(r["id"], r["relationship"]) for r in plain[second]] == [(first, 6)]
+    assert await relationships(dz, first, second, "carer_relationship_details") == {
+        first: [],
+        second: [],
+    }
 
 
 async def test_external_referral_lands_in_the_staging_table(dz: Client, fake: FakeDizions) -> None:
@@ -214,6 +235,134 @@ async def test_external_referral_lands_in_the_staging_table(dz: Client, fake: Fa
 
 
 # -- uploads --------------------------------------------------------------------------
+
+
+# -- the wiki's operations (issue 13) ---------------------------------------------------
+
+
+DONE = {
+    "user": 2,
+    "stage": 3,
+    "start_date": dt.datetime(2024, 3, 5, 14),
+    "end_date": dt.datetime(2024, 3, 5, 15),
+    "description": "Visited at home",
+}
+OPTIONAL = {"travel_time": 20, "travel_mileage": "4.5", "transport_method": 2, "contact_type": 1}
+
+
+async def test_done_contact_is_created_for_a_referral_with_its_optional_fields(
+    dz: Client, fake: FakeDizions
+) -> None:
+    referral = some_referral(fake)["id"]
+    done = await dz.create_done_contact(referral, {**DONE, **OPTIONAL, "priority": 2})
+    row = await read_one(dz, "done_contacts", done)
+    assert {k: row[k] for k in ("referral", "user", "stage", "description")} == {
+        "referral": referral,
+        "user": 2,
+        "stage": 3,
+        "description": "Visited at home",
+    }
+    expected = {**OPTIONAL, "travel_mileage": 4.5, "priority": 2}
+    assert {k: row[k] for k in expected} == expected
+    await dz.update_done_contact(done, {"stage": 4, "transport_method": 3})
+    row = await read_one(dz, "done_contacts", done)
+    assert (row["stage"], row["transport_method"]) == (4, 3)
+
+
+async def test_a_done_contact_missing_a_mandatory_field_is_refused_before_sending(
+    dz: Client, fake: FakeDizions
+) -> None:
+    before = len(fake.requests)
+    with pytest.raises(ValidationError) as info:
+        await dz.create_done_contact(1, {k: v for k, v in DONE.items() if k != "stage"})
+    assert info.value.field == "stage"
+    assert len(fake.requests) == before
+
+
+async def test_completing_a_due_contact_carries_stage_and_the_optional_fields(
+    dz: Client, fake: FakeDizions
+) -> None:
+    due = await dz.create_due_contact(some_referral(fake)["id"], due_fields())
+    start, end = dt.datetime(2024, 3, 4, 9, 5), dt.datetime(2024, 3, 4, 9, 50)
+    await dz.complete_contact(due, start, end, stage=2, transport_method=1, priority=3)
+    done = await read_one(dz, "done_contacts", due)
+    assert (done["stage"], done["transport_method"], done["priority"]) == (2, 1, 3)
+
+
+async def test_set_relationship_is_read_back_from_both_clients(
+    dz: Client, fake: FakeDizions
+) -> None:
+    first, second = some_client(fake, 4), some_client(fake, 5)
+    got = await dz.set_relationship(
+        first,
+        second,
+        first_to_second=1,
+        second_to_first=2,
+        major=True,
+        send_one_letter_to_both=True,
+        joint_address="Mr and Mrs Smith",
+        carer_first_to_second=1,
+        carer_second_to_first=2,
+    )
+    assert got == first
+    assert fake.requests[-1].method == "PUT"
+    assert fake.requests[-1].path == f"/v2/relationship_details/{first}/{second}"
+    shared = {"major": "Y", "send_one_letter_to_both": "Y", "joint_address": "Mr and Mrs Smith"}
+    assert await relationships(dz, first, second, "relationship_details") == {
+        first: [{"id": second, "relationship": 1, **shared}],
+        second: [{"id": first, "relationship": 2, **shared}],
+    }
+    assert await relationships(dz, first, second, "carer_relationship_details") == {
+        first: [{"id": second, "relationship": 1}],
+        second: [{"id": first, "relationship": 2}],
+    }
+    # Setting it again replaces it (one relationship per pair).
+    await dz.set_relationship(first, second, first_to_second=3, second_to_first=3)
+    plain = await relationships(dz, first, second, "relationship_details")
+    assert [(r["id"], r["relationship"]) for r in plain[first]] == [(second, 3)]
+
+
+async def test_external_referral_people_relate_by_position(dz: Client, fake: FakeDizions) -> None:
+    family = [
+        {
+            "first_name": "Alice",
+            "surname": "Smith",
+            "org_type_id": 1,
+            "description": "Help",
+            "relationships": {1: 5, 2: 5},
+        },
+        {
+            "first_name": "Bob",
+            "surname": "Smith",
+            "org_type_id": 2,
+            "description": "Son",
+            "relationships": {0: 8, 2: 15},
+            "carer_relationships": {0: 1},
+        },
+        {
+            "first_name": "Charlie",
+            "surname": "Smith",
+            "org_type_id": 2,
+            "description": "Son",
+            "relationships": {0: 8, 1: 15},
+        },
+    ]
+    family[0]["carer_relationships"] = {1: 2}
+    ids = await dz.external_referral(family)
+    staged = {r["id"]: r for r in fake.store.rows("external_referral")}
+    data = [orjson.loads(staged[i]["data"]) for i in ids]
+    assert data[0]["relationships"] == {"1": 5, "2": 5}
+    assert data[1]["relationships"] == {"0": 8, "2": 15}
+    assert data[1]["carer_relationships"] == {"0": 1}
+    assert data[0]["carer_relationships"] == {"1": 2}
+
+
+async def test_a_list_of_one_external_referral_goes_as_a_json_array(
+    dz: Client, fake: FakeDizions
+) -> None:
+    ids = await dz.external_referral([{"org_type_id": 1, "surname": "Solo", "description": "x"}])
+    assert len(ids) == 1
+    assert fake.requests[-1].headers["Content-Type"] == "application/json"
 
 
 def stored(fake: FakeDizions, upload_id: int) -> tuple[dict[str, Any], bytes]:
@@ -394,6 +543,13 @@ async def test_refused_writes_send_nothing(
 # -- retries and unknown outcomes -----------------------------------------------------
 
 
+def route(dz: Client, resource: str, kind: OperationKind, **values: object) -> str:
+    """The fault route ("METHOD /v2/path") of a write in the client's convention."""
+    spec = get_resource(resource)
+    method = spec.operation(kind).shape(dz.write_verbs).method
+    return f"{method} {operation_path(spec, kind, dz.write_verbs, **values)}"
+
+
 def count_clients(fake: FakeDizions, **where: object) -> int:
     return len(fake.store.rows("clients", **where))
 
@@ -402,7 +558,7 @@ def count_clients(fake: FakeDizions, **where: object) -> int:
 async def test_a_create_refused_before_acting_is_resent_and_made_once(
     dz: Client, fake: FakeDizions, fault: dict[str, Any]
 ) -> None:
-    fake.faults.set("PUT /v2/clients", times=1, **fault)
+    fake.faults.set(route(dz, "clients", OperationKind.CREATE), times=1, **fault)
     cid = await dz.create_client({"first_name": "Once", "surname": "Only"})
     assert [r.status for r in fake.requests[-2:]] == [429 if "rate_429" in fault else 503, 201]
     assert count_clients(fake, surname="Only") == 1
@@ -413,7 +569,8 @@ async def test_a_create_refused_before_acting_is_resent_and_made_once(
 async def test_a_create_with_unknown_outcome_is_not_resent_and_says_so(
     dz: Client, fake: FakeDizions, mode: str, error: type[DizionsError]
 ) -> None:
-    fake.faults.set("PUT /v2/clients", commit_then_fail=1.0, commit_fail_mode=mode, times=1)
+    create = route(dz, "clients", OperationKind.CREATE)
+    fake.faults.set(create, commit_then_fail=1.0, commit_fail_mode=mode, times=1)
     before = len(fake.requests)
     with pytest.raises(error) as err:
         await dz.create("clients", {"first_name": "Maybe", "surname": "Twice"})
@@ -426,7 +583,8 @@ async def test_a_create_with_unknown_outcome_is_not_resent_and_says_so(
 async def test_create_by_external_id_with_unknown_outcome_says_how_to_check(
     dz: Client, fake: FakeDizions, mode: str
 ) -> None:
-    fake.faults.set("PUT /v2/clients", commit_then_fail=1.0, commit_fail_mode=mode, times=1)
+    create = route(dz, "clients", OperationKind.CREATE)
+    fake.faults.set(create, commit_then_fail=1.0, commit_fail_mode=mode, times=1)
     with pytest.raises(DizionsError) as err:
         await dz.create_client({"first_name": "Ann", "surname": "Lee"}, external_id="CRM 7")
     assert err.value.outcome_unknown is True
@@ -442,7 +600,9 @@ async def test_create_by_external_id_with_unknown_outcome_says_how_to_check(
 
 async def test_an_update_with_unknown_outcome_is_not_resent(dz: Client, fake: FakeDizions) -> None:
     cid = some_client(fake)
-    fake.faults.set("POST /v2/clients", commit_then_fail=1.0, times=1)
+    fake.faults.set(
+        route(dz, "clients", OperationKind.UPDATE, id=cid), commit_then_fail=1.0, times=1
+    )
     before = len(fake.requests)
     with pytest.raises(ServerError) as err:
         await dz.update("clients", cid, {"postcode": "ZZ1 1ZZ"})
@@ -566,6 +726,8 @@ def test_uploading_200_mb_grows_peak_memory_under_50_mb() -> None:
     result = run_upload_benchmark("--megabytes", "200", "--limit", "50")
     assert result["stored_intact"], result
     assert result["growth_mib"] < 50, result
-    # The control reads the same file whole: the measurement does see such a buffer.
+    # The control reads the same file whole: the measurement does see such a buffer. Its
+    # growth is what the process's earlier peak leaves visible of the 200 MB (132 MiB seen
+    # with more imported), so the bar is twice the limit above, not the file's size.
     control = run_upload_benchmark("--megabytes", "200", "--in-memory")
-    assert control["growth_mib"] > 150, control
+    assert control["growth_mib"] > 100, control

@@ -29,9 +29,11 @@ from dizions_async._writes import (
     prepare_complete_contact,
     prepare_create,
     prepare_create_client,
+    prepare_done_contact,
     prepare_due_contact,
     prepare_external_referral,
     prepare_relationship,
+    prepare_set_relationship,
     prepare_update,
     prepare_upload,
 )
@@ -438,6 +440,87 @@ def test_relationship_refuses_bad_ids(args: Any, field: str) -> None:
     with pytest.raises(ValidationError) as err:
         prepare_relationship(*args)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"second_id": 7}, "second_id"),
+        ({"first_to_second": -1}, "first_to_second"),
+        ({"carer_first_to_second": 1}, "carer_second_to_first"),
+        ({"carer_second_to_first": 1}, "carer_first_to_second"),
+        ({"major": 1.5}, "major"),
+    ],
+)
+def test_set_relationship_refuses_before_sending(kwargs: dict[str, Any], field: str) -> None:
+    args: dict[str, Any] = {"first_to_second": 6, "second_to_first": 5, **kwargs}
+    second = args.pop("second_id", 59)
+    with pytest.raises(ValidationError) as err:
+        prepare_set_relationship(7, second, **args)
+    assert err.value.field == field
+
+
+def test_set_relationship_sends_only_what_is_given() -> None:
+    write = prepare_set_relationship(37, 59, first_to_second=6, second_to_first=5, major=False)
+    assert orjson.loads(write.body) == [
+        {"relation_first_to_second": "6", "relation_second_to_first": "5", "major": "N"}
+    ]
+
+
+# -- external referrals: people related by position --------------------------------------
+
+
+def person(**extra: object) -> dict[str, object]:
+    return {"org_type_id": 1, "surname": "Smith", "description": "x", **extra}
+
+
+@pytest.mark.parametrize(
+    ("people", "message"),
+    [
+        ([person(relationships={1: 5}), person(relationships={0: 8, 2: 15})], "list has 2"),
+        ([person(relationships={1: 5}), person()], "relationships go in pairs"),
+        ([person(relationships={0: 5}), person()], "to itself"),
+        ([person(carer_relationships={1: 1}), person(relationships={0: 1})], "in pairs"),
+        ([person(relationships={-1: 5}), person()], "non-negative"),
+        ([person(relationships=[1]), person()], "map another person's position"),
+        ([person(relationships={1: "mother"}), person(relationships={0: 8})], "non-negative"),
+    ],
+)
+def test_external_referral_links_are_checked_before_sending(
+    people: list[dict[str, object]], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        prepare_external_referral(people)
+
+
+def test_one_person_with_links_is_refused_and_a_list_of_one_is_json() -> None:
+    with pytest.raises(ValidationError, match="pass a list of people"):
+        prepare_external_referral(person(relationships={1: 5}))
+    write = prepare_external_referral([person()])
+    assert write.content_type == "application/json"
+    assert orjson.loads(write.body) == [
+        {"org_type_id": "1", "surname": "Smith", "description": "x"}
+    ]
+
+
+# -- done contacts ------------------------------------------------------------------------
+
+
+def test_done_contact_needs_the_wikis_fields() -> None:
+    fields = {
+        "user": 1,
+        "stage": 2,
+        "start_date": "2024-01-01",
+        "end_date": "2024-01-01",
+        "description": "x",
+    }
+    for name in fields:
+        with pytest.raises(ValidationError) as err:
+            prepare_done_contact(5, {k: v for k, v in fields.items() if k != name})
+        assert err.value.field == name
+    write = prepare_done_contact(5, {**fields, "travel_time": 10, "priority": 3})
+    assert (write.method, write.path) == ("PUT", "/v2/done_contacts/referral/5")
+    assert prepare_done_contact(5, fields, "wiki").method == "POST"
 
 
 def test_relationship_refuses_a_bad_carer_id() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dizions_async import __version__
+from dizions_async.cli._check import check
 from dizions_async.cli._demo import demo
 from dizions_async.cli._dict import dict_
 from dizions_async.cli._export import export_command
@@ -21,6 +22,7 @@ def app() -> None:
     """dizions: the Dizions API from the command line (reads, reports, export, migration)."""
 
 
+app.add_command(check)
 app.add_command(paths)
 app.add_command(serve)
 app.add_command(get)

@@ -32,6 +32,7 @@ from rich.text import Text
 from dizions_async._config import ENV_KEYS, Environment, Timeouts, check_base_url
 from dizions_async._redact import Secret, shown
 from dizions_async._text import printable
+from dizions_async.catalogue import WRITE_VERBS, WriteVerbs
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
@@ -91,6 +92,7 @@ class ClientOptions:
         org: Secret | None,
         user: Secret | None,
         base_url: str | None,
+        write_verbs: WriteVerbs | None = None,
         *,
         proxy: str | None = None,
         ca_file: str | None = None,
@@ -100,6 +102,7 @@ class ClientOptions:
     ) -> None:
         self._keys = (source, org, user)
         self.base_url = base_url
+        self.write_verbs = write_verbs
         self._proxy = proxy
         self.ca_file = ca_file
         self.timeout = timeout
@@ -132,6 +135,7 @@ class ClientOptions:
             proxy=self._proxy,
             ca_file=self.ca_file,
             allow_insecure=self.allow_insecure,
+            write_verbs=self.write_verbs,
             **settings,
         )
 
@@ -176,8 +180,9 @@ def client_options(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # The keys go straight into ClientOptions (whose repr hides them), never into a
         # local of their own that a traceback showing locals would print.
+        names = ("source", "org", "user", "base_url", "write_verbs")
         conn = ClientOptions(
-            *(kwargs.pop(name) for name in ("source", "org", "user", "base_url")),
+            *(kwargs.pop(name) for name in names),
             **{name: kwargs.pop(name) for name in _NETWORK_SETTINGS},
         )
         return command(*args, conn=conn, **kwargs)
@@ -189,6 +194,13 @@ def client_options(command: F) -> F:
         click.option("--org", callback=_secret, metavar="KEY", help="Org key [DIZIONS_ORG]."),
         click.option("--user", callback=_secret, metavar="KEY", help="User key [DIZIONS_USER]."),
         click.option("--base-url", default=None, help="API base URL [DIZIONS_BASE_URL]."),
+        click.option(
+            "--write-verbs",
+            type=click.Choice(WRITE_VERBS),
+            default=None,
+            help="Write convention: seed (PUT creates, POST updates) or wiki (POST creates, "
+            "PUT updates) [DIZIONS_WRITE_VERBS; default seed].",
+        ),
         click.option(
             "--proxy",
             default=None,

@@ -17,28 +17,32 @@ from dizions_async.results import DictionaryEntry
 
 @click.command(name="dict")
 @click.argument("group")
-@click.argument("table")
+@click.argument("table", required=False)
 @click.option("--search", default=None, metavar="TERM", help="Only entries matching TERM.")
 @grid_format_option
 @client_options
 def dict_(
     group: str,
-    table: str,
+    table: str | None,
     search: str | None,
     fmt: str,
     conn: ClientOptions,
     debug: bool,
 ) -> None:
-    """List the entries of dictionary GROUP TABLE (e.g. organisations district).
+    """List the entries of dictionary GROUP TABLE (e.g. organisations district), or of a
+    one-segment dictionary (client_type, branch, relationships, carer_relationships, rates).
 
     \b
-    Example:
+    Examples:
       dizions dict organisations district --search leeds
+      dizions dict client_type
     """
 
     async def job() -> list[DictionaryEntry]:
         async with conn.client() as dz:
             if search:
+                if table is None:
+                    raise click.UsageError("--search needs GROUP and TABLE")
                 return await dz.dictionary_search(group, table, search)
             return await dz.dictionary(group, table)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
+from typing import NoReturn
 
 import attrs
 import click
@@ -34,6 +36,7 @@ async def _serve(fake: FakeDizions) -> None:
         click.echo(f"  User:   {fake.keys.user}")
         for rule in fake.faults.rules:
             click.echo(f"Fault rule: {_describe(rule)}")
+        click.echo(f"Write verbs: {fake.write_verbs}; branches: {'on' if fake.branches else 'off'}")
         click.echo("Press Ctrl+C to stop.")
         sys.stdout.flush()
         await stop.wait()
@@ -66,6 +69,16 @@ def _parse_faults(
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the data and keys.")
 @click.option("--upload-dir", default=None, help="Folder for uploads (default: a temp folder).")
 @click.option(
+    "--write-verbs",
+    type=click.Choice(["seed", "wiki", "both"]),
+    default="both",
+    show_default=True,
+    help="Write convention(s) to accept; the other's verb is answered 405.",
+)
+@click.option(
+    "--branches", is_flag=True, help="The organisation uses branches (referrals need one)."
+)
+@click.option(
     "--fault",
     "faults",
     multiple=True,
@@ -85,11 +98,20 @@ def serve(
     clients: int,
     seed: int,
     upload_dir: str | None,
+    write_verbs: str,
+    branches: bool,
     faults: list[FaultConfig],
 ) -> None:
     """Run the fake Dizions server (for trying the SDK and for tests) until interrupted."""
     fake = FakeDizions(
-        clients=clients, seed=seed, db_path=db_path, upload_dir=upload_dir, host=host, port=port
+        clients=clients,
+        seed=seed,
+        db_path=db_path,
+        upload_dir=upload_dir,
+        host=host,
+        port=port,
+        write_verbs=write_verbs,
+        branches=branches,
     )
     for rule in faults:
         fake.faults.set(**attrs.asdict(rule))
@@ -97,3 +119,17 @@ def serve(
         asyncio.run(_serve(fake))
     except KeyboardInterrupt:
         click.echo("Stopped.")
+    except sqlite3.Error as exc:
+        _fail(f"cannot use --db {db_path!r}: {exc}")
+    except OSError as exc:
+        # The store opens first, so an OSError here is the listening socket (port in use,
+        # address not available, no permission for a low port) or the upload folder.
+        reason = exc.strerror or str(exc)
+        if upload_dir is not None and exc.filename is not None:
+            _fail(f"cannot use --upload-dir {upload_dir!r}: {reason}")
+        _fail(f"cannot listen on {host}:{port}: {reason}")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"dizions: error: {message}", err=True)
+    raise SystemExit(2)

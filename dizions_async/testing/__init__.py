@@ -19,9 +19,15 @@ Choices where the API document is silent:
 - ``PUT /v2/external_referral`` with a JSON array stages every person (all or none) and
   answers ``{"id": <first>, "ids": [...]}``; uploads answer the same shape. An upload is
   all or none: one refused or cut off part way leaves no file on disk and no row.
-- A client's relationships are read with the ``relationships`` field
-  (``/v2/clients/id/7/field/id;relationships``): ``[{"id", "relationship", "carer"}]``,
-  seen from both clients.
+- A client's relationships are read with the wiki's ``relationship_details`` field
+  (``[{"id", "relationship", "major", "send_one_letter_to_both", "joint_address"}]``)
+  and ``carer_relationship_details`` (``[{"id", "relationship"}]``), each seen from
+  both clients; ``PUT /v2/relationship_details/{A}/{B}`` replaces the pair's one.
+- ``write_verbs="seed" | "wiki" | "both"`` (default ``both``) says which write-verb
+  convention it takes; the other's verb answers 405 and does nothing. With
+  ``branches=True`` a referral create needs ``branch``.
+- ``GET /v2/business/configuration`` (the key test) answers ``{"name", "system",
+  "uses_branches"}``; ``/v2/{resource}/friendly_names`` answers field -> label.
 - ``/v2/dictionary`` answers every entry with its ``group`` and ``table``.
 
 Speed: the same read (same raw path and query string) is answered from a cache of the

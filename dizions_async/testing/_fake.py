@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from dizions_async.catalogue import WRITE_VERBS
 from dizions_async.client import Client
 from dizions_async.testing._faults import Faults
 from dizions_async.testing._server import Keys, LoggedRequest, ServerState, make_app
@@ -42,6 +43,11 @@ class FakeDizions:
         upload_dir: where uploads are written; None for a temporary folder removed on exit.
         host: the interface to listen on.
         port: the port; 0 picks a free one.
+        write_verbs: the write-verb convention(s) accepted: ``"seed"`` (PUT creates, POST
+            updates), ``"wiki"`` (POST creates, PUT updates, contact edits at
+            ``/{resource}/{ID}``) or ``"both"``. The other convention's verb is answered
+            405 (nothing done).
+        branches: the organisation uses branches, so a referral create needs ``branch``.
         ssl_context: serve HTTPS with this server-side context (e.g. from ``trustme``);
             :attr:`url` then starts with ``https://``.
 
@@ -62,8 +68,14 @@ class FakeDizions:
         upload_dir: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        write_verbs: str = "both",
+        branches: bool = False,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if write_verbs not in ("seed", "wiki", "both"):
+            raise ValueError(f"write_verbs must be 'seed', 'wiki' or 'both', got {write_verbs!r}")
+        self.write_verbs = write_verbs
+        self.branches = branches
         self.clients = clients
         self.seed = seed
         if keys is None:
@@ -131,11 +143,23 @@ class FakeDizions:
         upload_dir = self._upload_arg or self._temp_dir
         assert upload_dir is not None
         store = Store(self._db_path, clients=self.clients, seed=self.seed)
-        self._state = ServerState(store, self.keys, self.faults, upload_dir)
+        accepted = WRITE_VERBS if self.write_verbs == "both" else (self.write_verbs,)
+        self._state = ServerState(
+            store,
+            self.keys,
+            self.faults,
+            upload_dir,
+            write_verbs=frozenset(v for v in WRITE_VERBS if v in accepted),
+            branches=self.branches,
+        )
         self._runner = web.AppRunner(make_app(self._state), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self.stop()  # e.g. the port is in use: leave nothing open behind
+            raise
         server = site._server
         assert server is not None
         sockets: list[socket.socket] = list(getattr(server, "sockets", []) or [])
@@ -167,4 +191,7 @@ class FakeDizions:
         await self.stop()
 
     def __repr__(self) -> str:
-        return f"FakeDizions(url={self.url!r}, clients={self.clients}, seed={self.seed})"
+        return (
+            f"FakeDizions(url={self.url!r}, clients={self.clients}, seed={self.seed}, "
+            f"write_verbs={self.write_verbs!r})"
+        )

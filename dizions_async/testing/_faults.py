@@ -35,6 +35,15 @@ class Fault(str, enum.Enum):
     COMMIT_THEN_DROP = "commit_then_drop"
 
 
+def _header_value(value: object) -> str:
+    """``retry_after`` as header text: an int is whole seconds (``1`` sends ``Retry-After: 1``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"retry_after is seconds (an int) or header text, got {value!r}")
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"retry_after must not be negative, got {value}")
+    return str(value)
+
+
 @attrs.frozen
 class FaultConfig:
     """One fault rule.
@@ -44,7 +53,8 @@ class FaultConfig:
             matches ``/v2/clients`` and everything below it, for GET only).
         latency: seconds to wait before handling each matching request.
         rate_429: share of matching requests answered 429 with ``Retry-After``.
-        retry_after: the ``Retry-After`` header value (seconds or an HTTP date).
+        retry_after: the ``Retry-After`` header value: seconds (an int or text) or an
+            HTTP date.
         rate_503: share answered 503.
         drop: share whose connection is closed without a response.
         commit_then_fail: share of writes that are handled (committed) and then answered
@@ -56,7 +66,7 @@ class FaultConfig:
     route: str | None = None
     latency: float = 0.0
     rate_429: float = 0.0
-    retry_after: str = "1"
+    retry_after: str = attrs.field(default="1", converter=_header_value)
     rate_503: float = 0.0
     drop: float = 0.0
     commit_then_fail: float = 0.0
@@ -117,7 +127,7 @@ class Faults:
         *,
         latency: float = 0.0,
         rate_429: float = 0.0,
-        retry_after: str = "1",
+        retry_after: str | int = "1",
         rate_503: float = 0.0,
         drop: float = 0.0,
         commit_then_fail: float = 0.0,

@@ -21,6 +21,7 @@ __all__ = [
     "DDL",
     "EXTENSION_DATABASES",
     "EXTENSION_FIELDS",
+    "ONE_SEGMENT_DICTIONARIES",
     "TABLES",
     "VIEWS",
     "View",
@@ -90,6 +91,30 @@ _PROJECTS = {
 }
 _DICTIONARIES = {"grp": "TEXT", "tbl": "TEXT", "id": "INTEGER", "name": "TEXT"}
 
+# -- what the newer wiki pages add that is the fake's own (issue 13) ---------------------
+# (Their record fields, e.g. referral `branch`, a done contact's own `stage`, are in the
+# SDK's field table, _fields.py.) API_relationships: major, send_one_letter_to_both,
+# joint_address on a relationship.
+_RELATIONSHIPS.update({"major": "TEXT", "send_one_letter_to_both": "TEXT", "joint_address": "TEXT"})
+#: API_clinics: an attendance's treatments and activities (read as ``treatments``).
+_TREATMENTS = {
+    "id": "INTEGER PRIMARY KEY",
+    "attendance": "INTEGER",
+    "treatment": "INTEGER",
+    "ticked": "TEXT",
+    "paid": "TEXT",
+    "amount_paid": "REAL",
+}
+#: API_Dictionaries and the entity pages: dictionaries addressed by one segment
+#: (``/v2/dictionary/client_type``), as the (group, table) they are in this fake.
+ONE_SEGMENT_DICTIONARIES: Mapping[str, tuple[str, str]] = {
+    "client_type": ("clients", "type"),
+    "branch": ("organisations", "branch"),
+    "relationships": ("relationships", "relationships"),
+    "carer_relationships": ("relationships", "carer_relationships"),
+    "rates": ("attendances", "rates"),
+}
+
 #: Multiple-record extension databases: slug -> columns.
 EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
     "staff_disciplinary_13": _stored(
@@ -98,6 +123,8 @@ EXTENSION_DATABASES: Mapping[str, Mapping[str, str]] = {
     "wellcheck_notes_9": _stored(
         "extension_database", date_21="TEXT", note_22="TEXT", score_23="INTEGER"
     ),
+    # By its API name (API:_Extension_Databases), fields named as on that page.
+    "wellcheck_notes": _stored("extension_database", assessment_score="INTEGER", finances="TEXT"),
 }
 
 TABLES: Mapping[str, Mapping[str, str]] = {
@@ -113,6 +140,7 @@ TABLES: Mapping[str, Mapping[str, str]] = {
     "uploads": _UPLOADS,
     "projects": _PROJECTS,
     "dictionaries": _DICTIONARIES,
+    "attendance_treatments": _TREATMENTS,
     **EXTENSION_DATABASES,
 }
 
@@ -167,6 +195,7 @@ _INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("relationships", ("first",)),
     ("relationships", ("second",)),
     ("uploads", ("resource", "record")),
+    ("attendance_treatments", ("attendance",)),
     *((slug, (col,)) for slug in EXTENSION_DATABASES for col in ("referral", "client")),
 )
 
@@ -209,7 +238,8 @@ _DICTIONARY: Mapping[str, tuple[str, str]] = {
     "risk_level": ("referrals", "risk_level"),
     "contact_method": ("contacts", "contact_method"),
     "contact_type": ("contacts", "contact_type"),
-    "status": ("schedules", "status"),
+    "treatment": ("attendances", "treatments"),
+    "transport_method": ("contacts", "transport_method"),
     "outcome_44": ("extension", "outcome"),
     "relationship_first_to_second": ("relationships", "relationships"),
     "relationship_second_to_first": ("relationships", "relationships"),
@@ -332,18 +362,16 @@ def _referral_view() -> View:
 
 
 def _contact_view(done: bool) -> View:
+    # stage, contact_type and priority are the contact's own (API_done_contacts).
     shared = (
         "client",
         "contact_method",
-        "contact_type",
         "funding_sponsor",
         "introduction_source",
-        "priority",
         "project",
         "referral_complete",
         "referrer",
         "response_method",
-        "stage",
         "template",
     )
     cols = {
@@ -382,6 +410,18 @@ def _simple(table: str, **date_keys: str) -> View:
     )
 
 
+def _schedule_view() -> View:
+    # API_schedules reports on the client's fields: client_district, client_gender, ...
+    return attrs.evolve(
+        _simple(
+            "schedules",
+            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
+        ),
+        from_sql="schedules t" + _CLIENT_JOIN.format(ref="t"),
+        columns={**_base("schedules"), **_client_prefixed()},
+    )
+
+
 def _views() -> dict[str, View]:
     out = {
         "clients": _simple("clients"),
@@ -389,10 +429,7 @@ def _views() -> dict[str, View]:
         "done_contacts": _contact_view(True),
         "due_contacts": _contact_view(False),
         "workers": _simple("workers"),
-        "schedules": _simple(
-            "schedules",
-            date_active="t.start_date < {hi} AND (t.end_date IS NULL OR t.end_date >= {lo})",
-        ),
+        "schedules": _schedule_view(),
         "clinics": _simple("clinics"),
         "attendances": _simple("attendances", start="t.start >= {lo} AND t.start < {hi}"),
         "external_referral": _simple("external_referral"),

@@ -8,6 +8,7 @@ two done and a third of a due contact per referral). Dictionaries cover every ID
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -175,7 +176,13 @@ DICTIONARIES: dict[tuple[str, str], Sequence[str]] = {
     ("extension", "outcome"): ["No action", "Verbal warning", "Written warning"],
     ("relationships", "relationships"): ["Parent", "Child", "Spouse", "Sibling", "Friend"],
     ("relationships", "carer_relationships"): ["Is carer of", "Is cared for by"],
+    # wiki: attendance rates and treatments (API_clinics), contact transport methods
+    ("attendances", "rates"): ["Standard", "Concession", "Free"],
+    ("attendances", "treatments"): ["Lunch", "Transport", "Activity"],
+    ("contacts", "transport_method"): ["Car", "Bus", "On foot"],
 }
+#: API_schedules: a schedule's status is text, as in ``/status/completed``.
+SCHEDULE_STATUSES = ("pending", "completed", "cancelled")
 # Extension field dictionaries start at a high ID, as real ones do (the docs filter on 109).
 _DICT_START = {("clients", "website_photo_consent"): 108}
 
@@ -198,10 +205,16 @@ def _day(rng: random.Random, start: dt.date, span_days: int) -> dt.date:
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: Iterator[tuple[object, ...]]) -> None:
-    cols = list(TABLES[table])
+    first = next(rows, None)
+    if first is None:
+        return
+    # Rows fill the table's leading columns; later ones (the wiki's) are seeded by SQL.
+    cols = list(TABLES[table])[: len(first)]
     marks = ", ".join("?" for _ in cols)
     names = ", ".join(f'"{c}"' for c in cols)
-    conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+    conn.executemany(
+        f"INSERT INTO {table} ({names}) VALUES ({marks})", itertools.chain([first], rows)
+    )
 
 
 def _dictionary_rows() -> Iterator[tuple[object, ...]]:
@@ -325,6 +338,7 @@ def seed_database(conn: sqlite3.Connection, *, clients: int, seed: int) -> None:
                     _yn(rng, 0.5),
                     None,
                     f"{when.isoformat()} 09:00:00",
+                    1 + rid % 3,  # branch (API_referrals): not drawn, so the data stays
                     _pick(rng, ("referrals", "risk_level")) if rng.random() < 0.5 else None,
                 )
             )
@@ -376,7 +390,9 @@ def _seed_others(
                 rng.randint(1, workers),
                 rng.randint(1, max(1, clients)),
                 rng.randint(1, n_projects),
-                _pick(rng, ("schedules", "status")),
+                SCHEDULE_STATUSES[
+                    _pick(rng, ("schedules", "status")) - dict_start(("schedules", "status"))
+                ],
                 first.isoformat(),
                 last.isoformat() if last else None,
             )
@@ -418,9 +434,33 @@ def _seed_others(
             )
         for slug, rows in ext_rows.items():
             _insert(conn, slug, iter(rows))
+        _insert(
+            conn,
+            "wellcheck_notes",
+            (
+                (i, rng.randint(1, referrals), None, rng.randint(1, 10), "Managing")
+                for i in range(1, max(1, referrals // 10) + 1)
+            ),
+        )
         # An extension record's client is its referral's client.
         for slug in EXTENSION_DATABASES:
             conn.execute(
                 f"UPDATE {slug} SET client = "
                 f"(SELECT r.client FROM referrals r WHERE r.id = {slug}.referral)"
             )
+    _seed_wiki_fields(conn)
+
+
+def _seed_wiki_fields(conn: sqlite3.Connection) -> None:
+    """The columns the wiki pages add, from the rows already seeded (no random draws, so
+    the data seeded before them is as it was)."""
+    for statement in (
+        "UPDATE contacts SET (stage, contact_type, priority) = "
+        "(SELECT r.stage, r.contact_type, r.priority FROM referrals r "
+        "WHERE r.id = contacts.referral)",
+        "UPDATE contacts SET transport_method = 1 + id % 3 WHERE done = 1",
+        "INSERT INTO attendance_treatments (attendance, treatment, ticked, paid, amount_paid) "
+        "SELECT id, 1 + id % 3, 'Y', CASE WHEN id % 2 THEN 'Y' ELSE 'N' END, "
+        "CASE WHEN id % 2 THEN 3.5 ELSE 0 END FROM attendances WHERE id % 3 = 0",
+    ):
+        conn.execute(statement)

@@ -26,7 +26,15 @@ import attrs
 import orjson
 from aiohttp import BodyPartReader, web
 
-from dizions_async.catalogue import OperationKind, get_resource
+from dizions_async.catalogue import (
+    KEY_TEST_PATH,
+    WRITE_VERBS,
+    OperationKind,
+    WriteMatch,
+    WriteVerbs,
+    get_resource,
+    match_write,
+)
 from dizions_async.errors import QueryError
 from dizions_async.query import Query
 from dizions_async.testing._cache import ReadCache
@@ -38,7 +46,7 @@ __all__ = ["MAX_URL_BYTES", "Keys", "LoggedRequest", "ServerState", "make_app"]
 
 MAX_URL_BYTES = 8192
 _KEY_HEADERS = ("Source", "Org", "User")
-_LISTS = ("selectable_fields", "filterable_fields", "metrics")
+_LISTS = ("selectable_fields", "filterable_fields", "metrics", "friendly_names")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _log = logging.getLogger(__name__)
 # Bytes of body read by the request being handled (middleware and handler share a task).
@@ -92,10 +100,20 @@ class ServerState:
     keys: Keys
     faults: Faults
     upload_dir: Path
+    write_verbs: frozenset[WriteVerbs] = frozenset(WRITE_VERBS)
+    branches: bool = False
     requests: list[LoggedRequest] = attrs.field(factory=list)
     read_cache: ReadCache = attrs.field(factory=ReadCache)
     in_flight: int = 0
     peak_in_flight: int = 0
+
+    def configuration(self) -> dict[str, Any]:
+        """The answer to the key test, ``GET /v2/business/configuration`` [assumed shape]."""
+        return {
+            "name": "Fake Dizions charity",
+            "system": "training",
+            "uses_branches": "Y" if self.branches else "N",
+        }
 
 
 _STATE = web.AppKey("dizions_state", ServerState)
@@ -192,7 +210,8 @@ async def _answer(request: web.Request, handler: Handler, state: ServerState) ->
     try:
         return await handler(request)
     except Problem as problem:
-        return _json(problem.body(), problem.status)
+        headers = {"Allow": problem.allow} if problem.allow else None
+        return _json(problem.body(), problem.status, headers)
     except QueryError as exc:
         return _error(400, str(exc))
     except ConnectionResetError:
@@ -212,24 +231,16 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     width = 2 if segs[0] == "extension_database" and len(segs) > 1 else 1
     resource, rest = "/".join(segs[:width]), segs[width:]
     if request.method == "GET":
+        if path == KEY_TEST_PATH:
+            return _json(state.configuration())
         if resource == "dictionary":
             return _json(_dictionary(state.store, [unquote(s) for s in rest]))
         _known(resource, OperationKind.READ)
         if len(rest) == 1 and rest[0] in _LISTS:
             return _json(getattr(state.store, rest[0])(resource))
         return _read(state, request.raw_path)
-    if request.method == "PUT":
-        return await _put(request, state, resource, rest)
-    if request.method == "POST":
-        if len(rest) >= 2 and rest[0] == "id" and rest[1].isdigit():
-            record = int(rest[1])
-            if len(rest) == 2:
-                _known(resource, OperationKind.UPDATE)
-                fields = _single(await _body(request))
-                return _json({"id": state.store.update(resource, record, fields)})
-            if rest[2:] == ["uploads"] and resource in ("clients", "referrals"):
-                return await _upload(request, state, resource, record)
-        raise Problem(404, f"no such path for POST: {request.path!r}")
+    if request.method in ("PUT", "POST"):
+        return await _write(request, state, resource, rest)
     raise Problem(405, f"method {request.method} is not allowed")
 
 
@@ -239,8 +250,12 @@ def _known(resource: str, kind: OperationKind) -> None:
 
 
 def _dictionary(store: Store, rest: list[str]) -> list[dict[str, Any]]:
+    if rest and not rest[-1]:
+        rest = rest[:-1]  # the wiki's examples end some paths with "/"
     if not rest:
         return store.dictionary_all()
+    if len(rest) == 1:
+        return store.dictionary(rest[0])
     if len(rest) == 2:
         return store.dictionary(rest[0], rest[1])
     if len(rest) == 4 and rest[0] == "search":
@@ -267,26 +282,70 @@ def _read(state: ServerState, raw_path: str) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
-async def _put(
+def _route(state: ServerState, method: str, resource: str, rest: list[str]) -> WriteMatch:
+    """The write a request asks for, in a convention this server accepts.
+
+    Raises:
+        Problem: 405 for the other convention's verb (saying nothing was done, and which
+            setting sends what this server takes), 404 for an unknown write path.
+    """
+    try:
+        spec = get_resource(resource)
+    except QueryError:
+        raise Problem(404, f"unknown resource {resource!r}") from None
+    matches = match_write(spec, rest)
+    for match in matches:
+        if match.method == method and match.verbs in state.write_verbs:
+            return match
+    wanted = [m for m in matches if m.verbs in state.write_verbs]
+    if wanted:
+        other = next((m for m in matches if m.method == method), None)
+        why = f" (the {other.verbs} convention's verb)" if other is not None else ""
+        take = wanted[0]
+        raise Problem(
+            405,
+            f"{method}{why} is not allowed here: this server takes {take.method} for this "
+            f"path; nothing was done. Send it with write_verbs={take.verbs!r} "
+            "(Client(write_verbs=...), DIZIONS_WRITE_VERBS or --write-verbs)",
+            allow=take.method,
+        )
+    raise Problem(404, f"no such path for {method}: /v2/{resource}/{'/'.join(rest)}")
+
+
+async def _write(
     request: web.Request, state: ServerState, resource: str, rest: list[str]
 ) -> web.Response:
-    store = state.store
-    if not rest:
-        _known(resource, OperationKind.CREATE)
-        body = await _body(request)
+    match = _route(state, request.method, resource, rest)
+    store, kind, values = state.store, match.kind, match.values
+    if kind is OperationKind.UPLOAD:
+        return await _upload(request, state, resource, _record_id(values["id"], "record"))
+    body = await _body(request)
+    if kind is OperationKind.CREATE:
         if resource == "external_referral" and isinstance(body, list):
             ids = store.create_external_referrals(body)
             return _json({"id": ids[0], "ids": ids}, 201)
-        return _json({"id": store.create(resource, _single(body))}, 201)
-    if resource == "clients" and len(rest) == 2 and rest[0] == "external_id" and rest[1]:
-        fields = _single(await _body(request))
-        return _json({"id": store.create_client_by_external_id(unquote(rest[1]), fields)}, 201)
-    if resource == "due_contacts" and len(rest) == 2 and rest[0] == "referral":
-        if not rest[1].isdigit():
-            raise Problem(400, "the referral ID must be a whole number")
-        fields = _single(await _body(request))
-        return _json({"id": store.create_due_contact(int(rest[1]), fields)}, 201)
-    raise Problem(404, f"no such path for PUT: {request.path!r}")
+        created = store.create(resource, _single(body), branches=state.branches)
+    elif kind is OperationKind.CREATE_BY_EXTERNAL_ID:
+        created = store.create_client_by_external_id(unquote(values["external_id"]), _single(body))
+    elif kind is OperationKind.CREATE_FOR_REFERRAL:
+        referral = _record_id(values["referral"], "referral")
+        created = store.create_contact(resource, referral, _single(body))
+    elif kind is OperationKind.RELATE:
+        first = _record_id(values["first"], "first client")
+        second = _record_id(values["second"], "second client")
+        if not isinstance(body, list) or len(body) != 1:
+            raise Problem(400, "the body must be a JSON array of one relationship object")
+        return _json({"id": store.set_relationship(first, second, body[0])})
+    else:  # UPDATE, COMPLETE
+        record = _record_id(values["id"], "record")
+        return _json({"id": store.update(resource, record, _single(body))})
+    return _json({"id": created}, 201)
+
+
+def _record_id(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise Problem(400, f"the {what} ID must be a whole number, got {unquote(text)!r}")
+    return int(text)
 
 
 def _text(key: str, value: object) -> str:
@@ -299,10 +358,22 @@ def _text(key: str, value: object) -> str:
     raise Problem(400, f"field {key!r} must be a string, number or boolean")
 
 
+#: Fields of an external referral's person that map positions to relationship IDs.
+_LINKS = ("relationships", "carer_relationships")
+
+
 def _fields(data: object) -> dict[str, str]:
     if not isinstance(data, dict):
         raise Problem(400, "the body must be an object of fields")
-    return {str(k): _text(str(k), v) for k, v in data.items()}
+    out: dict[str, str] = {}
+    for k, v in data.items():
+        key = str(k)
+        if key in _LINKS and isinstance(v, dict):
+            # Kept as JSON text: the store checks the positions against the whole array.
+            out[key] = orjson.dumps({str(a): _text(key, b) for a, b in v.items()}).decode()
+        else:
+            out[key] = _text(key, v)
+    return out
 
 
 async def _body(request: web.Request) -> dict[str, str] | list[dict[str, str]]:

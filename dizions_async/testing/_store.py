@@ -18,7 +18,14 @@ import orjson
 
 from dizions_async.catalogue import OperationKind, get_resource
 from dizions_async.query import Query
-from dizions_async.testing._schema import DDL, TABLES, VIEWS, View, dictionary_of
+from dizions_async.testing._schema import (
+    DDL,
+    ONE_SEGMENT_DICTIONARIES,
+    TABLES,
+    VIEWS,
+    View,
+    dictionary_of,
+)
 from dizions_async.testing._seed import seed_database
 
 __all__ = ["Problem", "Store"]
@@ -29,17 +36,33 @@ _RELATIONSHIP_FIELDS = (
     "relationship_first_to_second_carer",
     "relationship_second_to_first_carer",
 )
-#: Computed fields a read may select besides the view's columns.
-_COMPUTED = {"clients": ("relationships",)}
+#: Computed fields a read may select besides the view's columns (API_relationships,
+#: API_clinics).
+_COMPUTED = {
+    "clients": ("relationship_details", "carer_relationship_details"),
+    "attendances": ("treatments",),
+}
+#: The body of ``PUT /v2/relationship_details/{A}/{B}`` (API_relationships): key -> column.
+_RELATION_KEYS = {
+    "relation_first_to_second": "first_to_second",
+    "relation_second_to_first": "second_to_first",
+    "carer_relation_first_to_second": "first_to_second_carer",
+    "carer_relation_second_to_first": "second_to_first_carer",
+    "major": "major",
+    "send_one_letter_to_both": "send_one_letter_to_both",
+    "joint_address": "joint_address",
+}
 
 
 class Problem(Exception):
-    """A request the API refuses: ``status`` and the ``{"error": message, **extra}`` body."""
+    """A request the API refuses: ``status`` and the ``{"error": message, **extra}`` body;
+    ``allow`` (for a 405) becomes the ``Allow`` header."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, *, allow: str = "", **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.allow = allow
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -154,6 +177,12 @@ class Store:
         view = _view(resource)
         return sorted({*view.columns, *view.date_keys})
 
+    def friendly_names(self, resource: str) -> dict[str, str]:
+        """Field -> friendly name, for every selectable field [assumed shape]."""
+        return {
+            name: name.replace("_", " ").capitalize() for name in self.selectable_fields(resource)
+        }
+
     def metrics(self, resource: str) -> list[str]:
         """Fields a report on ``resource`` may use as dimension or metric."""
         return list(_view(resource).columns)
@@ -170,8 +199,10 @@ class Store:
         from_sql = view.from_for(f"{select} {where}")
         sql = f"SELECT {select} FROM {from_sql} WHERE {where} ORDER BY t.id"
         out = [dict(zip(plain, row, strict=True)) for row in self._conn.execute(sql, params)]
-        if "relationships" in names:
-            self._add_relationships(out)
+        if "relationship_details" in names or "carer_relationship_details" in names:
+            self._add_relationships(out, names)
+        if "treatments" in names:
+            self._add_treatments(out)
         if "id" not in names:
             for record in out:
                 del record["id"]
@@ -281,20 +312,39 @@ class Store:
             conds.append(f"({template.format(**bounds)})")
         return " AND ".join(conds) or "1", params
 
-    def _add_relationships(self, records: list[dict[str, Any]]) -> None:
-        by_client: dict[int, list[dict[str, Any]]] = {}
-        for first, second, f2s, s2f, f2s_c, s2f_c in self._conn.execute(
+    def _add_relationships(self, records: list[dict[str, Any]], names: list[str]) -> None:
+        # Each client sees the relationship from its own side [assumed shape]:
+        # relationship_details [{"id", "relationship", "major", "send_one_letter_to_both",
+        # "joint_address"}], carer_relationship_details [{"id", "relationship"}].
+        plain: dict[int, list[dict[str, Any]]] = {}
+        carer: dict[int, list[dict[str, Any]]] = {}
+        for first, second, f2s, s2f, f2s_c, s2f_c, major, one_letter, joint in self._conn.execute(
             "SELECT first, second, first_to_second, second_to_first, first_to_second_carer, "
-            "second_to_first_carer FROM relationships ORDER BY id"
+            "second_to_first_carer, major, send_one_letter_to_both, joint_address "
+            "FROM relationships ORDER BY id"
         ):
-            by_client.setdefault(first, []).append(
-                {"id": second, "relationship": f2s, "carer": f2s_c}
-            )
-            by_client.setdefault(second, []).append(
-                {"id": first, "relationship": s2f, "carer": s2f_c}
+            shared = {"major": major, "send_one_letter_to_both": one_letter, "joint_address": joint}
+            for me, other, rel, rel_c in ((first, second, f2s, f2s_c), (second, first, s2f, s2f_c)):
+                plain.setdefault(me, []).append({"id": other, "relationship": rel, **shared})
+                if rel_c is not None:
+                    carer.setdefault(me, []).append({"id": other, "relationship": rel_c})
+        for record in records:
+            if "relationship_details" in names:
+                record["relationship_details"] = plain.get(record["id"], [])
+            if "carer_relationship_details" in names:
+                record["carer_relationship_details"] = carer.get(record["id"], [])
+
+    def _add_treatments(self, records: list[dict[str, Any]]) -> None:
+        by_attendance: dict[int, list[dict[str, Any]]] = {}
+        for attendance, treatment, ticked, paid, amount in self._conn.execute(
+            "SELECT attendance, treatment, ticked, paid, amount_paid "
+            "FROM attendance_treatments ORDER BY id"
+        ):
+            by_attendance.setdefault(attendance, []).append(
+                {"ticked": ticked, "paid": paid, "treatment": treatment, "amount_paid": amount}
             )
         for record in records:
-            record["relationships"] = by_client.get(record["id"], [])
+            record["treatments"] = by_attendance.get(record["id"], [])
 
     def _resolve(
         self, records: list[dict[str, Any]], asked: Iterable[str], names: list[str]
@@ -312,15 +362,23 @@ class Store:
 
     # -- dictionaries -----------------------------------------------------------------------
 
-    def dictionary(self, group: str, table: str) -> list[dict[str, Any]]:
-        """One dictionary as ``[{"id", "name"}]``.
+    def dictionary(self, group: str, table: str | None = None) -> list[dict[str, Any]]:
+        """One dictionary as ``[{"id", "name"}]``: by group and table, by one name
+        (``client_type``, ``branch``, ``relationships``, ``carer_relationships``, ``rates``),
+        or ``extension_database`` and a field's collaborator name.
 
         Raises:
             Problem: 404 when there is no such dictionary.
         """
-        found = self._names.get((group, table))
+        key: tuple[str, str] | None = (group, table) if table is not None else None
+        if table is None:
+            key = ONE_SEGMENT_DICTIONARIES.get(group)
+        elif group == "extension_database":
+            key = dictionary_of(table)
+        found = self._names.get(key) if key is not None else None
         if found is None:
-            raise Problem(404, f"unknown dictionary {group}/{table}")
+            shown = group if table is None else f"{group}/{table}"
+            raise Problem(404, f"unknown dictionary {shown}")
         return [{"id": k, "name": v} for k, v in found.items()]
 
     def dictionary_search(self, group: str, table: str, term: str) -> list[dict[str, Any]]:
@@ -345,13 +403,20 @@ class Store:
         sql = f"SELECT 1 FROM {view.table} t WHERE t.id = ?{cond}"
         return self._conn.execute(sql, (record_id,)).fetchone() is not None
 
-    def create(self, resource: str, fields: Mapping[str, str]) -> int:
+    def create(self, resource: str, fields: Mapping[str, str], *, branches: bool = False) -> int:
         """Create one record; returns its ID.
+
+        Args:
+            resource: the resource's path name.
+            fields: the body.
+            branches: the organisation uses branches, so a referral needs ``branch``.
 
         Raises:
             Problem: 404 for a resource that cannot be created this way; 400 for a
                 missing mandatory field, an unknown field, or a bad reference.
         """
+        if branches and resource == "referrals" and not fields.get("branch"):
+            raise Problem(400, "missing mandatory field(s): branch (this system uses branches)")
         view = _view(resource)
         if resource in ("done_contacts", "due_contacts") or not get_resource(resource).supports(
             OperationKind.CREATE
@@ -379,21 +444,60 @@ class Store:
 
     def create_due_contact(self, referral: int, fields: Mapping[str, str]) -> int:
         """Create a due contact (an incomplete action) on ``referral``."""
+        return self.create_contact("due_contacts", referral, fields)
+
+    def create_contact(self, resource: str, referral: int, fields: Mapping[str, str]) -> int:
+        """Create a due or done contact on ``referral`` (``resource`` says which)."""
         if not self.exists("referrals", referral):
             raise Problem(404, f"referral {referral} not found")
-        view = VIEWS["due_contacts"]
-        row = self._checked("due_contacts", view, fields, create=True)
+        row = self._checked(resource, VIEWS[resource], fields, create=True)
+        done = int(resource == "done_contacts")
         with self._conn:
-            return self._insert("contacts", {**row, "referral": referral, "done": 0})
+            return self._insert("contacts", {**row, "referral": referral, "done": done})
+
+    def set_relationship(self, first: int, second: int, body: Mapping[str, str]) -> int:
+        """Relate two clients (``PUT /v2/relationship_details/{first}/{second}``), replacing
+        any relationship between them; returns ``first``.
+
+        Raises:
+            Problem: 400 for an unknown key, a missing standard relationship (a carer one
+                needs it too), the same client twice; 404 for an unknown client.
+        """
+        unknown = sorted(set(body) - set(_RELATION_KEYS))
+        if unknown:
+            raise Problem(400, f"unknown relationship key(s): {', '.join(unknown)}")
+        for key in list(_RELATION_KEYS)[:2]:
+            if not body.get(key):
+                raise Problem(400, f"a relationship needs {key}")
+        if first == second:
+            raise Problem(400, f"client {first} cannot be related to itself")
+        for client in (first, second):
+            if not self.exists("clients", client):
+                raise Problem(404, f"client {client} not found")
+        row: dict[str, object] = {"first": first, "second": second}
+        for key, column in _RELATION_KEYS.items():
+            value = body.get(key) or None
+            is_id = key.startswith(("relation", "carer"))
+            row[column] = _as_int(key, value) if is_id and value is not None else value
+        with self._conn:
+            self._conn.execute(
+                "DELETE FROM relationships WHERE (first = ? AND second = ?) "
+                "OR (first = ? AND second = ?)",
+                (first, second, second, first),
+            )
+            self._insert("relationships", row)
+        return first
 
     def create_external_referrals(self, people: Sequence[Mapping[str, str]]) -> list[int]:
         """Stage external referrals (all or none); returns their IDs."""
         view = VIEWS["external_referral"]
-        client_fields = VIEWS["clients"].writable
+        client_fields = VIEWS["clients"].writable | set(_PERSON_LINKS)
+        links = _person_links(people)
         rows = []
-        for person in people:
+        for index, given in enumerate(people):
+            person: dict[str, Any] = {**given, **links[index]}
             own = {k: v for k, v in person.items() if k in view.writable and k != "data"}
-            extra = {k: v for k, v in person.items() if k not in own}
+            extra = {k: v for k, v in person.items() if k not in own and v is not None}
             unknown = sorted(set(extra) - client_fields)
             if unknown:
                 raise Problem(400, f"unknown field(s) for external_referral: {', '.join(unknown)}")
@@ -525,6 +629,36 @@ class Store:
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+
+_PERSON_LINKS = ("relationships", "carer_relationships")
+
+
+def _person_links(people: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Each person's relationships to others of the array by position (API:_External_
+    Referrals), checked: positions in range, not the person itself, and in pairs."""
+    out: list[dict[str, Any]] = [{} for _ in people]
+    for name in _PERSON_LINKS:
+        table: list[dict[int, int]] = []
+        for index, person in enumerate(people):
+            raw = person.get(name) or "{}"
+            try:
+                given = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise Problem(400, f"person {index}: {name} must map positions to IDs") from None
+            if not isinstance(given, dict):
+                raise Problem(400, f"person {index}: {name} must map positions to IDs")
+            own = {_as_int(name, k): _as_int(name, v) for k, v in given.items()}
+            for other in own:
+                if not 0 <= other < len(people) or other == index:
+                    raise Problem(400, f"person {index}: {name} names person {other}")
+            table.append(own)
+            out[index][name] = {str(k): v for k, v in own.items()} or None
+        for index, own in enumerate(table):
+            for other in own:
+                if index not in table[other]:
+                    raise Problem(400, f"person {index}: {name} to person {other} has no pair")
+    return out
 
 
 def _as_int(field: str, value: object) -> int:
