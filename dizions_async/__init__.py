@@ -6,6 +6,7 @@ The public names are re-exported here; everything else is an implementation deta
 from __future__ import annotations
 
 from dizions_async._config import Timeouts
+from dizions_async._version import __version__ as __version__
 from dizions_async._writes import UploadResult
 from dizions_async.client import Client
 from dizions_async.query import ExtensionDatabase, Query
@@ -24,4 +25,3 @@ __all__ = [
     "Timeouts",
     "UploadResult",
 ]
-__version__ = "0.1.0.dev0"

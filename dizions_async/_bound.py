@@ -9,21 +9,34 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
 
 from dizions_async.errors import QueryError
 from dizions_async.query import FilterValue, Query
 
 if TYPE_CHECKING:
-    from dizions_async.client import Client
     from dizions_async.models import Record
     from dizions_async.results import Report
 
-__all__ = ["BoundQuery", "model_of", "unwrap"]
+__all__ = ["BoundQuery", "Runner", "model_of", "unwrap"]
 
 T = TypeVar("T")
 #: The model of the bound query's resource (``models.Record`` when not known statically).
 M = TypeVar("M", bound="Record")
+
+
+class Runner(Protocol):
+    """What a BoundQuery needs of its client (``Client`` is one): it runs the query.
+
+    A protocol, not ``Client`` itself, so this module depends only on the pure layers
+    and the client modules import it, never the other way round.
+    """
+
+    async def fetch(self, query: Query, as_: Any = None) -> list[Any]: ...
+
+    async def fetch_one(self, query: Query, as_: Any = None) -> Any: ...
+
+    async def report(self, query: Query) -> Report: ...
 
 
 class BoundQuery(Generic[M]):
@@ -36,7 +49,7 @@ class BoundQuery(Generic[M]):
 
     __slots__ = ("_client", "query")
 
-    def __init__(self, client: Client, query: Query) -> None:
+    def __init__(self, client: Runner, query: Query) -> None:
         self._client = client
         self.query = query
 
@@ -85,7 +98,7 @@ class BoundQuery(Generic[M]):
 
     async def fetch_one(self) -> dict[str, Any]:
         """The one record, as :meth:`Client.fetch_one`."""
-        return await self._client.fetch_one(self.query)
+        return cast("dict[str, Any]", await self._client.fetch_one(self.query))
 
     async def typed(self) -> list[M]:
         """The records as the resource's model (``models.Client`` for clients...).
@@ -126,5 +139,15 @@ def model_of(query: Query) -> type[Record]:
 
 
 def unwrap(query: Query | BoundQuery[Any]) -> Query:
-    """The plain :class:`Query` of ``query`` (itself, unless it is bound)."""
-    return query.query if isinstance(query, BoundQuery) else query
+    """The plain :class:`Query` of ``query`` (itself, unless it is bound).
+
+    Raises:
+        QueryError: ``query`` is neither (a resource name passed as is, say).
+    """
+    if isinstance(query, Query):
+        return query
+    if isinstance(query, BoundQuery):
+        return query.query
+    raise QueryError(
+        f"expected a Query, got {type(query).__name__}: build one with Query(...) or dz.query(...)"
+    )

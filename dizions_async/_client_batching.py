@@ -33,7 +33,7 @@ from dizions_async.batching import (
     plan_pieces,
 )
 from dizions_async.errors import DizionsError, QueryError
-from dizions_async.protocol import Request, decode_records, redact
+from dizions_async.protocol import Request, decode_records, decode_report, redact
 from dizions_async.query import Query, describe_query
 
 if TYPE_CHECKING:
@@ -51,10 +51,6 @@ class _ClientBatching(_ClientCore):
         """``q`` for an error message: its keys only, unless this client shows values."""
         return describe_query(q, self._log_values)
 
-    if TYPE_CHECKING:
-        # A read of Client (client.py); gather runs report queries through it.
-        async def report(self, query: Query | BoundQuery[Any]) -> Report: ...
-
     async def _fetch_records(
         self,
         q: Query,
@@ -63,16 +59,13 @@ class _ClientBatching(_ClientCore):
         on_progress: ProgressCallback | None,
     ) -> list[Any]:
         """The records of record query ``q``: one request if its URL fits, else pieces."""
+        # (Past 2 * len(ids) the IDs alone are too long: no need to compile the path.)
         if split is None and 2 * len(q.ids) <= self._max_url_length:
-            # (Past that, the IDs alone are too long: no need to compile the path to know.)
-            path = q.path
-            query_string = q.query_string if q.resolve else ""
-            size = len(self._base) + len(path) + (len(query_string) + 1 if query_string else 0)
-            if size <= self._max_url_length:
+            request = self._get_if_fits(q.path, q.query_string if q.resolve else "")
+            if request is not None:
                 # The hot path: one request, nothing planned.
                 if on_progress is not None:
                     on_progress(0, 1)
-                request = self._get(path, query_string)
                 rows = decode_records(request, await self._send(request))
                 if on_progress is not None:
                     on_progress(1, 1)
@@ -80,6 +73,12 @@ class _ClientBatching(_ClientCore):
                     return rows
                 return structure_records(rows, as_, request.label)
         return await self._fetch_pieces(q, as_, split, on_progress)
+
+    async def _fetch_report(self, q: Query) -> Report:
+        """The report of report query ``q`` (for :meth:`Client.report` and gather)."""
+        request = self._get(q.path, q.query_string if q.resolve else "")
+        response = await self._send(request)
+        return decode_report(request, response, metric=q.metric_key is not None)
 
     def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Piece]:
         """The requests to send for ``query``: ``split`` first, then cut to the URL limit."""
@@ -178,7 +177,7 @@ class _ClientBatching(_ClientCore):
         async def run(index: int, q: Query) -> Any:
             try:
                 if q.dimension_key is not None:
-                    return await self.report(q)
+                    return await self._fetch_report(q)
                 return await self._fetch_records(q, as_, None, None)
             except DizionsError as exc:
                 path = q.path if self._log_values else redact(q.path)
@@ -209,7 +208,9 @@ class _ClientBatching(_ClientCore):
         request = self._piece_request(piece)
         try:
             async with self._stream(request) as response:
-                async for batch in record_batches(response.chunks, label=request.label):
+                async for batch in record_batches(
+                    response.chunks, label=request.label, max_record_bytes=self._max_record_bytes
+                ):
                     if seen is not None:
                         batch = seen.filter(batch)
                         if not batch:

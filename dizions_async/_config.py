@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -42,7 +43,10 @@ ENV_KEYS = {
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+    # `not value > 0` refuses NaN too; a bool is not a number of seconds.
+    if value is not None and (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+    ):
         raise ConfigurationError(f"Timeouts.{attribute.name} must be a positive number or None")
 
 
@@ -73,6 +77,11 @@ class Keys:
 
     def __repr__(self) -> str:
         return "Keys(source=***, org=***, user=***)"
+
+
+#: Characters an HTTP header value cannot carry: C0 controls and DEL (tab included: a
+#: key has none), and anything past Latin-1.
+_UNSAFE = re.compile("[\x00-\x1f\x7f\u0100-\U0010ffff]")
 
 
 class Environment(Mapping[str, str]):
@@ -106,8 +115,11 @@ def _key_problem(key: Secret, header: str) -> str | None:
         return f"the {header} key must be a string"
     if not key.reveal().strip():
         return "no {header} key: pass {name}=... to Client() or set {variable}"
-    if any(c in key.reveal() for c in "\r\n\0"):
-        return f"the {header} key holds a line break or NUL character"
+    if _UNSAFE.search(key.reveal()):
+        return (
+            f"the {header} key holds a control character or a character outside "
+            "Latin-1, which no HTTP header can carry; check how it was copied"
+        )
     return None
 
 
@@ -123,8 +135,9 @@ def resolve_keys(
     frame of a traceback from here holds a raw key.
 
     Raises:
-        ConfigurationError: a key is missing from both, or is not a one-line string; the
-            message names the argument and the environment variable (never a key's value).
+        ConfigurationError: a key is missing from both (the message names the argument
+            and the environment variable), is not a string, or holds a C0 control
+            character, DEL or a character outside Latin-1. Messages never show a key.
     """
     given = {"source": Secret(source), "org": Secret(org), "user": Secret(user)}
     found: dict[str, Secret] = {}
@@ -140,7 +153,8 @@ def resolve_keys(
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    # Only the exact name: "evil.localhost" resolves wherever a resolver says it does.
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -153,8 +167,9 @@ def check_base_url(
 ) -> URL:
     """The base URL (argument, else ``DIZIONS_BASE_URL``, else the default), checked.
 
-    ``https`` always; ``http`` only to a loopback host (127.0.0.0/8, ::1, localhost) or
-    with ``allow_insecure=True``, because the keys travel in headers.
+    ``https`` always; ``http`` only to a loopback IP literal (127.0.0.0/8, ``::1``), the
+    exact name ``localhost``, or with ``allow_insecure=True``, because the keys travel
+    in headers.
 
     Raises:
         ConfigurationError: not an absolute http(s) URL; ``http`` to another host; a

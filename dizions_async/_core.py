@@ -42,6 +42,7 @@ from dizions_async._logging import configure_from_env, logger
 from dizions_async._network import TlsSetting, choose_proxy, tls_setting, verification_off
 from dizions_async._redact import Secret, values_opted_in
 from dizions_async._resolve import DictionaryCache
+from dizions_async._version import __version__
 from dizions_async.catalogue import WriteVerbs
 from dizions_async.errors import (
     ClientClosedError,
@@ -53,6 +54,8 @@ from dizions_async.errors import (
     WrongEventLoopError,
 )
 from dizions_async.protocol import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RECORD_BYTES,
     Request,
     Response,
     auth_headers,
@@ -97,6 +100,8 @@ class _ClientCore:
         transport: Transport | None = None,
         log_values: bool | None = None,
         max_url_length: int = 4096,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         write_verbs: WriteVerbs | None = None,
         proxy: str | URL | None = None,
         trust_env: bool = True,
@@ -115,6 +120,11 @@ class _ClientCore:
         self._base = str(self._base_url)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be a positive int")
+        if max_response_bytes is not None:
+            _check_size("max_response_bytes", max_response_bytes)
+        _check_size("max_record_bytes", max_record_bytes)
+        self._max_response_bytes = max_response_bytes
+        self._max_record_bytes = max_record_bytes
         if isinstance(timeout, (int, float)):
             timeout = Timeouts(total=float(timeout))
         self._timeouts = timeout
@@ -126,8 +136,6 @@ class _ClientCore:
             if count <= 0 or period <= 0:
                 raise ConfigurationError("rate_limit must be (positive count, positive seconds)")
             self._limiter = AsyncLimiter(count, period)
-        from dizions_async import __version__
-
         self._headers = auth_headers(
             keys.source, keys.org, keys.user, user_agent=f"dizions_async/{__version__}"
         )
@@ -258,6 +266,7 @@ class _ClientCore:
                 pool_size=self._max_concurrency,
                 proxy=self._proxy,
                 ssl=self._tls,
+                max_response_bytes=self._max_response_bytes,
             )
         return transport
 
@@ -295,10 +304,12 @@ class _ClientCore:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _url(self, path: str, query_string: str = "") -> URL:
+    def _url_text(self, path: str, query_string: str) -> str:
         text = self._base + path
-        if query_string:
-            text = f"{text}?{query_string}"
+        return f"{text}?{query_string}" if query_string else text
+
+    def _url(self, path: str, query_string: str = "") -> URL:
+        text = self._url_text(path, query_string)
         if len(text) > self._max_url_length:
             raise QueryError(
                 f"the URL would be {len(text)} characters, over max_url_length="
@@ -306,11 +317,22 @@ class _ClientCore:
             )
         return URL(text, encoded=True)
 
+    def _get_if_fits(self, path: str, query_string: str) -> Request | None:
+        """The GET of ``path``, or None when its URL is over ``max_url_length``.
+
+        The read hot path: the URL text is built and measured once, nothing else planned.
+        """
+        text = self._url_text(path, query_string)
+        if len(text) > self._max_url_length:
+            return None
+        return self._get_url(URL(text, encoded=True))
+
     def _get(self, path: str, query_string: str = "") -> Request:
         """A GET request for an already percent-encoded path under the base URL."""
-        return Request.build(
-            "GET", self._url(path, query_string), self._headers, show_values=self._log_values
-        )
+        return self._get_url(self._url(path, query_string))
+
+    def _get_url(self, url: URL) -> Request:
+        return Request.build("GET", url, self._headers, show_values=self._log_values)
 
     def _request(
         self,
@@ -457,7 +479,7 @@ class _ClientCore:
         else:
             sent = Failure.NOT_SENT if isinstance(outcome, ConnectError) else Failure.MAYBE_SENT
             delay = policy.delay(idempotent=request.idempotent, retries=retries, failure=sent)
-            delay = delay if request.resendable else None
+            delay = delay if request.resendable and outcome.retryable else None
             if delay is None or self._past_deadline(call, delay):
                 raise self._final_error(request, outcome, retries) from None
             reason = type(outcome).__name__
@@ -479,7 +501,12 @@ class _ClientCore:
             return exc
         message = str(exc) + (f" (after {retries} retries)" if retries else "")
         return type(exc)(
-            message, method=exc.method, url=exc.url, retries=retries, outcome_unknown=unknown
+            message,
+            method=exc.method,
+            url=exc.url,
+            retries=retries,
+            outcome_unknown=unknown,
+            retryable=exc.retryable,
         )
 
     async def _send(self, request: Request) -> Response:
@@ -537,7 +564,7 @@ class _ClientCore:
             response = await stack.enter_async_context(opened)
             if response.status < 300:
                 return response
-            # An error body is small: read it whole, for the error's message.
+            # The start of an error body is enough for the message; the rest is not read.
             return Response(response.status, response.headers, await response.read())
 
         while True:
@@ -549,6 +576,11 @@ class _ClientCore:
                     yield outcome
                     return
             await self._retry_after(call, outcome)
+
+
+def _check_size(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int (bytes), got {value!r}")
 
 
 async def _close_at_loop_shutdown(client: _ClientCore) -> AsyncGenerator[None, None]:

@@ -96,7 +96,7 @@ class _Tracing:
     def __init__(self) -> None:
         from opentelemetry import context, propagate, trace
 
-        from dizions_async import __version__
+        from dizions_async._version import __version__
 
         self.context = context
         self.propagate = propagate

@@ -24,29 +24,29 @@ close to fetch, and ijson keeps every body decodable in bounded memory.
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 import ijson  # type: ignore[import-untyped]
 import orjson
 
+from dizions_async._logging import logger
 from dizions_async.errors import DecodeError, DizionsError
-from dizions_async.protocol import checked_records
+from dizions_async.protocol import MAX_DEPTH, MAX_RECORD_BYTES, checked_records
 
 __all__ = ["BACKEND_NAME", "FAST_PATH_LIMIT", "record_batches"]
 
-log = logging.getLogger("dizions_async")
 
 try:
     _BACKEND: Any = ijson.get_backend("yajl2_c")
 except ImportError:  # pragma: no cover - depends on how ijson was built
     # Pure-Python ijson still works, several times slower; say so once, at import.
     _BACKEND = ijson
-    log.info("ijson's C backend (yajl2_c) is unavailable; streaming uses %s", ijson.backend)
+    logger.info("ijson's C backend (yajl2_c) is unavailable; streaming uses %s", ijson.backend)
 
 #: Which ijson backend decodes streams the fast path cannot (``"yajl2_c"`` normally).
 BACKEND_NAME: str = getattr(_BACKEND, "backend_name", None) or str(ijson.backend)
@@ -77,17 +77,23 @@ def _orjson_numbers(value: Any, label: str) -> Any:
     because its float mode is yajl's, which refuses integers beyond 64 bits that orjson
     (and so ``fetch``) reads: an integer past orjson's range becomes a float, a Decimal a
     float (both correctly rounded, as orjson's parser is), and an infinite one an error.
+    Containers are changed in place, walked with a list, not recursion: a record may be
+    nested :data:`~dizions_async.protocol.MAX_DEPTH` deep, past Python's recursion limit.
     """
-    kind = type(value)
-    if kind is dict:
-        for key, item in value.items():
-            if type(item) in _EXACT:
-                value[key] = _orjson_numbers(item, label)
-        return value
-    if kind is list:
-        return [_orjson_numbers(item, label) for item in value]
-    if kind is int and _INT_MIN <= value <= _INT_MAX:
-        return value
+    box = [value]
+    todo: list[Any] = [box]
+    while todo:
+        node = todo.pop()
+        for key, item in node.items() if type(node) is dict else enumerate(node):
+            kind = type(item)
+            if kind is dict or kind is list:
+                todo.append(item)
+            elif kind is Decimal or (kind is int and not _INT_MIN <= item <= _INT_MAX):
+                node[key] = _float(item, label)
+    return box[0]
+
+
+def _float(value: int | Decimal, label: str) -> float:
     try:
         number = float(value)
     except OverflowError:
@@ -95,9 +101,6 @@ def _orjson_numbers(value: Any, label: str) -> Any:
     if number in (float("inf"), float("-inf")):
         raise DecodeError(f"{label}: the body holds a number too large for a float")
     return number
-
-
-_EXACT = frozenset({dict, list, int, Decimal})
 
 
 def _plain(item: Any, label: str) -> Any:
@@ -112,21 +115,117 @@ def _plain(item: Any, label: str) -> Any:
 
 _DIGITS = b"0123456789"
 
+#: A backslash and the character it escapes (in valid JSON, only inside strings).
+_ESCAPE = re.compile(rb"\\.", re.S)
+#: Every byte but the four brackets, for ``bytes.translate`` to delete.
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+#: Passes that remove whole bracket pairs before levels are followed one by one.
+_PASSES = 8
+#: The change of depth at each bracket, by byte value.
+_STEP = tuple(1 if c in b"[{" else -1 if c in b"]}" else 0 for c in range(256))
+
+
+class _Shape:
+    """The nesting depth and the size of the current record of a JSON body, followed
+    chunk by chunk from its brackets and strings without parsing it, so a body that
+    would make ijson's memory grow (deep nesting: quadratic; an endless record or
+    string: linear) is refused before ijson reads it.
+
+    Escapes are dropped, the text is split at quotes (every other piece is inside a
+    string), and the levels of the brackets outside strings followed: all in C (``re``,
+    ``bytes.split``, ``bytes.translate``, ``bytes.replace``, ``itertools.accumulate``).
+    A record's size is counted from the end of the last chunk in which the body was back
+    at depth one (between the outer array's elements), so a record is refused within one
+    chunk of passing ``max_record_bytes``.
+    """
+
+    __slots__ = ("_boundary", "_depth", "_escaped", "_in_string", "_label", "_max", "_offset")
+
+    def __init__(self, label: str, max_record_bytes: int) -> None:
+        self._label = label
+        self._max = max_record_bytes
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False  # the chunk before ended in a lone backslash
+        self._offset = 0  # bytes seen, this chunk included
+        self._boundary = 0  # where the current record is taken to start
+
+    def feed(self, data: bytes) -> None:
+        """Follow ``data``, the next bytes of the body.
+
+        Raises:
+            DecodeError: nesting deeper than MAX_DEPTH, or a record past the size limit.
+        """
+        self._offset += len(data)
+        if self._escaped and data:
+            data, self._escaped = data[1:], False
+        if b"\\" in data:
+            data = _ESCAPE.sub(b"", data)  # an escaped quote or bracket is not structure
+            if data.endswith(b"\\"):  # escapes the first byte of the next chunk
+                data, self._escaped = data[:-1], True
+        pieces = data.split(b'"')
+        was_in_string = self._in_string
+        if len(pieces) % 2 == 0:
+            self._in_string = not was_in_string
+        if was_in_string and len(pieces) == 1:  # still inside one string
+            self._check_size(back_at_one=False)
+            return
+        brackets = b"".join(pieces[1 if was_in_string else 0 :: 2]).translate(None, _NOT_BRACKETS)
+        # Removing whole pairs ("{}", "[]", then what they enclosed) leaves the lowest
+        # level as it was and lowers the highest by at most one per replace (two per
+        # pass): a few passes shrink a chunk of records to a few brackets, whose levels
+        # are cheap to follow.
+        short, passes = brackets, 0
+        while passes < _PASSES:
+            shorter = short.replace(b"{}", b"").replace(b"[]", b"")
+            if len(shorter) == len(short):
+                break
+            short, passes = shorter, passes + 1
+        levels = list(accumulate(map(_STEP.__getitem__, short), initial=self._depth))
+        if max(levels) + 2 * passes > MAX_DEPTH:  # perhaps too deep: follow every bracket
+            levels = list(accumulate(map(_STEP.__getitem__, brackets), initial=self._depth))
+            if max(levels) > MAX_DEPTH:
+                raise DecodeError(f"{self._label}: the body nests deeper than {MAX_DEPTH} levels")
+        self._depth = levels[-1]
+        self._check_size(back_at_one=min(levels) <= 1)
+
+    def _check_size(self, *, back_at_one: bool) -> None:
+        if back_at_one:
+            self._boundary = self._offset
+        elif self._offset - self._boundary > self._max:
+            raise DecodeError(
+                f"{self._label}: a record passed max_record_bytes={self._max}; "
+                "raise it with Client(max_record_bytes=...) if such records are expected"
+            )
+
 
 class _Reader:
     """The ``async read(n)`` ijson wants: buffered bytes first, then the chunk iterator.
 
-    It counts reads, so the caller can cut record batches at chunk boundaries. It also
-    refuses a run of more digits than ``int()`` takes (``sys.get_int_max_str_digits()``):
+    It counts reads, so the caller can cut record batches at chunk boundaries. It refuses
+    a body nested too deep or with a record too large (:class:`_Shape`), and a run of
+    more digits than ``int()`` takes (``sys.get_int_max_str_digits()``):
     ijson's C backend, in exact-number mode, crashes the process on such an integer
     instead of raising. No such number decodes anyway (orjson refuses past ~309 digits);
     the rare string of that many digits is refused with it.
     """
 
-    __slots__ = ("_chunks", "_digits", "_label", "_long_run", "_max_digits", "_pending", "reads")
+    __slots__ = (
+        "_chunks",
+        "_digits",
+        "_label",
+        "_long_run",
+        "_max_digits",
+        "_pending",
+        "_shape",
+        "reads",
+    )
 
-    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], label: str) -> None:
+    def __init__(
+        self, head: bytes, chunks: AsyncIterator[bytes], label: str, max_record_bytes: int
+    ) -> None:
         self._chunks = chunks
+        self._shape = _Shape(label, max_record_bytes)
         self._pending = head
         self._label = label
         self.reads = 0
@@ -151,6 +250,7 @@ class _Reader:
             self._pending = b""
         if self._max_digits:
             self._check_digits(data)
+        self._shape.feed(data)
         return data
 
     def _check_digits(self, data: bytes) -> None:
@@ -169,13 +269,18 @@ class _Reader:
 
 
 async def _ijson_batches(
-    head: bytes, chunks: AsyncIterator[bytes], label: str, chunk_size: int, skip_first: bool
+    head: bytes,
+    chunks: AsyncIterator[bytes],
+    label: str,
+    chunk_size: int,
+    skip_first: bool,
+    max_record_bytes: int,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Records of the array whose text is ``head`` followed by ``chunks``, via ijson.
 
     ``skip_first`` drops a placeholder element the caller put before a ``,``.
     """
-    reader = _Reader(head, chunks, label)
+    reader = _Reader(head, chunks, label, max_record_bytes)
     # Exact numbers: see _orjson_numbers.
     items = _BACKEND.items_async(reader, "item", buf_size=chunk_size, use_float=False)
     batch: list[dict[str, Any]] = []
@@ -218,6 +323,7 @@ async def record_batches(
     label: str,
     chunk_size: int = 64 * 1024,
     fast_path_limit: int = FAST_PATH_LIMIT,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The records of a JSON array body, in batches, decoded as the chunks arrive.
 
@@ -227,15 +333,22 @@ async def record_batches(
         chunk_size: the most bytes ijson is handed at once.
         fast_path_limit: bytes buffered without a whole record before ijson takes over
             (0: ijson from the start).
+        max_record_bytes: the largest record decoded. The fast path never buffers more
+            than this (nor more than ``fast_path_limit``); ijson's input is checked for it
+            and for nesting deeper than ``MAX_DEPTH`` before ijson reads it.
 
     Returns:
         An async iterator of non-empty lists of records (JSON objects), in body order.
 
     Raises:
-        DecodeError: the body is empty, not an array, not valid JSON, cut short, or holds
-            something other than objects.
+        DecodeError: the body is empty, not an array, not valid JSON, cut short, holds
+            something other than objects, a record over ``max_record_bytes`` or nesting
+            deeper than ``MAX_DEPTH``.
         TransportError: from ``chunks``, when the connection fails mid-body.
     """
+    # Whole records cut here are at most this long (orjson refuses nesting past
+    # MAX_DEPTH itself); anything longer goes to ijson, behind the checks of _Shape.
+    fast_path_limit = min(fast_path_limit, max_record_bytes)
     buf = bytearray()
     started = False  # the opening "[" has been consumed
     need_comma = False  # a record was cut out, so a "," must come before the next
@@ -280,5 +393,6 @@ async def record_batches(
     # ijson takes over from what is buffered, as the rest of an array, and what follows.
     # After a cut the rest starts with ",": a placeholder element keeps the text valid.
     head = (b"[0" if need_comma else b"[") + bytes(buf)
-    async for batch in _ijson_batches(head, chunks, label, chunk_size, need_comma):
+    batches = _ijson_batches(head, chunks, label, chunk_size, need_comma, max_record_bytes)
+    async for batch in batches:
         yield batch

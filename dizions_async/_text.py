@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote
 
-__all__ = ["closest", "edit_distance", "printable", "quote_segment"]
+__all__ = ["closest", "edit_distance", "printable", "quote_segment", "quote_values"]
 
 _SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_SAFE_OR_SEMICOLON = _SAFE_CHARS | {";"}
 
 
 def quote_segment(value: str) -> str:
@@ -24,6 +25,17 @@ def quote_segment(value: str) -> str:
         # and a segment with them, so they are encoded although "." is otherwise safe.
         return value if value != "." and value != ".." else value.replace(".", "%2E")
     return quote(value, safe="")
+
+
+def quote_values(values: tuple[str, ...]) -> str:
+    """The values, each encoded by :func:`quote_segment`, joined by ``;`` (one value list)."""
+    text = ";".join(values)
+    # Usually every value is safe as it is: one check of the joined text then does. A
+    # ";" inside a value (the count is off) or a "." (dot-segments) takes the long way.
+    fits = _SAFE_OR_SEMICOLON.issuperset(text) and text.count(";") == len(values) - 1
+    if fits and "." not in text:
+        return text
+    return ";".join([quote_segment(v) for v in values])
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:

@@ -25,6 +25,7 @@ import datetime as dt
 import io
 import mimetypes
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -222,6 +223,8 @@ def encode_value(key: str, value: object) -> str | None:
         return None
     text = scalar_text(value)
     if text is not None:
+        if not text.isascii():
+            _check_unicode(key, text)
         return text
     if isinstance(value, (list, tuple, set, frozenset)):
         items: Iterable[object] = sorted(value) if isinstance(value, (set, frozenset)) else value
@@ -232,6 +235,16 @@ def encode_value(key: str, value: object) -> str | None:
             )
         return ",".join(texts)
     raise _type_error(key, value)
+
+
+def _check_unicode(key: str, text: str) -> None:
+    # A lone surrogate cannot be encoded, so it would fail at send time, as a raw error.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"field {key!r} holds text that is not valid Unicode (a lone surrogate)", field=key
+        ) from None
 
 
 def _check_key(key: object) -> str:
@@ -772,15 +785,14 @@ def _upload_file(source: object, index: int) -> UploadFile:
     label = f"files[{index}]"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ValidationError(f"{label}: {shown(str(path))} does not exist", field="files")
-        if not path.is_file():
-            raise ValidationError(
-                f"{label}: {shown(str(path))} is not a regular file", field="files"
-            )
-        if not os.access(path, os.R_OK):
-            raise ValidationError(f"{label}: {shown(str(path))} is not readable", field="files")
-        return UploadFile(path, path.name, _content_type(path.name))
+        try:
+            problem = _path_problem(path)
+        except (OSError, ValueError) as exc:  # a name too long, a NUL, a lone surrogate
+            problem = f"cannot be used as a path ({type(exc).__name__})"
+        if problem:
+            raise ValidationError(f"{label}: {shown(str(path))} {problem}", field="files")
+        filename = _upload_name(path.name, index)
+        return UploadFile(path, filename, _content_type(filename))
     if not callable(getattr(source, "read", None)):
         raise ValidationError(
             f"{label}: expected a path or a binary file object, got {type(source).__name__}",
@@ -796,9 +808,38 @@ def _upload_file(source: object, index: int) -> UploadFile:
     if callable(readable) and not readable():
         raise ValidationError(f"{label}: the file object is not open for reading", field="files")
     name = getattr(source, "name", None)
-    filename = Path(name).name if isinstance(name, str) and name else f"upload-{index}"
+    filename = _upload_name(name, index) if isinstance(name, str) else f"upload-{index}"
     stream: IO[bytes] = source  # type: ignore[assignment]
     return UploadFile(stream, filename, _content_type(filename))
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _upload_name(name: str, index: int) -> str:
+    """The name a file is stored under: its base name, cut at the last ``/`` or ``\\``
+    (a Windows path is cut too, wherever this runs), ``upload-N`` when nothing is left.
+
+    Raises:
+        ValidationError: the name holds a control character (no header can carry one).
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if _CONTROL.search(base):
+        raise ValidationError(
+            f"files[{index}]: the file name holds a control character; rename the file",
+            field="files",
+        )
+    return base if base not in ("", ".", "..") else f"upload-{index}"
+
+
+def _path_problem(path: Path) -> str | None:
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a regular file"
+    if not os.access(path, os.R_OK):
+        return "is not readable"
+    return None
 
 
 def _content_type(filename: str) -> str:

@@ -25,14 +25,14 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import repeat
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import attrs
 from yarl import URL
 
+from dizions_async._dates import DateUnit, date_windows
 from dizions_async.catalogue import API_PREFIX
 from dizions_async.errors import DizionsError, NotFoundError, QueryError
 from dizions_async.query import Query
@@ -52,114 +52,17 @@ __all__ = [
     "url_length",
 ]
 
-#: A window size: a calendar unit, or a whole number of days.
-DateUnit = Literal["day", "week", "month", "year"] | int
-
-_UNITS = ("day", "week", "month", "year")
 #: The key under which a query's record IDs are split (``Query.ids``).
 ID_KEY = "id"
 
 
-# -- date windows ---------------------------------------------------------------------------
-
-
-def _check_unit(unit: object) -> DateUnit:
-    if isinstance(unit, bool) or not isinstance(unit, (int, str)):
-        raise QueryError(
-            f"date window unit must be 'day', 'week', 'month', 'year' or a number of days, "
-            f"got {unit!r}"
-        )
-    if isinstance(unit, int):
-        if unit < 1:
-            raise QueryError(f"date windows need at least 1 day, got {unit}")
-        return unit
-    if unit not in _UNITS:
-        raise QueryError(
-            f"date window unit {unit!r} is not one of 'day', 'week', 'month', 'year' "
-            "(or pass a number of days)"
-        )
-    return unit  # type: ignore[return-value]  # narrowed by the membership test above
-
-
-def _window_end(start: dt.date, unit: DateUnit) -> dt.date:
-    """The last day of the window that begins on ``start`` (before clipping to the range)."""
-    try:
-        return _calendar_end(start, unit)
-    except (OverflowError, ValueError):
-        # The window runs past date.max (a range "until 9999-12-31" is an open end): the
-        # range, which cannot, ends first.
-        return dt.date.max
-
-
-def _calendar_end(start: dt.date, unit: DateUnit) -> dt.date:
-    if isinstance(unit, int):
-        return start + dt.timedelta(days=unit - 1)
-    if unit == "day":
-        return start
-    if unit == "week":
-        # ISO weeks run Monday to Sunday.
-        return start + dt.timedelta(days=6 - start.weekday())
-    if unit == "month":
-        first_of_next = (
-            dt.date(start.year + 1, 1, 1)
-            if start.month == 12
-            else dt.date(start.year, start.month + 1, 1)
-        )
-        return first_of_next - dt.timedelta(days=1)
-    return dt.date(start.year, 12, 31)
-
-
-def date_windows(start: dt.date, end: dt.date, unit: DateUnit) -> list[tuple[dt.date, dt.date]]:
-    """Cut ``start..end`` (both inclusive) into consecutive windows.
-
-    Calendar units give calendar-aligned windows, the first and last clipped to the range:
-    ``"week"`` is ISO weeks (Monday to Sunday), ``"month"`` calendar months (so February
-    ends on the 28th or 29th), ``"year"`` calendar years. A number ``n`` gives windows of
-    ``n`` days counted from ``start``, the last one shorter if need be.
-
-    Args:
-        start: the first day of the range.
-        end: the last day of the range; not before ``start``.
-        unit: ``"day"``, ``"week"``, ``"month"``, ``"year"`` or a positive number of days.
-
-    Returns:
-        ``(first, last)`` pairs, in order, covering every day of the range exactly once.
-
-    Raises:
-        QueryError: an unknown unit, a number of days below 1, or ``start`` after ``end``.
-    """
-    unit = _check_unit(unit)
-    if start > end:
-        raise QueryError(f"date range starts {start} after it ends {end}")
-    out: list[tuple[dt.date, dt.date]] = []
-    first = start
-    one_day = dt.timedelta(days=1)
-    while True:
-        last = min(_window_end(first, unit), end)
-        out.append((first, last))
-        if last == end:
-            return out
-        first = last + one_day
-
-
-def _date_key(query: Query, key: str | None) -> str:
-    keys = [k for k, _, _ in query.date_ranges]
-    if key is not None:
-        if key not in keys:
-            have = ", ".join(repr(k) for k in keys) or "none"
-            raise QueryError(f"query has no date range {key!r} to split (date ranges: {have})")
-        return key
-    if not keys:
-        raise QueryError("query has no date range to split: add .date_range() first")
-    if len(keys) > 1:
-        raise QueryError(
-            f"query has several date ranges ({', '.join(keys)}): name the one to split with key="
-        )
-    return keys[0]
+# -- date windows and value lists (cut by Query itself) -------------------------------------
 
 
 def split_dates(query: Query, unit: DateUnit, *, key: str | None = None) -> list[Query]:
     """Copies of ``query`` whose date range ``key`` is cut into windows by :func:`date_windows`.
+
+    The same as :meth:`Query.split_dates`.
 
     Args:
         query: a query with at least one date range.
@@ -172,38 +75,13 @@ def split_dates(query: Query, unit: DateUnit, *, key: str | None = None) -> list
     Raises:
         QueryError: the query has no such date range (or several and no ``key``), or a bad unit.
     """
-    key = _date_key(query, key)
-    at = next(i for i, (k, _, _) in enumerate(query.date_ranges) if k == key)
-    _, start, end = query.date_ranges[at]
-    out = []
-    for first, last in date_windows(start, end, unit):
-        ranges = list(query.date_ranges)
-        ranges[at] = (key, first, last)
-        out.append(attrs.evolve(query, date_ranges=tuple(ranges)))
-    return out
-
-
-# -- value lists ----------------------------------------------------------------------------
-
-
-def _value_list(query: Query, key: str) -> tuple[str, ...]:
-    if key == ID_KEY:
-        return tuple(map(str, query.ids))
-    for k, values in query.filters:
-        if k == key:
-            return values
-    return ()
-
-
-def _with_values(query: Query, key: str, values: tuple[str, ...]) -> Query:
-    if key == ID_KEY:
-        return attrs.evolve(query, ids=tuple(map(int, values)))
-    filters = tuple((k, values if k == key else v) for k, v in query.filters)
-    return attrs.evolve(query, filters=filters)
+    return query.split_dates(unit, key=key)
 
 
 def split_values(query: Query, key: str, size: int) -> list[Query]:
     """Copies of ``query`` whose value list ``key`` is cut into chunks of ``size`` values.
+
+    The same as :meth:`Query.split_values`.
 
     Args:
         query: the query to cut.
@@ -221,17 +99,7 @@ def split_values(query: Query, key: str, size: int) -> list[Query]:
         >>> [p.ids for p in split_values(Query("clients").id(1, 2, 3), "id", 2)]
         [(1, 2), (3,)]
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise QueryError(f"split_values needs a size of at least 1, got {size!r}")
-    values = _value_list(query, key)
-    if not values:
-        have = ", ".join(repr(k) for k in _list_keys(query)) or "none"
-        raise QueryError(f"query has no value list {key!r} to split (value lists: {have})")
-    return [_with_values(query, key, values[i : i + size]) for i in range(0, len(values), size)]
-
-
-def _list_keys(query: Query) -> list[str]:
-    return ([ID_KEY] if query.ids else []) + [k for k, _ in query.filters]
+    return query.split_values(key, size)
 
 
 # -- splitting to a URL length --------------------------------------------------------------

@@ -383,6 +383,8 @@ def get_resource(name: str) -> Resource:
     Raises:
         QueryError: the resource is unknown; the message suggests the nearest one.
     """
+    if not isinstance(name, str):
+        raise QueryError(f"a resource is named by a str, got {type(name).__name__}")
     found = RESOURCES.get(name)
     if found is not None:
         return found

@@ -38,7 +38,6 @@ from dizions_async.protocol import (
     decode_mapping,
     decode_names,
     decode_records,
-    decode_report,
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
@@ -62,6 +61,10 @@ def _resource_name(resource: str | ExtensionDatabase) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise QueryError(f"{what} must be a non-empty string, got {described(value)}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise QueryError(f"{what} is not valid Unicode text (a lone surrogate)") from None
     return quote_segment(value)
 
 
@@ -89,6 +92,11 @@ class Client(_ClientWrites, _ClientBatching):
             default) reads ``DIZIONS_LOG_VALUES=1``. The keys are never shown.
         max_url_length: longest URL sent; a longer read is split into pieces that fit
             (fetch, gather, stream, stream_many); any other request raises ``QueryError``.
+        max_response_bytes: the most bytes (decoded, after gzip) a response read whole
+            may hold (default 256 MiB; None for no limit); past it, ``ResponseTooLarge``.
+            Streams are not limited as a whole: see ``max_record_bytes``.
+        max_record_bytes: the largest record a stream decodes (default 16 MiB); past it,
+            ``DecodeError``. See ``docs/limits.md`` for every limit.
         write_verbs: ``"seed"`` (default; PUT creates, POST updates, records at ``/id/{ID}``,
             as the API document) or ``"wiki"`` (POST creates, PUT updates, contact edits at
             ``/{resource}/{ID}``, as the wiki's entity pages); falls back to
@@ -374,9 +382,7 @@ class Client(_ClientWrites, _ClientBatching):
             raise QueryError(
                 f"{self._describe(q)} has no dimension: add .dimension(...) for a report"
             )
-        request = self._get(q.path, q.query_string if q.resolve else "")
-        response = await self._send(request)
-        return decode_report(request, response, metric=q.metric_key is not None)
+        return await self._fetch_report(q)
 
     async def _names(self, resource: str | ExtensionDatabase, what: str) -> list[str]:
         request = self._get(f"{API_PREFIX}/{_resource_name(resource)}/{what}")

@@ -9,6 +9,7 @@ This module imports nothing else from the package, so any layer may use it::
     ├── ClientClosedError (RuntimeError) a request on a client that was closed
     │   └── WrongEventLoopError      ... or that belongs to another (or a closed) event loop
     ├── DecodeError                  a body that is not what the API promises
+    │   └── ResponseTooLarge         a body over ``max_response_bytes`` (decoded)
     ├── TransportError               the network: nothing usable came back
     │   ├── ConnectError             could not connect; the request was never sent
     │   └── RequestTimeout           no complete answer in time
@@ -42,6 +43,7 @@ __all__ = [
     "QueryError",
     "RateLimitError",
     "RequestTimeout",
+    "ResponseTooLarge",
     "ServerError",
     "TransportError",
     "ValidationError",
@@ -94,6 +96,25 @@ class DecodeError(DizionsError):
     """A response body (or one record in it) is not what the API promises."""
 
 
+class ResponseTooLarge(DecodeError):
+    """A response body grew past the client's ``max_response_bytes`` while being read.
+
+    The limit counts decoded bytes (after gzip or deflate), so a small compressed body
+    that expands without end is refused too. The connection is closed, not reused.
+
+    Attributes:
+        limit: the limit that was crossed, in bytes.
+        method: HTTP method of the request.
+        url: the request URL with filter values masked.
+    """
+
+    def __init__(self, message: str, *, limit: int, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.method = method
+        self.url = url
+
+
 class TransportError(DizionsError):
     """The request failed in the network, before a complete response arrived.
 
@@ -101,6 +122,8 @@ class TransportError(DizionsError):
         method: HTTP method of the request.
         url: the request URL with filter values masked.
         retries: how many times the request was retried before giving up.
+        retryable: False when trying again at once cannot help (a host name that does
+            not resolve): the client then gives up without retrying.
     """
 
     def __init__(
@@ -111,12 +134,14 @@ class TransportError(DizionsError):
         url: str = "",
         retries: int = 0,
         outcome_unknown: bool = False,
+        retryable: bool = True,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
         self.retries = retries
         self.outcome_unknown = outcome_unknown
+        self.retryable = retryable
 
 
 class ConnectError(TransportError):

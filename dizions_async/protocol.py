@@ -40,18 +40,24 @@ from dizions_async.errors import (
     DecodeError,
     NotFoundError,
     RateLimitError,
+    ResponseTooLarge,
     ServerError,
 )
 from dizions_async.results import DictionaryEntry, Report
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "FORM_CONTENT_TYPE",
     "JSON_CONTENT_TYPE",
+    "MAX_DEPTH",
+    "MAX_ERROR_BODY",
+    "MAX_RECORD_BYTES",
     "FilePart",
     "Multipart",
     "Request",
     "Response",
     "auth_headers",
+    "body_limit",
     "checked_records",
     "decode_created_id",
     "decode_created_ids",
@@ -66,6 +72,7 @@ __all__ = [
     "error_for_status",
     "raise_for_status",
     "redact",
+    "response_too_large",
     "retry_after_header",
     "scalar_text",
 ]
@@ -78,6 +85,44 @@ _KEY_HEADERS = frozenset({"Source", "Org", "User"})
 
 #: Header name/value pairs; the keys' values are :class:`~dizions_async._redact.Secret`.
 Headers = tuple[tuple[str, str | Secret], ...]
+
+# -- limits on what a response may be -------------------------------------------------------
+# Stated here, enforced by whoever reads the bytes (the transport, the stream decoder),
+# so a hostile or broken server cannot make the SDK hold more than this.
+
+#: Default of ``Client(max_response_bytes=...)``: decoded bytes of a non-streamed body.
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: Bytes of an error answer's body kept for its message; the rest is never read.
+MAX_ERROR_BODY = 64 * 1024
+#: Default of ``Client(max_record_bytes=...)``: the largest record a stream decodes.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: Deepest nesting of arrays and objects in a body, the outer array included. orjson
+#: (``fetch``) refuses beyond this; streams check it on every path, before decoding.
+MAX_DEPTH = 1024
+
+
+def body_limit(status: int, max_response_bytes: int | None) -> int | None:
+    """The most decoded bytes of a body to read: ``max_response_bytes`` for a success,
+    :data:`MAX_ERROR_BODY` for an error status (enough for a message; the rest is
+    discarded), None for no limit.
+
+    A success body past the limit is an error (:func:`response_too_large`); an error
+    body is cut there.
+    """
+    return max_response_bytes if status < 300 else MAX_ERROR_BODY
+
+
+def response_too_large(label: str, limit: int) -> ResponseTooLarge:
+    """The error for a success body that passed ``limit`` decoded bytes."""
+    method, _, url = label.partition(" ")
+    return ResponseTooLarge(
+        f"{label}: the response body passed max_response_bytes={limit} (decoded); "
+        "read it with stream(), narrow the query, or raise the limit "
+        "(Client(max_response_bytes=...), None for no limit)",
+        limit=limit,
+        method=method,
+        url=url,
+    )
 
 
 def scalar_text(value: object) -> str | None:
@@ -270,10 +315,15 @@ def decode_json(request: Request, response: Response) -> Any:
     """
     try:
         return orjson.loads(response.body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        # orjson's own text may quote the body: only its depth verdict is passed on.
+        what = (
+            f"nests deeper than {MAX_DEPTH} levels"
+            if str(exc).startswith("depth limit")
+            else "is not JSON"
+        )
         raise DecodeError(
-            f"{request.label}: the response ({response.status}, {len(response.body)} bytes) "
-            "is not JSON"
+            f"{request.label}: the response ({response.status}, {len(response.body)} bytes) " + what
         ) from None
 
 
@@ -482,6 +532,20 @@ def _message(request: Request, body: bytes) -> str:
     return cut(scrub(text, keys=keys, values=values), _MAX_MESSAGE)
 
 
+def _redirect_message(request: Request, response: Response) -> str:
+    # The target's path and query may hold values: name its host only.
+    location = response.headers.get("Location", "")
+    try:
+        host = request.url.join(URL(location)).host if location else None
+    except (TypeError, ValueError):
+        host = None
+    where = f"to {host}" if host else "without a readable Location"
+    return (
+        f"redirect {where} not followed: the keys would "
+        "travel with it; point base_url at the final address"
+    )
+
+
 def request_values(request: Request) -> list[str]:
     """Every value ``request`` carried: path values, body values, multipart fields and
     file names (what a server echoing the request could quote back)."""
@@ -517,7 +581,10 @@ def error_for_status(
         retry_after: the parsed Retry-After, in seconds, for a 429.
     """
     status = response.status
-    message = _message(request, response.body)
+    if 300 <= status < 400:
+        message = _redirect_message(request, response)
+    else:
+        message = _message(request, response.body)
     method, _, url = request.label.partition(" ")
     unknown = not request.idempotent and status >= 500 and status != 503
     kwargs: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """The immutable query builder and its compiler to the Dizions path grammar.
 
 A :class:`Query` is a frozen value: every fluent method checks its input and returns a new
-Query (``attrs.evolve``), so a query can be shared, hashed, and reused as the base of
+Query (a changed copy), so a query can be shared, hashed, and reused as the base of
 others. It compiles to ``/v2/{resource}/{key}/{v1;v2}...`` in the canonical order
 resource, id, filters (in the order given), date ranges, dimension, metric, field; each
 value is percent-encoded on its own, so no value can add a segment or a value.
@@ -20,14 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import attrs
 from yarl import URL
 
+from dizions_async._dates import DateUnit, date_windows
 from dizions_async._redact import described, redact_path, shown, values_opted_in
-from dizions_async._text import closest, edit_distance
+from dizions_async._text import closest, edit_distance, quote_values
 from dizions_async._text import quote_segment as _quote
 from dizions_async.catalogue import (
     API_PREFIX,
@@ -42,9 +43,6 @@ from dizions_async.catalogue import (
 from dizions_async.errors import QueryError
 from dizions_async.protocol import scalar_text
 
-if TYPE_CHECKING:
-    from dizions_async.batching import DateUnit
-
 __all__ = ["ExtensionDatabase", "FilterValue", "Query"]
 
 #: What a filter value may be: one scalar, or an iterable of scalars (sent ``;``-joined).
@@ -54,6 +52,7 @@ FilterValue = Scalar | Iterable[Scalar]
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _RAW_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2}),(\d{4}-\d{2}-\d{2})\Z")
 _RESERVED_KEYS = ("field", "dimension", "metric")
+_JUST_INT = {int}
 #: A key within this many edits of a documented key is taken for a typo, not an extension field.
 _TYPO_EDITS = 2
 
@@ -87,6 +86,12 @@ def _scalar(key: str, value: object) -> str:
 
 
 def _values(key: str, value: object) -> tuple[str, ...]:
+    # The usual values first: an int, or a list of plain ints (IDs of dictionary entries).
+    # (type() is int, not isinstance: a bool is an int, and is sent as Y/N.)
+    if type(value) is int:
+        return (int.__repr__(value),)
+    if isinstance(value, (list, tuple)) and value and set(map(type, value)) == _JUST_INT:
+        return tuple(map(int.__repr__, value))
     if isinstance(value, (str, int, dt.date)) or value is None:
         return (_scalar(key, value),)
     if not isinstance(value, Iterable):
@@ -186,6 +191,20 @@ class Query:
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_spec", get_resource(self.resource))
 
+    def _evolve(self, **changes: Any) -> Query:
+        """``attrs.evolve(self, **changes)`` without its per-call introspection.
+
+        Builders call this once per call, so it is their largest cost under evolve. The
+        fields are copied as they are (each builder has checked what it changes) and the
+        cached hash is cleared, not copied.
+        """
+        new: Query = _new(Query)
+        for name in _FIELDS:
+            _set(new, name, changes[name] if name in changes else getattr(self, name))
+        for name in _CACHE_SLOTS:
+            _set(new, name, None)
+        return new
+
     # -- builders -------------------------------------------------------------------------
 
     def filter(self, *key_values: Any, **pairs: FilterValue) -> Query:
@@ -198,20 +217,25 @@ class Query:
             QueryError: a key given twice, unknown for the resource, or over the limit of
                 10 filters; an empty, None or unsendable value.
         """
-        items: list[tuple[str, object]] = []
+        items: Iterable[tuple[str, object]] = pairs.items()
         if key_values:
             key, *values = key_values
             if not values:
                 raise QueryError(f"filter {key!r} was given no values")
-            items.append((key, values[0] if len(values) == 1 else values))
-        items.extend(pairs.items())
-        if not items:
+            items = [(key, values[0] if len(values) == 1 else values), *items]
+        elif not pairs:
             raise QueryError("filter() needs at least one key and value")
         ids = self.ids
         filters = list(self.filters)
-        taken = self._keys()
+        taken = {k for k, _ in filters}
+        if self.date_ranges:
+            taken.update(k for k, _, _ in self.date_ranges)
+        if ids:
+            taken.add("id")
+        known = self._spec.filter_keys
         for key, value in items:
-            self._check_filter_key(_check_key(key, "filter"))
+            if key not in known:  # a documented key is well-formed and no typo
+                self._check_filter_key(_check_key(key, "filter"))
             if key in taken:
                 raise QueryError(f"filter {key!r} is given twice; put all its values in one list")
             taken.add(key)
@@ -219,8 +243,10 @@ class Query:
                 ids = self._check_ids(_ids_of(value))
             else:
                 filters.append((key, _values(key, value)))
-        self._check_count(len(filters) + len(self.date_ranges) + bool(ids), key)
-        return attrs.evolve(self, ids=ids, filters=tuple(filters))
+        count = len(filters) + len(self.date_ranges) + bool(ids)
+        if count > MAX_FILTERS:
+            self._check_count(count, key)
+        return self._evolve(ids=ids, filters=tuple(filters))
 
     def id(self, *ids: int) -> Query:
         """Select records by ID: ``.id(510)`` is ``/id/510``; several IDs are ``;``-joined."""
@@ -230,7 +256,7 @@ class Query:
             raise QueryError("filter 'id' is given twice; put all the IDs in one call")
         checked = self._check_ids(ids)
         self._check_count(len(self.filters) + len(self.date_ranges) + 1, "id")
-        return attrs.evolve(self, ids=checked)
+        return self._evolve(ids=checked)
 
     def date_range(self, key: str, start: dt.date | str, end: dt.date | str) -> Query:
         """Restrict to records whose ``key`` date lies in ``start..end``, both inclusive.
@@ -259,7 +285,7 @@ class Query:
                 f"date range {key!r} starts {shown(first)} after it ends {shown(last)}"
             )
         self._check_count(len(self.filters) + len(self.date_ranges) + bool(self.ids) + 1, key)
-        return attrs.evolve(self, date_ranges=(*self.date_ranges, (key, first, last)))
+        return self._evolve(date_ranges=(*self.date_ranges, (key, first, last)))
 
     def fields(self, *names: str) -> Query:
         """Choose the fields returned (``/field/a;b``); repeated calls add to the choice."""
@@ -269,19 +295,19 @@ class Query:
         for name in names:
             if _check_key(name, "field") not in chosen:
                 chosen.append(name)
-        return attrs.evolve(self, field_names=tuple(chosen))
+        return self._evolve(field_names=tuple(chosen))
 
     def dimension(self, name: str) -> Query:
         """Make this a report: a count of records per value of ``name``."""
         if self.dimension_key is not None:
             raise QueryError(f"dimension is already {self.dimension_key!r} (tried {name!r})")
-        return attrs.evolve(self, dimension_key=_check_key(name, "dimension"))
+        return self._evolve(dimension_key=_check_key(name, "dimension"))
 
     def metric(self, name: str) -> Query:
         """Break each dimension value down by ``name``; the query needs a dimension too."""
         if self.metric_key is not None:
             raise QueryError(f"metric is already {self.metric_key!r} (tried {name!r})")
-        return attrs.evolve(self, metric_key=_check_key(name, "metric"))
+        return self._evolve(metric_key=_check_key(name, "metric"))
 
     def resolve_ids(self, *names: str) -> Query:
         """Ask for friendly names instead of IDs for ``names`` (``"ALL"`` for every field)."""
@@ -293,7 +319,7 @@ class Query:
                 _check_key(name, "resolve_ids field")
             if name not in chosen:
                 chosen.append(name)
-        return attrs.evolve(self, resolve=tuple(chosen))
+        return self._evolve(resolve=tuple(chosen))
 
     # -- compiled forms -------------------------------------------------------------------
 
@@ -314,7 +340,7 @@ class Query:
         if self.ids:
             out += ("id", ";".join(map(str, self.ids)))
         for key, values in self.filters:
-            out += (key, ";".join([_quote(v) for v in values]))
+            out += (key, quote_values(values))
         for key, start, end in self.date_ranges:
             out += (key, f"{start.isoformat()},{end.isoformat()}")
         if self.dimension_key is not None:
@@ -397,7 +423,7 @@ class Query:
                 q = q.resolve_ids(unquote(value))
         return q
 
-    # -- splitting (policy in dizions_async.batching) ---------------------------------------
+    # -- splitting (cutting to a URL length is in dizions_async.batching) ------------------
 
     def split_dates(self, unit: DateUnit, *, key: str | None = None) -> list[Query]:
         """Cut a date range into windows that cover it exactly once (no gap, no overlap).
@@ -414,9 +440,15 @@ class Query:
 
             Query("referrals").date_range("date", "2024-01-01", "2024-12-31").split_dates("month")
         """
-        from dizions_async import batching  # batching imports this module
-
-        return batching.split_dates(self, unit, key=key)
+        key = self._date_key(key)
+        at = next(i for i, (k, _, _) in enumerate(self.date_ranges) if k == key)
+        _, start, end = self.date_ranges[at]
+        out = []
+        for first, last in date_windows(start, end, unit):
+            ranges = list(self.date_ranges)
+            ranges[at] = (key, first, last)
+            out.append(self._evolve(date_ranges=tuple(ranges)))
+        return out
 
     def split_values(self, key: str, size: int) -> list[Query]:
         """Cut the value list ``key`` (``"id"`` for the IDs) into chunks of ``size`` values.
@@ -424,9 +456,40 @@ class Query:
         Raises:
             QueryError: the query has no value list ``key``, or ``size`` is below 1.
         """
-        from dizions_async import batching  # batching imports this module
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise QueryError(f"split_values needs a size of at least 1, got {size!r}")
+        if key == "id":
+            ids = self.ids
+            if ids:
+                return [self._evolve(ids=ids[i : i + size]) for i in range(0, len(ids), size)]
+        else:
+            for at, (k, values) in enumerate(self.filters):
+                if k == key:
+                    head, tail = self.filters[:at], self.filters[at + 1 :]
+                    return [
+                        self._evolve(filters=(*head, (key, values[i : i + size]), *tail))
+                        for i in range(0, len(values), size)
+                    ]
+        lists = (["id"] if self.ids else []) + [k for k, _ in self.filters]
+        have = ", ".join(repr(k) for k in lists) or "none"
+        raise QueryError(f"query has no value list {key!r} to split (value lists: {have})")
 
-        return batching.split_values(self, key, size)
+    def _date_key(self, key: str | None) -> str:
+        """The date range to split: ``key``, or the query's only one."""
+        keys = [k for k, _, _ in self.date_ranges]
+        if key is not None:
+            if key not in keys:
+                have = ", ".join(repr(k) for k in keys) or "none"
+                raise QueryError(f"query has no date range {key!r} to split (date ranges: {have})")
+            return key
+        if not keys:
+            raise QueryError("query has no date range to split: add .date_range() first")
+        if len(keys) > 1:
+            raise QueryError(
+                f"query has several date ranges ({', '.join(keys)}): name the one to split "
+                "with key="
+            )
+        return keys[0]
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -495,6 +558,17 @@ class Query:
             )
 
 
+_new = object.__new__
+_set = object.__setattr__
+_FIELDS = tuple(field.name for field in attrs.fields(Query))
+#: The slots attrs adds beside the fields (the cached hash), reset in every copy.
+_CACHE_SLOTS = tuple(
+    name
+    for name in getattr(Query, "__slots__", ())
+    if name not in _FIELDS and name != "__weakref__"
+)
+
+
 @attrs.frozen
 class ExtensionDatabase:
     """A multiple-record extension database, by its API name or by its name and ID.
@@ -528,7 +602,7 @@ class ExtensionDatabase:
     @property
     def resource(self) -> str:
         """The resource path: ``extension_database/{api name or slug}``."""
-        return f"{EXTENSION_DATABASE}/{self.slug}"
+        return f"{EXTENSION_DATABASE}/{_quote(self.slug)}"
 
     def query(self, *, strict: bool = True) -> Query:
         return Query(self.resource, strict=strict)

@@ -10,7 +10,8 @@ exceptions are caught: each becomes one of ours, with a message built from the
 request's redacted label (never from aiohttp's text, which may quote the URL):
 
 * :class:`~dizions_async.errors.ConnectError`: the connection failed (refused, DNS,
-  TLS, connect timeout), so the request certainly was not sent;
+  TLS, connect timeout), so the request certainly was not sent; a refused TLS
+  certificate is not ``retryable`` (the message says why it was refused);
 * :class:`~dizions_async.errors.RequestTimeout`: no complete answer within the read
   timeout, after the request may have been sent;
 * :class:`~dizions_async.errors.TransportError`: the connection dropped or broke
@@ -41,7 +42,16 @@ from dizions_async._config import Timeouts
 from dizions_async._network import Proxy, TlsSetting
 from dizions_async._redact import reveal
 from dizions_async.errors import ConnectError, RequestTimeout, TransportError
-from dizions_async.protocol import Headers, Multipart, Request, Response
+from dizions_async.protocol import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_ERROR_BODY,
+    Headers,
+    Multipart,
+    Request,
+    Response,
+    body_limit,
+    response_too_large,
+)
 
 __all__ = [
     "AiohttpTransport",
@@ -50,6 +60,7 @@ __all__ = [
     "StreamResponse",
     "Transport",
     "json_response",
+    "read_capped",
     "session_tls",
 ]
 
@@ -74,12 +85,35 @@ class StreamResponse:
     headers: Mapping[str, str]
     chunks: AsyncIterator[bytes]
 
-    async def read(self) -> bytes:
-        """The rest of the body, joined (for error bodies and small responses)."""
-        return b"".join([chunk async for chunk in self.chunks])
+    async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        """At most ``limit`` bytes of the rest of the body (for error messages); what
+        follows is left unread, and the connection is closed rather than reused."""
+        body = await read_capped(self.chunks, limit, cut=True)
+        assert body is not None  # cut: never None
+        return body
 
     def __repr__(self) -> str:
         return f"<StreamResponse {self.status}>"
+
+
+async def read_capped(chunks: AsyncIterator[bytes], limit: int, *, cut: bool) -> bytes | None:
+    """The body in ``chunks`` if it holds at most ``limit`` bytes; else its first
+    ``limit`` bytes when ``cut``, or None (what was read is dropped at once).
+
+    Reading stops at the first chunk that crosses the limit, so at most one chunk more
+    than ``limit`` is ever held, and the rest of the body is never read.
+    """
+    parts: list[bytes] = []
+    room = limit
+    async for chunk in chunks:
+        if len(chunk) > room:
+            if not cut:
+                return None
+            parts.append(chunk[:room])
+            break
+        room -= len(chunk)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @runtime_checkable
@@ -101,6 +135,24 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Release connections; idempotent."""
         ...
+
+
+#: OpenSSL verify codes (``X509_V_ERR_*``), by what they tell the caller.
+_CERTIFICATE_PROBLEMS = {
+    9: "it is not valid yet",
+    10: "it has expired",
+    18: "it is self-signed: unknown authority",
+    19: "its chain ends in an untrusted root: unknown authority",
+    20: "it was issued by an unknown authority",
+    21: "it was issued by an unknown authority",
+    62: "it was issued for another host name: name mismatch",
+    64: "it was issued for another IP address: name mismatch",
+}
+
+
+def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    code = getattr(exc.certificate_error, "verify_code", None)
+    return _CERTIFICATE_PROBLEMS.get(code or 0, "it could not be verified")
 
 
 def _fail(request: Request, exc: BaseException) -> TransportError:
@@ -127,10 +179,16 @@ def _fail(request: Request, exc: BaseException) -> TransportError:
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectError(f"{label}: timed out connecting to {host}", method=method, url=url)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Permanent until someone fixes a certificate or a trust store: not retried.
+        return ConnectError(
+            f"{label}: the TLS certificate of {host} was refused ({_certificate_problem(exc)})",
+            method=method,
+            url=url,
+            retryable=False,
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         why = exc.os_error.strerror or type(exc.os_error).__name__
-        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            why = "TLS certificate rejected"
         return ConnectError(f"{label}: could not connect to {host} ({why})", method=method, url=url)
     if isinstance(exc, aiohttp.InvalidURL):
         return ConnectError(f"{label}: invalid URL", method=method, url=url)
@@ -251,6 +309,8 @@ class AiohttpTransport:
             the environment stays off: the client has chosen already.
         ssl: the TLS setting of the session made here (True: verify with the default
             trust store; False: no verification; or a context).
+        max_response_bytes: the most decoded bytes of a success body :meth:`send`
+            reads (None: no limit); an error body is cut at 64 KiB.
 
     Create it inside a running event loop.
     """
@@ -264,7 +324,9 @@ class AiohttpTransport:
         chunk_size: int = CHUNK_SIZE,
         proxy: Proxy | None = None,
         ssl: TlsSetting = True,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        self._max_response_bytes = max_response_bytes
         self._owns_session = session is None
         if session is None:
             connector = aiohttp.TCPConnector(
@@ -341,18 +403,35 @@ class AiohttpTransport:
         """Send ``request`` and read the whole response.
 
         Raises:
+            ResponseTooLarge: a success body passed ``max_response_bytes`` decoded bytes.
             ConnectError: the connection failed; the request was not sent.
             RequestTimeout: no complete response in time.
             TransportError: the connection dropped or broke.
         """
         try:
             async with self._request(request) as resp:
-                body = await resp.read()
+                body = await self._read_body(request, resp)
                 return Response(resp.status, resp.headers, body)
         except _CAUGHT as exc:
             failure = _fail(request, exc)
             del exc  # see _fail
             raise failure from None
+
+    async def _read_body(self, request: Request, resp: aiohttp.ClientResponse) -> bytes:
+        # Counted on aiohttp's decompressed stream, so a gzip body is limited by what it
+        # expands to. Leaving the context with the body unread closes the connection.
+        status = resp.status
+        limit = body_limit(status, self._max_response_bytes)
+        length = resp.content_length
+        if limit is None or (
+            length is not None and length <= limit and "Content-Encoding" not in resp.headers
+        ):
+            return await resp.read()  # aiohttp stops at Content-Length: within the limit
+        chunks = _Chunks(request, resp.content, self._chunk_size)
+        body = await read_capped(chunks, limit, cut=status >= 300)
+        if body is None:
+            raise response_too_large(request.label, limit)
+        return body
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[StreamResponse]:

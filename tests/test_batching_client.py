@@ -270,7 +270,7 @@ async def test_leaving_a_stream_early_frees_its_connection_slot(fake: FakeDizion
             async for _ in rows:
                 break
         # With the only slot still held this would wait for ever.
-        assert ids(await asyncio.wait_for(dz.fetch(Query("clients").id(9)), 5)) == [9]
+        assert ids(await asyncio.wait_for(dz.fetch(Query("clients").id(9)), 30)) == [9]
 
 
 async def test_stream_many_yields_the_records_of_every_query(fake: FakeDizions) -> None:
@@ -410,4 +410,4 @@ async def test_a_stream_many_loop_that_raises_frees_its_connection_slots(
                 async for _ in rows:
                     raise KeyError("the consumer fails")
         # The one reader held the only slot; it must be back, its response closed.
-        assert ids(await asyncio.wait_for(dz.fetch(Query("clients").id(9)), 5)) == [9]
+        assert ids(await asyncio.wait_for(dz.fetch(Query("clients").id(9)), 30)) == [9]

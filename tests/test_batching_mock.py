@@ -120,5 +120,5 @@ async def test_stream_many_leaves_a_slot_for_calls_made_inside_its_loop() -> Non
         async for row in dz.stream_many([Query("clients")], buffer=1):
             if row["id"] < 3:
                 one = dz.fetch(Query("clients").id(row["id"] + 1000))
-                looked_up.extend(await asyncio.wait_for(one, 5))
+                looked_up.extend(await asyncio.wait_for(one, 30))
     assert [r["id"] for r in looked_up] == [1000, 1001, 1002]

@@ -92,9 +92,10 @@ async def test_bad_keys_raise_authentication_error_without_the_keys(fake: FakeDi
 
 
 async def test_the_concurrency_cap_is_never_exceeded(fake: FakeDizions) -> None:
-    fake.faults.set(latency=0.01)
+    # Long enough that the first four overlap at the server however slow the machine.
+    fake.faults.set(latency=0.25)
     async with client_for(fake, max_concurrency=4) as dz:
-        await asyncio.gather(*(dz.fetch(Query("workers")) for _ in range(24)))
+        await asyncio.gather(*(dz.fetch(Query("workers")) for _ in range(12)))
     assert fake.peak_in_flight == 4
 
 
@@ -138,8 +139,10 @@ async def test_a_dropped_connection_is_retried_for_reads(fake: FakeDizions) -> N
 async def test_latency_over_the_read_timeout_is_retried(
     fake: FakeDizions, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake.faults.set(latency=1.0, times=1)
-    async with client_for(fake, timeout=Timeouts(read=0.1)) as dz:
+    # The retry must answer within the read timeout: generous, so a loaded machine cannot
+    # fail it; the first attempt's latency is well past it.
+    fake.faults.set(latency=2.5, times=1)
+    async with client_for(fake, timeout=Timeouts(read=1.0)) as dz:
         assert await dz.fetch(Query("workers")) is not None
     assert "after RequestTimeout (retry 1 of 3)" in caplog.text
 
@@ -155,10 +158,12 @@ async def test_latency_over_the_read_timeout_raises_request_timeout(fake: FakeDi
 async def test_a_slow_answer_within_the_read_timeout_is_cut_at_the_total(
     fake: FakeDizions,
 ) -> None:
-    fake.faults.set(latency=1.0, times=1)
-    async with client_for(fake, timeout=Timeouts(read=30, total=0.2)) as dz:
+    # The second call must finish within the total: generous, so a loaded machine
+    # cannot fail it; the first one's latency is well past it.
+    fake.faults.set(latency=2.5, times=1)
+    async with client_for(fake, timeout=Timeouts(read=30, total=1.0)) as dz:
         with pytest.raises(RequestTimeout, match="total timeout"):
-            await asyncio.wait_for(dz.fetch(Query("workers")), 5)
+            await asyncio.wait_for(dz.fetch(Query("workers")), 30)
         # The cut connection is not reused half-read: the next call gets a whole answer.
         assert await dz.fetch(Query("workers")) is not None
     assert len(fake.requests) >= 1

@@ -141,7 +141,7 @@ async def test_dizions_serve_prints_url_and_keys_serves_and_stops(
     )
     assert process.stdout is not None
     try:
-        lines = [(await asyncio.wait_for(process.stdout.readline(), 30)).decode()]
+        lines = [(await asyncio.wait_for(process.stdout.readline(), 60)).decode()]
         lines += [(await process.stdout.readline()).decode() for _ in range(3)]
         url = lines[0].split(" at ")[1].strip()
         keys = {line.split(":")[0].strip(): line.split(":")[1].strip() for line in lines[1:]}
@@ -154,7 +154,7 @@ async def test_dizions_serve_prints_url_and_keys_serves_and_stops(
             assert len(await response.json()) == 20
     finally:
         process.send_signal(stop_signal)
-        out, err = await asyncio.wait_for(process.communicate(), 30)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     assert b"Stopped." in out
 
@@ -172,7 +172,7 @@ async def test_dizions_serve_fault_option_injects_faults_on_its_route(tmp_path: 
     )
     assert process.stdout is not None
     try:
-        lines = [(await asyncio.wait_for(process.stdout.readline(), 30)).decode()]
+        lines = [(await asyncio.wait_for(process.stdout.readline(), 60)).decode()]
         lines += [(await process.stdout.readline()).decode() for _ in range(5)]
         url = lines[0].split(" at ")[1].strip()
         assert lines[4:] == [
@@ -193,7 +193,7 @@ async def test_dizions_serve_fault_option_injects_faults_on_its_route(tmp_path: 
         assert statuses == [503, 200, 500, 201]
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(process.communicate(), 30)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
 
 

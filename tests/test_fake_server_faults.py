@@ -127,7 +127,8 @@ async def test_shares_are_deterministic_for_a_seed() -> None:
 async def test_latency_lets_requests_overlap_and_peak_in_flight_counts_them(
     fake: FakeDizions, http: aiohttp.ClientSession
 ) -> None:
-    fake.faults.set(latency=0.05)
+    # Long enough that all six overlap at the server however slow the machine.
+    fake.faults.set(latency=1.0)
     statuses = await asyncio.gather(*(status_of(http, "GET", "/v2/workers") for _ in range(6)))
     assert statuses == [200] * 6
     assert fake.peak_in_flight == 6

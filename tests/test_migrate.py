@@ -26,7 +26,9 @@ REFUSE = "refuse"  # 400: not applied, outcome known
 LOST = "lost"  # dropped before the server acted: not applied, outcome unknown
 COMMIT_THEN_FAIL = "commit_then_fail"  # applied, then a 500: outcome unknown
 HANG = "hang"  # applied, then the answer never comes (the process is killed meanwhile)
-LATE = "late"  # the answer is lost at once, and the server applies the create 50 ms later
+LATE = "late"  # the answer is lost at once, and the server applies the create LATE_DELAY later
+#: Long, so a run with no settle pause reads back before it lands on a loaded machine too.
+LATE_DELAY = 0.5
 
 
 class FakeBook:
@@ -65,7 +67,7 @@ class FakeBook:
             if fault == LOST:
                 raise TransportError("connection dropped", method="PUT", outcome_unknown=True)
             if fault == LATE:
-                asyncio.get_running_loop().call_later(0.05, self._apply, resource, fields)
+                asyncio.get_running_loop().call_later(LATE_DELAY, self._apply, resource, fields)
                 raise TransportError("read timed out", method="PUT", outcome_unknown=True)
             new_id = self._apply(resource, fields)
             if fault == COMMIT_THEN_FAIL:
@@ -186,7 +188,7 @@ async def test_unknown_outcome_found_absent_is_sent_again(
         assert entry is not None and entry.attempts == 3
 
 
-@pytest.mark.parametrize(("settle", "copies"), [(0.0, 2), (0.3, 1)])
+@pytest.mark.parametrize(("settle", "copies"), [(0.0, 2), (2 * LATE_DELAY, 1)])
 async def test_settle_lets_a_create_still_being_applied_be_seen_before_any_resend(
     book: FakeBook, journal_path: Path, settle: float, copies: int
 ) -> None:
@@ -194,7 +196,7 @@ async def test_settle_lets_a_create_still_being_applied_be_seen_before_any_resen
     # the duplicate the settle delay exists to prevent.
     book.faults = {"EXT0001": [LATE]}
     await migrate(book, _clients(3), journal=journal_path, settle=settle)
-    await asyncio.sleep(0.1)  # let a late create land, if one is still pending
+    await asyncio.sleep(2 * LATE_DELAY)  # let a late create land, if one is still pending
     assert book.by_external_id()["EXT0001"] == copies
     assert _statuses(journal_path)["EXT0001"] == DONE
 
@@ -297,7 +299,7 @@ async def test_a_run_killed_mid_flight_resumes_to_exactly_once(
     rows = _clients(30)
     book.faults = {"EXT0010": [HANG]}
     task = asyncio.ensure_future(migrate(book, rows, journal=journal_path, concurrency=4))
-    await asyncio.wait_for(book.hung.wait(), 5)
+    await asyncio.wait_for(book.hung.wait(), 30)
     task.cancel()  # the in-process stand-in for a kill; the subprocess test uses SIGKILL
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -446,7 +448,7 @@ async def test_retry_failed_reads_a_client_back_before_resending_it(
     book.faults = {"EXT0001": [LOST, LOST, LATE]}
     first = await migrate(book, _clients(2), journal=journal_path)
     assert first.failed == 1
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(2 * LATE_DELAY)
     assert book.by_external_id()["EXT0001"] == 1
     retried = await migrate(book, _clients(2), journal=journal_path, retry_failed=True)
     assert book.by_external_id()["EXT0001"] == 1 and book.sends["EXT0001"] == 3

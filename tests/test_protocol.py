@@ -138,7 +138,6 @@ ERRORS = [
     (429, RateLimitError),
     (500, ServerError),
     (503, ServerError),
-    (302, APIError),
 ]
 
 
@@ -157,6 +156,27 @@ def test_error_statuses_map_to_the_error_tree(status: int, kind: type[APIError])
         2,
     )
     assert "4857773456" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("https://evil.example/v2/clients/nhs_number/999?x=1", "evil.example"),
+        ("/v2/elsewhere/nhs_number/999", "api.example"),
+        ("", None),
+    ],
+)
+def test_a_redirect_is_an_error_naming_its_status_and_target_host_only(
+    location: str, host: str | None
+) -> None:
+    request = get("/v2/clients/nhs_number/4857773456")
+    headers = {"Location": location} if location else {}
+    with pytest.raises(APIError) as caught:
+        raise_for_status(request, Response(302, CIMultiDict(headers), b"moved"))
+    text = str(caught.value)
+    assert caught.value.status == 302 and text.startswith("302 GET")
+    assert (f"to {host} not followed" if host else "without a readable Location") in text
+    assert "999" not in text and "4857773456" not in text and "x=1" not in text
 
 
 def test_success_statuses_do_not_raise() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unittest.mock
 from collections.abc import AsyncIterator
 
 import orjson
@@ -11,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dizions_async import _streaming
 from dizions_async._streaming import BACKEND_NAME, record_batches
 from dizions_async.errors import DecodeError, TransportError
+from dizions_async.protocol import MAX_DEPTH, MAX_RECORD_BYTES
 
 LABEL = "GET /v2/clients"
 
@@ -23,11 +26,19 @@ async def chunked(body: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 async def decode(
-    body: bytes, size: int = 7, chunk_size: int = 64 * 1024, fast_path_limit: int = 1 << 20
+    body: bytes,
+    size: int = 7,
+    chunk_size: int = 64 * 1024,
+    fast_path_limit: int = 1 << 20,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> list[object]:
     out: list[object] = []
     async for batch in record_batches(
-        chunked(body, size), label=LABEL, chunk_size=chunk_size, fast_path_limit=fast_path_limit
+        chunked(body, size),
+        label=LABEL,
+        chunk_size=chunk_size,
+        fast_path_limit=fast_path_limit,
+        max_record_bytes=max_record_bytes,
     ):
         assert batch  # batches are never empty
         out.extend(batch)
@@ -214,3 +225,98 @@ async def test_an_integer_longer_than_int_takes_is_a_decode_error_not_a_crash(
     for body in (b'[{"n": ' + digits + b"}]", b'[{"id": 1}, {"n": -' + digits + b"}]"):
         with pytest.raises(DecodeError, match="digits"):
             await decode(body, size, fast_path_limit=limit)
+
+
+def nested(depth: int) -> bytes:
+    """An array holding one record whose value nests so the body is ``depth`` deep."""
+    inner = depth - 2  # the outer array and the record
+    return b'[{"a": ' + b"[" * inner + b"]" * inner + b"}]"
+
+
+def flat(value: object) -> tuple[int, list[object]]:
+    """The depth of ``value`` and its leaves in order, found without recursion (Python's
+    own ``==`` on values nested 1,000 deep raises RecursionError)."""
+    depth, leaves, todo = 0, [], [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (list, dict)):
+            depth = max(depth, level)
+            children = list(item.values()) if isinstance(item, dict) else item
+            todo.extend((child, level + 1) for child in reversed(children))
+        else:
+            leaves.append(item)
+    return depth, leaves
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_nesting_is_refused_past_the_depth_orjson_takes_on_every_path(limit: int) -> None:
+    decoded = await decode(nested(MAX_DEPTH), 5, fast_path_limit=limit)
+    assert flat(decoded) == flat(orjson.loads(nested(MAX_DEPTH))) == (MAX_DEPTH, [])
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(nested(MAX_DEPTH + 1))  # what fetch refuses
+    for depth in (MAX_DEPTH + 1, 50_000):
+        with pytest.raises(DecodeError, match=f"deeper than {MAX_DEPTH} levels"):
+            await decode(nested(depth), 4096, fast_path_limit=limit)
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+async def test_a_deep_record_with_big_numbers_decodes_without_recursion(limit: int) -> None:
+    # Past orjson.dumps's depth, so the number walk runs: iteratively, not recursively.
+    body = b'[{"a": ' + b"[" * 1000 + b"1.5, 99999999999999999999" + b"]" * 1000 + b"}]"
+    assert flat(await decode(body, 64, fast_path_limit=limit)) == flat(orjson.loads(body))
+
+
+@pytest.mark.parametrize("limit", [0, 40, 1 << 20])
+async def test_a_record_over_max_record_bytes_is_refused_on_every_path(limit: int) -> None:
+    # A record is refused within one chunk of the limit (here the fast path's 300 bytes).
+    small, big = b'{"id": 1}', b'{"id": 2, "note": "' + b"x" * 1500 + b'"}'
+    body = b"[" + small + b"," + big + b"," + small + b"]"
+    assert len(await decode(body, 7, fast_path_limit=limit, max_record_bytes=1600)) == 3
+    with pytest.raises(DecodeError, match="max_record_bytes=300"):
+        await decode(body, 7, fast_path_limit=limit, max_record_bytes=300)
+    endless = b'[{"id": 1, "note": "' + b"y" * 5000
+    with pytest.raises(DecodeError, match="max_record_bytes=1000"):
+        await decode(endless, 64, fast_path_limit=limit, max_record_bytes=1000)
+
+
+@settings(max_examples=60)
+@given(
+    texts=st.lists(st.text(alphabet='[]{}"\\ab', max_size=12), min_size=1, max_size=6),
+    size=st.integers(1, 9),
+)
+async def test_brackets_quotes_and_escapes_in_strings_never_count_as_nesting(
+    texts: list[str], size: int
+) -> None:
+    # 3000 brackets inside strings, split at every chunk size: only real nesting counts.
+    records = [{"t": text * 500, "n": [[text]]} for text in texts]
+    body = orjson.dumps(records)
+    assert await decode(body, size, fast_path_limit=0) == records
+
+
+JSON_TEXT = st.text(alphabet='[]{}"\\\\ax,:', max_size=6)
+JSON_VALUES = st.recursive(
+    st.none() | st.integers(-(2**63), 2**63 - 1) | JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(JSON_TEXT, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200)
+@given(
+    records=st.lists(st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=3), max_size=4),
+    size=st.integers(1, 40),
+    limit=st.integers(1, 9),
+)
+async def test_the_depth_check_refuses_exactly_the_bodies_deeper_than_its_limit(
+    records: list[dict[str, object]], size: int, limit: int
+) -> None:
+    # The same check as at MAX_DEPTH, at a small limit random bodies reach and pass:
+    # brackets, quotes and backslashes in strings, split anywhere, never count.
+    body = orjson.dumps(records)
+    depth, _ = flat(records)
+    with unittest.mock.patch.object(_streaming, "MAX_DEPTH", limit):
+        if depth > limit:
+            with pytest.raises(DecodeError, match=f"deeper than {limit} levels"):
+                await decode(body, size, fast_path_limit=0)
+        else:
+            assert await decode(body, size, fast_path_limit=0) == records

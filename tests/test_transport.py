@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import aiohttp
+import orjson
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 from yarl import URL
 
-from dizions_async.errors import ConnectError, RequestTimeout, TransportError
+from dizions_async.errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
 from dizions_async.protocol import Request, Response
 from dizions_async.transport import AiohttpTransport, MockTransport, Transport, json_response
 
@@ -154,3 +156,63 @@ async def test_mock_transport_streams_in_chunks() -> None:
     mock = MockTransport(lambda r: Response(200, {}, b"abcdefg"), chunk_size=3)
     async with mock.stream(request()) as response:
         assert [c async for c in response.chunks] == [b"abc", b"def", b"g"]
+
+
+# -- body limits over real HTTP -----------------------------------------------------------
+
+
+@pytest.fixture
+async def limited_server() -> AsyncIterator[str]:
+    records = b"[" + b",".join(b'{"id": %d}' % i for i in range(20_000)) + b"]"
+
+    async def plain(request: web.Request) -> web.Response:
+        return web.Response(body=records, content_type="application/json")
+
+    async def gzipped(request: web.Request) -> web.Response:
+        response = web.Response(body=records, content_type="application/json")
+        response.enable_compression(web.ContentCoding.gzip)
+        return response
+
+    async def big_error(request: web.Request) -> web.Response:
+        return web.Response(status=500, body=b'{"error": "' + b"e" * 200_000 + b'"}')
+
+    app = web.Application()
+    app.router.add_get("/plain", plain)
+    app.router.add_get("/gzip", gzipped)
+    app.router.add_get("/error", big_error)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("path", ["/plain", "/gzip"])
+async def test_a_body_is_limited_by_its_decoded_size(limited_server: str, path: str) -> None:
+    def get() -> Request:
+        return Request.build("GET", URL(limited_server + path), ())
+
+    decoded = 20_000 * 10  # about: each record is 10 or 11 bytes
+    roomy = AiohttpTransport(max_response_bytes=decoded * 2)
+    tight = AiohttpTransport(max_response_bytes=decoded // 2)
+    try:
+        assert len(orjson.loads((await roomy.send(get())).body)) == 20_000
+        with pytest.raises(ResponseTooLarge) as caught:
+            await tight.send(get())
+        assert caught.value.limit == decoded // 2 and "max_response_bytes=" in str(caught.value)
+        # The half-read connection was closed, not reused: the next answer is whole.
+        error = await tight.send(Request.build("GET", URL(limited_server + "/error"), ()))
+        assert error.status == 500 and error.body.startswith(b'{"error": "eee')
+    finally:
+        await roomy.aclose()
+        await tight.aclose()
+
+
+async def test_an_error_body_is_cut_at_64_kib(limited_server: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        response = await transport.send(Request.build("GET", URL(limited_server + "/error"), ()))
+    finally:
+        await transport.aclose()
+    assert response.status == 500 and len(response.body) == 64 * 1024
