@@ -19,15 +19,16 @@ from dizions_async._convert import model_resource, write_fields
 from dizions_async._core import _ClientCore
 from dizions_async._redact import opted_in
 from dizions_async._writes import Fields, FileSource, UploadResult
-from dizions_async.errors import DizionsError, ValidationError
+from dizions_async.errors import DecodeError, DizionsError, ValidationError
 from dizions_async.protocol import (
     Request,
     Response,
     decode_created_id,
     decode_created_ids,
+    decode_records,
     redact,
 )
-from dizions_async.query import ExtensionDatabase
+from dizions_async.query import ExtensionDatabase, Query
 
 if TYPE_CHECKING:
     from dizions_async.models import Record
@@ -82,14 +83,17 @@ class _ClientWrites(_ClientCore):
         with opted_in(self._log_values):
             return prepare(*args, **kwargs)
 
-    async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
-        request = self._request(
+    def _write_request(self, prepared: _writes.PreparedWrite) -> Request:
+        return self._request(
             prepared.method,
             prepared.path,
             body=prepared.body,
             content_type=prepared.content_type,
             idempotent=False,
         )
+
+    async def _write(self, prepared: _writes.PreparedWrite) -> tuple[Request, Response]:
+        request = self._write_request(prepared)
         return request, await self._send(request)
 
     async def _write_id(self, prepared: _writes.PreparedWrite) -> int:
@@ -165,10 +169,13 @@ class _ClientWrites(_ClientCore):
         """Create a client (first_name and surname are mandatory); returns its ID.
 
         With ``external_id`` (a reference in another system) the create is
-        ``PUT /v2/clients/external_id/{EXT}``. If its outcome is unknown (the error has
-        ``outcome_unknown = True``), the message says what to read to find out whether the
-        client exists before creating it again, with the ID masked (unless ``log_values``);
-        the error's ``external_id`` attribute holds the ID itself.
+        ``PUT /v2/clients/external_id/{EXT}``, and before any resend (after a 429 or 503)
+        the client is read back by its external ID: found, its id is returned and the
+        create is not sent again (a 503 can follow a commit behind a gateway). If the
+        outcome is unknown (the error has ``outcome_unknown = True``), the message says
+        what to read to find out whether the client exists before creating it again, with
+        the ID masked (unless ``log_values``); the error's ``external_id`` attribute holds
+        the ID itself.
 
         Raises:
             ValidationError: see :meth:`create`; a bad or conflicting external ID.
@@ -178,10 +185,18 @@ class _ClientWrites(_ClientCore):
         prepared = self._prepare(
             _writes.prepare_create_client, sent, external_id, self._write_verbs
         )
-        try:
+        if external_id is None:
             return await self._write_id(prepared)
+        ext = _writes.encode_value("external_id", external_id)
+        assert ext is not None  # checked by prepare_create_client
+        request = self._write_request(prepared)
+        try:
+            outcome = await self._send_checked(request, lambda: self._client_id_by(ext))
+            if isinstance(outcome, int):
+                return outcome
+            return decode_created_id(request, outcome)
         except DizionsError as exc:
-            if external_id is None or not exc.outcome_unknown:
+            if not exc.outcome_unknown:
                 raise
             # Same error, same class: the message gains the way to check (the ID masked
             # unless values are opted in), the attribute the ID itself, for code.
@@ -192,6 +207,16 @@ class _ClientWrites(_ClientCore):
                 "(Query('clients').filter(external_id=exc.external_id)) before trying again",
             )
             raise
+
+    async def _client_id_by(self, external_id: str) -> int | None:
+        """The lowest id of the clients with ``external_id``, or None when there is none."""
+        query = Query("clients").filter(external_id=external_id).fields("id")
+        request = self._get(query.path)
+        records = decode_records(request, await self._send(request))
+        ids = [i for i in (r.get("id") for r in records) if type(i) is int]
+        if len(ids) < len(records):
+            raise DecodeError(f"{request.label}: a client read back has no integer id")
+        return min(ids, default=None)
 
     async def create_referral(self, fields: Fields | Record) -> int:
         """Create a referral (record a contact); returns its ID.

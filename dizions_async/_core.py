@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +35,7 @@ from dizions_async._config import (
     Keys,
     Timeouts,
     check_base_url,
+    key_fingerprint,
     resolve_keys,
     resolve_write_verbs,
 )
@@ -48,6 +49,7 @@ from dizions_async.errors import (
     ClientClosedError,
     ConfigurationError,
     ConnectError,
+    DizionsError,
     QueryError,
     RequestTimeout,
     TransportError,
@@ -249,6 +251,24 @@ class _ClientCore:
     def closed(self) -> bool:
         return self._closed
 
+    def org_fingerprint(self, salt: bytes) -> str:
+        """A salted hash of the Org key: which organisation this client acts for, without
+        the key itself (the migration journal records it to refuse another target).
+
+        Args:
+            salt: random bytes kept with the fingerprint (a journal keeps its own).
+
+        Returns:
+            32 hex digits; the same key and salt always give the same fingerprint.
+
+        Raises:
+            ConfigurationError: ``salt`` is not non-empty bytes.
+        """
+        if not isinstance(salt, (bytes, bytearray)) or not salt:
+            raise ConfigurationError("org_fingerprint needs a salt of non-empty bytes")
+        org = next(value for name, value in self._headers if name == "Org")
+        return key_fingerprint(org, salt)
+
     def _get_transport(self) -> Transport:
         loop = self._loop
         if loop is None:
@@ -449,8 +469,16 @@ class _ClientCore:
             return True
         return call.deadline is not None and self._retry.clock() + delay > call.deadline
 
-    async def _retry_after(self, call: _Call, outcome: Response | TransportError) -> None:
+    async def _retry_after(
+        self,
+        call: _Call,
+        outcome: Response | TransportError,
+        not_applied: frozenset[int] | None = None,
+    ) -> None:
         """Wait before the next attempt of ``call`` after ``outcome`` failed it.
+
+        ``not_applied``: the 5xx statuses after which a write's error is not
+        ``outcome_unknown`` (default: the policy's ``write_retry_statuses``).
 
         Raises:
             APIError, TransportError: the error for ``outcome`` when the policy gives up,
@@ -472,7 +500,13 @@ class _ClientCore:
             # An upload from an unseekable stream has been consumed: it cannot be resent.
             delay = delay if request.resendable else None
             if delay is None or self._past_deadline(call, delay):
-                raise error_for_status(request, outcome, retries=retries, retry_after=retry_after)
+                raise error_for_status(
+                    request,
+                    outcome,
+                    retries=retries,
+                    retry_after=retry_after,
+                    not_applied=policy.write_retry_statuses if not_applied is None else not_applied,
+                )
             if status == 429:
                 self._paused_until = max(self._paused_until, policy.clock() + delay)
             reason = str(status)
@@ -540,6 +574,46 @@ class _ClientCore:
                 return outcome
             await self._retry_after(call, outcome)
 
+    async def _send_checked(
+        self, request: Request, find: Callable[[], Awaitable[int | None]]
+    ) -> Response | int:
+        """As :meth:`_send`, for a create that can be read back (a client by external ID).
+
+        Before every resend, once an earlier attempt may have reached the server (any
+        answer, or a failure after sending began), ``find()`` reads the record back: a
+        5xx, or even a 503, can follow a commit behind a gateway. Found, its id is
+        returned and nothing is resent. A final 5xx is ``outcome_unknown``, whatever the
+        policy assumes of it.
+
+        Returns:
+            A response below 300, or the id ``find()`` found.
+
+        Raises:
+            As :meth:`_send`; and, when ``find()`` fails, the create's own error with
+            ``outcome_unknown`` set and the read's failure in its message.
+        """
+        transport = self._get_transport()
+        call = _Call(request)
+        reached = False
+        while True:
+            await self._take_slot(call)
+            try:
+                outcome = await self._attempt(call, transport.send(request))
+            finally:
+                self._slots.release()
+            if isinstance(outcome, Response) and outcome.status < 300:
+                return outcome
+            reached = reached or not isinstance(outcome, ConnectError)
+            await self._retry_after(call, outcome, not_applied=frozenset())
+            if not reached:
+                continue
+            try:
+                found = await find()
+            except DizionsError as exc:
+                raise _unchecked(request, outcome, call.retries, exc) from exc
+            if found is not None:
+                return found
+
     @contextlib.asynccontextmanager
     async def _stream(self, request: Request) -> AsyncIterator[StreamResponse]:
         """As :meth:`_send`, but yields the response with its body still to read.
@@ -576,6 +650,23 @@ class _ClientCore:
                     yield outcome
                     return
             await self._retry_after(call, outcome)
+
+
+def _unchecked(
+    request: Request, outcome: Response | TransportError, retries: int, exc: DizionsError
+) -> DizionsError:
+    """The error of a create whose read-back before a resend failed: outcome unknown."""
+    why = f"; reading it back before resending failed ({exc})"
+    if isinstance(outcome, Response):
+        error = error_for_status(request, outcome, retries=retries, not_applied=())
+        error.outcome_unknown = True
+        error.message += why
+        error.args = (error._describe(),)
+        return error
+    method, _, url = request.label.partition(" ")
+    return type(outcome)(
+        f"{outcome}{why}", method=method, url=url, retries=retries, outcome_unknown=True
+    )
 
 
 def _check_size(name: str, value: object) -> None:

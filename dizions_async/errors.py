@@ -93,7 +93,15 @@ class WrongEventLoopError(ClientClosedError):
 
 
 class DecodeError(DizionsError):
-    """A response body (or one record in it) is not what the API promises."""
+    """A response body (or one record in it) is not what the API promises.
+
+    After a write answered 2xx, ``outcome_unknown`` is True: the server acted, but what
+    it did (the new record's id) cannot be read.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
 
 
 class ResponseTooLarge(DecodeError):

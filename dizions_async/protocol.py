@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import IO, Any
 
 import attrs
@@ -470,19 +470,39 @@ def decode_dictionary_all(
     return out
 
 
+def _unreadable_write(request: Request, response: Response, what: str) -> DecodeError:
+    """A write answered 2xx whose body cannot be used: the server acted, so whether (and
+    as what) the record exists is unknown; it must be checked, never blindly resent."""
+    unknown = not request.idempotent
+    note = "; the server acted on it, so check before sending it again" if unknown else ""
+    return DecodeError(
+        f"{request.label}: the response ({response.status}, {len(response.body)} bytes) "
+        f"{what}{note}",
+        outcome_unknown=unknown,
+    )
+
+
+def _write_json(request: Request, response: Response) -> Any:
+    try:
+        return orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        raise _unreadable_write(request, response, "is not JSON") from None
+
+
 def decode_created_id(request: Request, response: Response) -> int:
     """The record ID a create or update answers with: ``{"id": n}`` (or a bare integer).
 
     Raises:
-        DecodeError: no integer ID in the body.
+        DecodeError: no integer ID in the body (``outcome_unknown`` for a write: the
+            server answered 2xx, so it acted).
     """
-    data = decode_json(request, response)
+    data = _write_json(request, response)
     if isinstance(data, dict):
         data = data.get("id")
     if isinstance(data, str) and data.isdigit():
         data = int(data)
     if not isinstance(data, int) or isinstance(data, bool):
-        raise DecodeError(f"{request.label}: the response holds no record id")
+        raise _unreadable_write(request, response, "holds no record id")
     return data
 
 
@@ -492,15 +512,16 @@ def decode_created_ids(request: Request, response: Response) -> list[int]:
     (Uploads and external referrals sent as a JSON array of people answer this way.)
 
     Raises:
-        DecodeError: no list of integer IDs and no integer ID.
+        DecodeError: no list of integer IDs and no integer ID (``outcome_unknown`` for a
+            write, as :func:`decode_created_id`).
     """
-    data = decode_json(request, response)
+    data = _write_json(request, response)
     found = data.get("ids", [data.get("id")]) if isinstance(data, dict) else None
     if not isinstance(found, list) or not found:
-        raise DecodeError(f"{request.label}: the response holds no record ids")
+        raise _unreadable_write(request, response, "holds no record ids")
     for item in found:
         if isinstance(item, bool) or not isinstance(item, int):
-            raise DecodeError(f"{request.label}: the response holds a record id that is not an int")
+            raise _unreadable_write(request, response, "holds a record id that is not an int")
     return found
 
 
@@ -568,17 +589,20 @@ def error_for_status(
     *,
     retries: int = 0,
     retry_after: float | None = None,
+    not_applied: Collection[int] = (503,),
 ) -> APIError:
     """The exception for an error response (status 300 or more).
 
-    ``outcome_unknown`` is set for a write answered by a 5xx other than 503: the server
-    may have applied it.
+    ``outcome_unknown`` is set for a write answered by a 5xx not in ``not_applied``: the
+    server may have applied it.
 
     Args:
         request: the request that was answered.
         response: the error response.
         retries: how many times the request had been retried.
         retry_after: the parsed Retry-After, in seconds, for a 429.
+        not_applied: 5xx statuses taken to mean a write was not applied (the retry
+            policy's ``write_retry_statuses``).
     """
     status = response.status
     if 300 <= status < 400:
@@ -586,7 +610,7 @@ def error_for_status(
     else:
         message = _message(request, response.body)
     method, _, url = request.label.partition(" ")
-    unknown = not request.idempotent and status >= 500 and status != 503
+    unknown = not request.idempotent and status >= 500 and status not in not_applied
     kwargs: dict[str, Any] = {
         "method": method,
         "url": url,

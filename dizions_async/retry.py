@@ -9,8 +9,11 @@ The rules:
 
 * Reads (idempotent requests) are retried on connection errors, timeouts, dropped
   connections and on 408, 429, 500, 502, 503, 504.
-* Writes are retried only when the server certainly did not act: 429, 503, and a
-  connection that failed before the request was sent.
+* Writes are retried only when the server did not act: a connection that failed before
+  the request was sent, and the statuses in ``write_retry_statuses`` (429 and 503 by
+  default, on the **assumption** that the API answers them only before acting; behind a
+  gateway a 503 can follow a commit, so take 503 out if yours does). A client create by
+  external ID is read back before every resend instead of trusting the status.
 * Backoff is exponential from ``backoff_base`` (0.5 s), capped at ``backoff_max`` (8 s),
   with "equal jitter" (a uniform draw from the upper half of the step).
 * ``Retry-After`` (seconds or an HTTP date) replaces the backoff; beyond
@@ -35,8 +38,17 @@ __all__ = ["READ_RETRY_STATUSES", "WRITE_RETRY_STATUSES", "Failure", "RetryPolic
 
 #: Statuses after which a read is sent again.
 READ_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: Statuses that prove the server did not act, so even a write may be sent again.
+#: Statuses assumed to mean the server did not act, so even a write may be sent again.
 WRITE_RETRY_STATUSES = frozenset({429, 503})
+
+
+def _statuses(value: object) -> frozenset[int]:
+    if isinstance(value, int) or not isinstance(value, (set, frozenset, list, tuple)):
+        raise TypeError(f"RetryPolicy.write_retry_statuses takes a set of statuses, got {value!r}")
+    out = frozenset(value)
+    if not all(isinstance(s, int) and 400 <= s < 600 for s in out):
+        raise ValueError(f"RetryPolicy.write_retry_statuses must be 4xx/5xx statuses: {value!r}")
+    return out
 
 
 class Failure(enum.Enum):
@@ -65,6 +77,11 @@ class RetryPolicy:
         max_retry_after: the longest ``Retry-After`` honoured, in seconds; a longer one
             gives up with ``RateLimitError``.
         jitter: spread retries randomly over the upper half of each step.
+        write_retry_statuses: statuses after which a write is sent again, because the
+            server is assumed not to have acted (default 429 and 503: an assumption about
+            the API, which no public source states). A 5xx left out of it makes a write's
+            error ``outcome_unknown``. Client creates by external ID are read back
+            before any resend whatever this says.
         clock: monotonic seconds (pauses and deadlines).
         wall_clock: epoch seconds (``Retry-After`` given as an HTTP date).
         sleep: awaited to wait.
@@ -74,6 +91,7 @@ class RetryPolicy:
 
         Client(retry=RetryPolicy(max_retries=5, backoff_max=30))
         Client(retry=RetryPolicy(max_retries=0))        # never retry
+        Client(retry=RetryPolicy(write_retry_statuses={429}))  # a 503 may follow a commit
     """
 
     max_retries: int = attrs.field(default=3, validator=_check_non_negative)
@@ -81,6 +99,9 @@ class RetryPolicy:
     backoff_max: float = attrs.field(default=8.0, validator=_check_non_negative)
     max_retry_after: float = attrs.field(default=120.0, validator=_check_non_negative)
     jitter: bool = True
+    write_retry_statuses: frozenset[int] = attrs.field(
+        default=WRITE_RETRY_STATUSES, converter=_statuses
+    )
     clock: Callable[[], float] = attrs.field(
         default=time.monotonic, kw_only=True, eq=False, repr=False
     )
@@ -102,7 +123,7 @@ class RetryPolicy:
             return idempotent or failure is Failure.NOT_SENT
         if status is None:
             return False
-        return status in (READ_RETRY_STATUSES if idempotent else WRITE_RETRY_STATUSES)
+        return status in (READ_RETRY_STATUSES if idempotent else self.write_retry_statuses)
 
     def backoff(self, retries: int) -> float:
         """The wait before retry number ``retries + 1`` when the server named none."""

@@ -453,6 +453,7 @@ CALLS: dict[str, list[tuple[Call, list[Any], Any]]] = {
         (lambda dz, v: dz.with_options(retry=v).fetch(Query("clients")), ANY, NO_RETRY),
         (lambda dz, v: dz.with_options(log_values=v).fetch(Query("clients")), ANY, True),
     ],
+    "org_fingerprint": [(lambda dz, v: dz.org_fingerprint(v), ANY + TEXT, b"salt")],
 }
 
 

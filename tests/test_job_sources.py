@@ -19,8 +19,8 @@ def test_csv_rows_drop_empty_cells_and_a_byte_order_mark(tmp_path: Path) -> None
     path = tmp_path / "book.csv"
     path.write_text("\ufeffexternal_id,first_name,surname\nA1,Ann,Lee\nA2,,Roe\n", "utf-8")
     assert list(iter_rows(path)) == [
-        SourceRow(1, {"external_id": "A1", "first_name": "Ann", "surname": "Lee"}),
-        SourceRow(2, {"external_id": "A2", "surname": "Roe"}),
+        SourceRow(2, {"external_id": "A1", "first_name": "Ann", "surname": "Lee"}, unit="line"),
+        SourceRow(3, {"external_id": "A2", "surname": "Roe"}, unit="line"),
     ]
 
 
@@ -36,7 +36,7 @@ def test_jsonl_rows_skip_blank_lines_and_report_bad_ones(tmp_path: Path) -> None
     path = tmp_path / "book.jsonl"
     path.write_bytes(b'{"external_id": 1, "x": null}\n\n{broken\n[1, 2]\n{"external_id": "B"}\n')
     rows = list(iter_rows(path))
-    assert [r.number for r in rows] == [1, 2, 3, 4]
+    assert [r.label for r in rows] == ["line 1", "line 3", "line 4", "line 5"]
     assert rows[0].fields == {"external_id": 1}
     assert rows[1].fields is None and "not JSON" in (rows[1].error or "")
     assert rows[2].fields is None and "list" in (rows[2].error or "")
@@ -75,16 +75,17 @@ def test_csv_cell_that_is_not_utf8_fails_its_row_not_the_file(tmp_path: Path) ->
         None,
         {"external_id": "A3", "surname": "Roe"},
     ]
-    assert "line 3 is not UTF-8" in (rows[1].error or "")
+    assert rows[1].label == "line 3" and "not UTF-8" in (rows[1].error or "")
 
 
 def test_csv_unclosed_quote_fails_a_row_instead_of_swallowing_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "book.csv"
     path.write_text('external_id,surname\nA0,"x"y\nA1,Lee\nA2,"Roe\nA3,Poe\n')
     rows = list(iter_rows(path))
-    assert rows[0].fields is None and "line 2: malformed CSV" in (rows[0].error or "")
+    assert rows[0].fields is None and "malformed CSV" in (rows[0].error or "")
+    assert (rows[0].label, rows[2].label) == ("line 2", "line 4")
     assert rows[1].fields == {"external_id": "A1", "surname": "Lee"}
-    assert rows[2].fields is None and "line 4: malformed CSV" in (rows[2].error or "")
+    assert rows[2].fields is None and "malformed CSV" in (rows[2].error or "")
     assert len(rows) == 3
 
 
@@ -94,8 +95,8 @@ def test_csv_rows_of_empty_cells_are_blank_lines_and_quotes_inside_cells_are_kep
     path = tmp_path / "book.csv"
     path.write_text('external_id,surname\n,,\nA1,O"Brien\n\n,\nA2,"Lee, ""Jr""\nof Leeds"\n')
     assert list(iter_rows(path)) == [
-        SourceRow(1, {"external_id": "A1", "surname": 'O"Brien'}),
-        SourceRow(2, {"external_id": "A2", "surname": 'Lee, "Jr"\nof Leeds'}),
+        SourceRow(3, {"external_id": "A1", "surname": 'O"Brien'}, unit="line"),
+        SourceRow(6, {"external_id": "A2", "surname": 'Lee, "Jr"\nof Leeds'}, unit="line"),
     ]
 
 
@@ -129,3 +130,13 @@ def test_csv_header_with_trailing_blank_columns_is_accepted(tmp_path: Path) -> N
     path.write_text("external_id,surname,,\nA1,Lee,,\n")
     check_rows(path, key="external_id")
     assert [r.fields for r in iter_rows(path)] == [{"external_id": "A1", "surname": "Lee"}]
+
+
+def test_csv_rows_are_numbered_by_the_line_they_start_on_across_multiline_cells(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text('external_id,note\nA1,"two\nlines"\n\nA2,x\nA3,"un\nclosed\n')
+    rows = list(iter_rows(path))
+    assert [r.label for r in rows] == ["line 2", "line 5", "line 6"]
+    assert rows[2].fields is None

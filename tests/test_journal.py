@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dizions_async.jobs import Journal, JournalMismatch
+from dizions_async.jobs import Journal, JournalMismatch, Target, TargetMismatch
 from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Mark
 
 
@@ -104,6 +104,35 @@ def test_status_outside_the_four_is_refused(journal: Journal) -> None:
         journal.apply([Mark("a", "sent")])
 
 
+def test_target_is_recorded_once_then_another_is_refused_naming_both_urls(
+    journal: Journal,
+) -> None:
+    here = Target("https://test.example", "a" * 32)
+    assert journal.begin_job("clients", "external_id", target=here) is None
+    assert journal.target() == here
+    journal.begin_job("clients", "external_id", target=here)  # the same target: fine
+    for other in (Target("https://prod.example", "a" * 32), Target(here.base_url, "b" * 32)):
+        with pytest.raises(TargetMismatch) as caught:
+            journal.begin_job("clients", "external_id", target=other)
+        message = str(caught.value)
+        assert here.base_url in message and other.base_url in message
+        assert "use a new journal for a new target" in message
+
+
+def test_an_older_journal_without_a_target_is_adopted_with_a_notice(journal: Journal) -> None:
+    journal.begin_job("clients", "external_id")  # as an older version left it
+    here = Target("https://test.example", "a" * 32)
+    notice = journal.begin_job("clients", "external_id", target=here)
+    assert notice is not None and "https://test.example" in notice and "\n" not in notice
+    assert journal.target() == here
+    assert journal.begin_job("clients", "external_id", target=here) is None
+
+
+def test_salt_is_made_once_and_kept(journal: Journal) -> None:
+    salt = journal.salt()
+    assert len(salt) == 16 and journal.salt() == salt
+
+
 def test_jobs_package_exports_exactly_these_names() -> None:
     import dizions_async.jobs as jobs
 
@@ -119,8 +148,13 @@ def test_jobs_package_exports_exactly_these_names() -> None:
         "MigrationSummary",
         "Problem",
         "RowFileError",
+        "Target",
+        "TargetMismatch",
+        "VerifyClient",
+        "VerifyReport",
         "export",
         "iter_rows",
         "migrate",
+        "verify",
     ]
     assert all(hasattr(jobs, name) for name in jobs.__all__)

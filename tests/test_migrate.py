@@ -47,6 +47,11 @@ class FakeBook:
         self.unique_external_ids = False
         self._next_id = 1000
 
+    base_url = "https://book.test"
+
+    def org_fingerprint(self, salt: bytes) -> str:
+        return "f" * 32
+
     def _apply(self, resource: str, fields: Mapping[str, Any]) -> int:
         self._next_id += 1
         self.records.setdefault(resource, []).append({"id": self._next_id, **fields})

@@ -1,7 +1,8 @@
 """Kill ``dizions migrate`` with SIGKILL part way, re-run it, and count what the server holds.
 
 The fake server runs in this process with an on-disk store (its ``--db``) and faults on
-every client create (commit-then-500, dropped connections, latency); the migration runs
+every client create (commit-then-500, commit-then-HTML-200, dropped connections,
+latency); the migration runs
 as a real subprocess of the command line, killed three times at different points, then
 run to the end. Exactly once is checked two ways: the store holds each source row once,
 and no create ever reached the server for a client that already existed (the fake
@@ -36,7 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 async def fake(tmp_path: Path) -> AsyncIterator[FakeDizions]:
     async with FakeDizions(clients=3, seed=7, db_path=tmp_path / "fake.sqlite") as server:
-        server.faults.set("PUT /v2/clients", latency=0.01, commit_then_fail=0.1, drop=0.05)
+        server.faults.set(
+            "PUT /v2/clients",
+            latency=0.01,
+            commit_then_fail=0.1,
+            drop=0.05,
+            commit_then_garble=0.05,
+        )
         yield server
 
 
@@ -102,7 +109,8 @@ async def test_sigkilled_migration_rerun_creates_every_row_exactly_once(
     assert _migrated(fake) == Counter({f"CRASH-{i}": 1 for i in range(ROWS)})
     creates = [r for r in fake.requests if r.method == "PUT" and "/CRASH-" in r.path]
     assert not [r for r in creates if r.status == 400], "a create was resent for an existing client"
-    assert any(r.fault for r in creates)  # the faults did strike
+    struck = {r.fault for r in creates}
+    assert {"commit_then_500", "commit_then_garble"} <= struck  # the faults did strike
     with Journal(journal) as j:
         assert j.counts()[DONE] == ROWS
         stored = {r["external_id"]: r["id"] for r in fake.store.rows("clients")}

@@ -662,6 +662,7 @@ API_COMMANDS = [
     ["migrate", "clients"],
     ["migrate", "records"],
     ["migrate", "retry-failed"],
+    ["migrate", "verify"],
     ["check"],
 ]
 

@@ -1,9 +1,10 @@
 """``dizions migrate``: load a file of rows exactly once, and look after its journal.
 
 ``migrate clients FILE --journal JOB.sqlite`` runs (or resumes) a migration;
-``migrate status`` reports a journal, ``migrate retry-failed`` redoes its failed rows and
-``migrate settle`` records by hand what became of a row whose outcome is unknown.
-Exit code 1 when a run leaves any row not done (the summary says which and why).
+``migrate status`` reports a journal, ``migrate retry-failed`` redoes its failed rows,
+``migrate settle`` records by hand what became of a row whose outcome is unknown and
+``migrate verify`` reads the journaled rows back from Dizions. Exit code 1 when a run
+leaves any row not done, or verify finds a difference; 2 for a journal of another target.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from dizions_async.cli._common import (
     run,
     say,
 )
-from dizions_async.jobs import Journal, MigrationSummary, migrate
+from dizions_async.jobs import Journal, MigrationSummary, VerifyReport, migrate, verify
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
+from dizions_async.jobs._migrate import read_to_make
 from dizions_async.jobs._sources import RowFormat, source_format
 
 _FORMAT = click.Choice(["csv", "jsonl"])
@@ -133,14 +135,27 @@ def _echo_stopped(journal: str) -> None:
 
 @click.group(name="migrate")
 def migrate_group() -> None:
-    """Load rows into Dizions exactly once, journaled so a crash can be resumed."""
+    """Load rows into Dizions exactly once, journaled so a crash can be resumed.
+
+    \b
+    The recipe:
+      dizions migrate clients book.csv --journal book.sqlite   # run; re-run to resume
+      dizions migrate status book.sqlite                       # what is not done, and why
+      dizions migrate verify book.sqlite                       # read it all back
+    A journal is bound to its target: the base URL and the Org key (a salted hash of
+    it, never the key) of its first run. Another target is refused before anything is
+    sent: use a new journal for a new target.
+    """
 
 
 _journal_option = click.option(
     "--journal",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The SQLite journal: created on the first run, reused to resume.",
+    help=(
+        "The SQLite journal: created on the first run (bound to this base URL and Org "
+        "key), reused to resume."
+    ),
 )
 _settle_option = click.option(
     "--settle",
@@ -175,7 +190,10 @@ def migrate_clients(
     \b
     Example:
       dizions migrate clients book.csv --journal book.sqlite --concurrency 8
-    Run the same command again to resume after a crash.
+      dizions migrate verify book.sqlite
+    Run the same command again to resume after a crash. Before any resend a client is
+    read back by its external ID, so a create the server applied is never made twice.
+    Rows are named in messages by their line in FILE (the header is line 1).
     """
     _run_migration(
         conn,
@@ -207,8 +225,10 @@ def migrate_records(
 ) -> None:
     """Create one RESOURCE record per row of FILE (e.g. referrals), exactly once or flagged.
 
-    Without an external ID an interrupted create cannot be read back: such rows are
-    marked unknown and never resent; settle them with ``dizions migrate settle``.
+    Without an external ID an interrupted create cannot be read back: such rows (and
+    writes answered with a body that cannot be read) are marked unknown and never
+    resent, even by retry-failed; ``migrate status`` lists the read to make, and
+    ``dizions migrate settle`` records what you found.
     """
     _run_migration(
         conn,
@@ -249,7 +269,9 @@ def retry_failed(
     """Resume the migration of JOURNAL, sending its failed rows again.
 
     FILE defaults to the row file the journal was started with. Fix the rows first:
-    ``dizions migrate status JOURNAL`` lists each failure's reason.
+    ``dizions migrate status JOURNAL`` lists each failure's reason. Failed rows are
+    those the server certainly did not apply; unknown rows are never resent (settle them).
+    Clients are read back by external ID before any resend.
     """
     with _open_journal(journal) as book:
         meta = book.meta()
@@ -275,15 +297,19 @@ def retry_failed(
 @click.argument("journal", type=click.Path(dir_okay=False))
 @click.option("--limit", default=50, show_default=True, help="Most rows to list.")
 def status(journal: str, limit: int) -> None:
-    """Report JOURNAL: counts per status, then the rows not done, with their reasons."""
+    """Report JOURNAL: its target, counts per status, the rows not done with their
+    reasons, and for unknown rows the read that settles them."""
     with _open_journal(journal) as book:
         meta = book.meta()
+        target = book.target()
         counts = book.counts()
         open_rows = list(book.entries(FAILED, UNKNOWN, PENDING, limit=limit))
     say(
         f"{meta.get('resource', '?')} migration keyed by {meta.get('key', '?')}, "
         f"started {meta.get('started', '?')}, rows from {meta.get('source', '(iterable)')}"
     )
+    where = target.describe() if target is not None else "not recorded (an older journal)"
+    say(f"target: {where}")
     say(", ".join(f"{name}: {n}" for name, n in counts.items()))
     if open_rows:
         echo_table(
@@ -294,11 +320,43 @@ def status(journal: str, limit: int) -> None:
         say(f"Fix the failed rows, then: dizions migrate retry-failed {journal}")
     if counts[UNKNOWN]:
         say(
-            f"Unknown rows: look each up in Dizions, then: dizions migrate settle {journal} "
-            "KEY --id ID (it exists) or --not-created (then retry-failed)"
+            "Unknown rows may have been created: they are never resent. Look each up in "
+            f"Dizions, then: dizions migrate settle {journal} KEY --id ID (it exists) or "
+            "--not-created (then retry-failed). The read to make:"
         )
+        by_external_id = meta.get("resource") == "clients" and meta.get("key") == "external_id"
+        for entry in open_rows:
+            if entry.status == UNKNOWN:
+                ext = entry.source_key if by_external_id else None
+                say(f"  {entry.source_key}: {read_to_make(meta['resource'], ext)}")
     if counts[PENDING]:
         say("Pending rows were interrupted: run the migration again to check them.")
+
+
+@migrate_group.command(name="verify")
+@click.argument("journal", type=click.Path(dir_okay=False))
+@client_options
+def verify_command(journal: str, conn: ClientOptions, debug: bool) -> None:
+    """Read the rows of JOURNAL back from Dizions and report what differs.
+
+    Clients are read back by their journaled external IDs, in batches: the report lists
+    done rows missing in Dizions, external IDs held by more than one client (with their
+    ids), ids that differ from the journal, and rows Dizions holds that the journal does
+    not hold as done. Other resources are read back by each done row's id. Exit 1 if
+    anything differs. Run it after a migration, and again later if any row was settled.
+    The keys and base URL must be the journal's target.
+    """
+    _open_journal(journal).close()
+
+    async def job() -> VerifyReport:
+        # --concurrency is a connection option (see client_options); migrations default to 8.
+        async with conn.client(max_concurrency=conn.concurrency or 8) as dz:
+            return await verify(dz, journal)
+
+    report = run(debug, job)
+    say(report.describe())
+    if not report.ok:
+        raise SystemExit(1)
 
 
 @migrate_group.command(name="settle")

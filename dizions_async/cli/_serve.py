@@ -88,7 +88,8 @@ def _parse_faults(
         "A fault rule (repeatable; a later rule for the same route replaces an earlier one), "
         'e.g. "PUT /v2/clients:commit_then_fail=0.1,drop=0.05,latency=0.01" or '
         '"rate_429=0.02,retry_after=3". Keys: latency, rate_429, retry_after, rate_503, '
-        "drop, commit_then_fail, commit_fail_mode (500 or drop), times."
+        "drop, commit_then_fail, commit_fail_mode (500 or drop), commit_then_garble "
+        "(commit, then answer 200 with an HTML page), times."
     ),
 )
 def serve(

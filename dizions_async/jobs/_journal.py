@@ -14,12 +14,17 @@ committing every mark that is waiting in one transaction (group commit).
 
 One writer: the job owns the connection and uses it from a single thread. The journal
 holds source keys, new ids, reasons and counters; never API keys nor row contents.
+
+Bound to its target: the first run records the base URL and a salted hash of the Org key
+(see :class:`Target`); a later run against another server or organisation is refused
+before anything is sent, since its "done" rows were done somewhere else.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -39,6 +44,9 @@ __all__ = [
     "Journal",
     "JournalMismatch",
     "Mark",
+    "Outcome",
+    "Target",
+    "TargetMismatch",
 ]
 
 PENDING = "pending"
@@ -84,6 +92,28 @@ class JournalMismatch(ValueError):
     """The journal was started for another resource or key field than this run asks for."""
 
 
+class TargetMismatch(JournalMismatch):
+    """The journal was started against another base URL or organisation (Org key)."""
+
+
+@attrs.frozen
+class Target:
+    """Where a journal's rows were created.
+
+    Attributes:
+        base_url: the API base URL.
+        org_fingerprint: a salted hash of the Org key (``Client.org_fingerprint``), with
+            the journal's own salt; never the key.
+    """
+
+    base_url: str
+    org_fingerprint: str
+
+    def describe(self) -> str:
+        """``URL (Org key #abcd1234)``: the URL and the start of the fingerprint."""
+        return f"{self.base_url} (Org key #{self.org_fingerprint[:8]})"
+
+
 @attrs.frozen
 class Entry:
     """One journal row."""
@@ -104,6 +134,10 @@ class Mark:
     status: str
     dizions_id: int | None = None
     reason: str | None = None
+
+
+#: ``(source key, status, dizions id)``: one row's outcome, as :meth:`Journal.outcomes` reads it.
+Outcome = tuple[str, str, int | None]
 
 
 def _now() -> str:
@@ -151,16 +185,79 @@ class Journal:
     # -- meta -------------------------------------------------------------------------
 
     def meta(self) -> dict[str, str]:
-        """The job's description: ``resource``, ``key``, ``started`` and, if known, ``source``."""
+        """The job's description: ``resource``, ``key``, ``started`` and, if known,
+        ``source``, ``base_url``, ``org_fingerprint`` and ``salt``."""
         return dict(self._db.execute("SELECT name, value FROM meta").fetchall())
 
-    def begin_job(self, resource: str, key: str, source: str | None = None) -> None:
-        """Record what this journal is for, or check that it matches an earlier run.
+    def salt(self) -> bytes:
+        """This journal's salt for the Org key fingerprint, made on first use."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES ('salt', ?) ON CONFLICT DO NOTHING",
+                (secrets.token_hex(16),),
+            )
+        return bytes.fromhex(self.meta()["salt"])
+
+    def target(self) -> Target | None:
+        """The target recorded by the first run, or None (a new or an older journal)."""
+        known = self.meta()
+        if "base_url" not in known or "org_fingerprint" not in known:
+            return None
+        return Target(known["base_url"], known["org_fingerprint"])
+
+    def check_target(self, target: Target) -> None:
+        """Refuse ``target`` if the journal records another one.
 
         Raises:
+            TargetMismatch: another base URL or Org key; the message names both URLs.
+        """
+        recorded = self.target()
+        if recorded is not None and recorded != target:
+            raise TargetMismatch(
+                f"journal {self.path!r} belongs to {recorded.describe()}, but this run "
+                f"targets {target.describe()}: its done rows were created there, not here; "
+                "use a new journal for a new target"
+            )
+
+    def unbind_untouched(self) -> bool:
+        """Forget the recorded target if no row is ``done`` or ``unknown`` (nothing can
+        have been created there); returns whether it was forgotten. For a first run whose
+        keys were refused, so that the run with the right keys is not refused too."""
+        counts = self.counts()
+        if counts[DONE] or counts[UNKNOWN]:
+            return False
+        with self._transaction():
+            self._db.execute("DELETE FROM meta WHERE name IN ('base_url', 'org_fingerprint')")
+        return True
+
+    def begin_job(
+        self, resource: str, key: str, source: str | None = None, target: Target | None = None
+    ) -> str | None:
+        """Record what this journal is for, or check that it matches an earlier run.
+
+        Args:
+            resource, key: the resource created and the source key field.
+            source: the row file, if any.
+            target: where the rows go; checked against the recorded one, recorded when
+                there is none.
+
+        Returns:
+            A one-line notice when an older journal without a target was adopted for
+            ``target``, else None.
+
+        Raises:
+            TargetMismatch: the journal belongs to another base URL or organisation.
             JournalMismatch: the journal belongs to a migration of another resource or key.
         """
         known = self.meta()
+        notice = None
+        if target is not None:
+            self.check_target(target)
+            if "resource" in known and "base_url" not in known:
+                notice = (
+                    f"journal {self.path!r} recorded no target (made by an older version): "
+                    f"bound from now on to {target.describe()}"
+                )
         for name, value in (("resource", resource), ("key", key)):
             if name in known and known[name] != value:
                 raise JournalMismatch(
@@ -170,6 +267,9 @@ class Journal:
         wanted = {"resource": resource, "key": key, "started": _now()}
         if source is not None:
             wanted["source"] = source
+        if target is not None:
+            wanted["base_url"] = target.base_url
+            wanted["org_fingerprint"] = target.org_fingerprint
         with self._transaction():
             for name, value in wanted.items():
                 # the first run's values stay (started, source), later runs fill gaps only
@@ -177,6 +277,7 @@ class Journal:
                     "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     (name, value),
                 )
+        return notice
 
     # -- reads ------------------------------------------------------------------------
 
@@ -217,6 +318,12 @@ class Journal:
             args.append(limit)
         for row in self._db.execute(sql, args):
             yield Entry(*row)
+
+    def outcomes(self) -> list[Outcome]:
+        """Every row's ``(source key, status, dizions id)``, in source key order (plain
+        tuples: a verify of a large migration reads them all)."""
+        sql = "SELECT source_key, status, dizions_id FROM journal ORDER BY source_key"
+        return self._db.execute(sql).fetchall()
 
     # -- writes -----------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """The migration engine: rows in, one create per row, exactly once, journaled.
 
+Before anything is sent, the journal's target (base URL, Org key fingerprint) is checked
+against the client's: a journal is never resumed against another server or organisation.
 For each row, in order of need:
 
 1. The row's source key (``key`` field) is looked up in the journal. ``done`` rows are
@@ -17,8 +19,10 @@ For each row, in order of need:
    re-run could only flag them ``unknown``.
 4. The answer is recorded: ``done`` with the new id; ``failed`` with the reason when the
    server refused it or the row was invalid; when the outcome is unknown
-   (``exc.outcome_unknown``), clients with an external ID are read back and created
-   again only if absent; other rows become ``unknown``.
+   (``exc.outcome_unknown``: a timeout, a 5xx, a 2xx whose body cannot be read), clients
+   with an external ID are read back and created again only if absent; other rows become
+   ``unknown``, which no run resends (``retry_failed`` redoes ``failed`` rows only). The
+   client itself reads a client back before any resend it makes (after a 429 or 503).
 
 So a row is sent only after its ``pending`` is on disk, and sent again only after a read
 showed it absent: killed at any instant and re-run with the same journal, every client
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -46,7 +51,16 @@ from dizions_async.errors import (
     ConfigurationError,
     DizionsError,
 )
-from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Entry, Journal, Mark
+from dizions_async.jobs._journal import (
+    DONE,
+    FAILED,
+    PENDING,
+    UNKNOWN,
+    Entry,
+    Journal,
+    Mark,
+    Target,
+)
 from dizions_async.jobs._recorder import Recorder
 from dizions_async.jobs._sources import (
     RowFormat,
@@ -73,7 +87,12 @@ _FATAL_ERRORS = (AuthenticationError, ClientClosedError, ConfigurationError)
 
 
 class MigrationClient(Protocol):
-    """What ``migrate`` needs of a client (``dizions_async.Client`` has all three)."""
+    """What ``migrate`` needs of a client (``dizions_async.Client`` has all of it)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def org_fingerprint(self, salt: bytes) -> str: ...
 
     async def create_client(
         self, fields: Mapping[str, Any], external_id: str | None = None
@@ -86,7 +105,8 @@ class MigrationClient(Protocol):
 
 @attrs.frozen
 class Problem:
-    """A row the job did not complete: its source key (or input row number), status, why."""
+    """A row the job did not complete: its source key (or where it is in the input:
+    ``line 7`` of a file, ``row 3`` of an iterable), status, why."""
 
     key: str
     status: str
@@ -115,6 +135,7 @@ class MigrationSummary:
             values (ignored).
         problems: up to 50 failed, unknown or rejected rows, one by one.
         elapsed: seconds the run took.
+        notices: one-line notices about the journal (an older journal adopted).
     """
 
     resource: str
@@ -130,6 +151,7 @@ class MigrationSummary:
     duplicates: int = 0
     problems: tuple[Problem, ...] = ()
     elapsed: float = 0.0
+    notices: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -140,6 +162,7 @@ class MigrationSummary:
         """The summary as text: what was done, what was not, and how to carry on."""
         j = self.journal
         lines = [
+            *self.notices,
             f"{self.resource}: {self.rows} rows read in {self.elapsed:.1f}s; "
             f"created {self.created}, found already created {self.recovered}, "
             f"skipped as done earlier {self.skipped_done}.",
@@ -218,7 +241,9 @@ class _Tally:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(Problem(key, status, reason))
 
-    def summary(self, resource: str, journal: str, elapsed: float) -> MigrationSummary:
+    def summary(
+        self, resource: str, journal: str, elapsed: float, notices: tuple[str, ...] = ()
+    ) -> MigrationSummary:
         """The run's summary: every counter of the tally, under the same name."""
         counts = attrs.asdict(
             self, recurse=False, filter=lambda a, _: a.name not in ("finished", "problems")
@@ -228,8 +253,20 @@ class _Tally:
             journal=journal,
             problems=tuple(self.problems),
             elapsed=elapsed,
+            notices=notices,
             **counts,
         )
+
+
+def read_to_make(resource: str, external_id: str | None) -> str:
+    """The read that tells whether an ``unknown`` row's record exists in Dizions."""
+    if external_id is not None:
+        value = shlex.quote(f"external_id={external_id}")
+        return f"dizions get clients --filter {value} --fields id"
+    return (
+        f"look for a {resource} record holding the row's values "
+        f"(dizions get {resource} --filter FIELD=VALUE ...)"
+    )
 
 
 def _values_hash(fields: Mapping[str, Any]) -> int:
@@ -267,7 +304,7 @@ class _Engine:
         self.on_progress = on_progress
         self.total = total
         self.tally = _Tally()
-        # source key -> (its row number, a hash of its values): a repeat is told apart
+        # source key -> (where its row is, a hash of its values): a repeat is told apart
         # from a different record that was given the same key by mistake
         self.seen: dict[str, tuple[int, int]] = {}
 
@@ -305,7 +342,7 @@ class _Engine:
             await queue.put(item)
 
     def _prepare(self, row: SourceRow) -> _Work | None:
-        label = f"row {row.number}"
+        label = row.label
         if row.fields is None:
             self._reject(label, row.error or "unreadable")
             return None
@@ -324,7 +361,8 @@ class _Engine:
                 # dropping it would lose a record; creating it, duplicate a key: ask
                 self._reject(
                     label,
-                    f"repeats the {self.key} {shown(source_key)} of row {first[0]} with other "
+                    f"repeats the {self.key} {shown(source_key)} of {row.unit} {first[0]} "
+                    "with other "
                     "values: give one of them another key, or remove one",
                 )
             return None
@@ -356,7 +394,7 @@ class _Engine:
         if prior.status in (PENDING, UNKNOWN) and item.external_id is None:
             reason = prior.reason or "interrupted while its create was in flight"
             # PENDING: a crash left it in flight and nothing can be read back: never resend
-            self._unknown(item.key, reason, record=prior.status == PENDING)
+            self._unknown(item, reason, record=prior.status == PENDING)
             return True
         return False
 
@@ -390,7 +428,7 @@ class _Engine:
                     await self._refused(item, exc)
                     return
                 if item.external_id is None:
-                    self._unknown(item.key, str(exc))
+                    self._unknown(item, str(exc))
                     return
                 # The server may still be applying the create we lost track of (a read
                 # timeout, a dropped connection): give it time before reading back, or
@@ -419,7 +457,7 @@ class _Engine:
         try:
             ids = await self._read_back(item.external_id)
         except DizionsError as exc:
-            self._unknown(item.key, f"could not check {why}: {exc}")
+            self._unknown(item, f"could not check {why}: {exc}")
             return True
         if not ids:
             return False
@@ -462,12 +500,15 @@ class _Engine:
         self.tally.failed += 1
         self.tally.problem(key, FAILED, reason)
 
-    def _unknown(self, key: str, reason: str, *, record: bool = True) -> None:
-        """Count the row as unknown; ``record`` it so in the journal unless it already is."""
+    def _unknown(self, item: _Work, reason: str, *, record: bool = True) -> None:
+        """Count the row as unknown (listed with the read that settles it); ``record`` it
+        so in the journal unless it already is."""
         if record:
-            self.recorder.record(Mark(key, UNKNOWN, reason=reason))
+            self.recorder.record(Mark(item.key, UNKNOWN, reason=reason))
         self.tally.unknown += 1
-        self.tally.problem(key, UNKNOWN, reason)
+        # the external ID only when it is the source key, which the listing shows anyway
+        check = read_to_make(self.resource, item.key if self.key == _EXTERNAL_ID else None)
+        self.tally.problem(item.key, UNKNOWN, f"{reason}; to check: {check}")
 
     def _finish(self) -> None:
         self.tally.finished += 1
@@ -516,6 +557,8 @@ async def migrate(
         A :class:`MigrationSummary`; ``summary.describe()`` says what is left and how to resume.
 
     Raises:
+        TargetMismatch: the journal was started against another base URL or Org key
+            (nothing is sent: use a new journal for a new target).
         JournalMismatch: the journal belongs to another resource or key.
         JournalWriteError: the journal cannot be written (nothing unrecorded is sent).
         AuthenticationError: the keys are refused (the job stops; re-run to resume).
@@ -547,12 +590,30 @@ async def migrate(
         total=total,
         settle=settle,
     )
+    notice: str | None = None
     try:
-        await recorder.call(book.begin_job, resource, key, source)
-        await _run(engine, reader, concurrency)
+        target = await _target(client, recorder)
+        bound_before = await recorder.call(book.target)
+        notice = await recorder.call(book.begin_job, resource, key, source, target)
+        try:
+            await _run(engine, reader, concurrency)
+        except AuthenticationError as exc:
+            # Keys refused (401) before anything was done: the journal is not bound to a
+            # target that never accepted a write, so the run with the right keys may go on.
+            if exc.status == 401 and bound_before is None:
+                await recorder.drain()
+                await recorder.call(book.unbind_untouched)
+            raise
     finally:
         await recorder.aclose()
-    return engine.tally.summary(resource, book.path, time.monotonic() - started)
+    notices = () if notice is None else (notice,)
+    return engine.tally.summary(resource, book.path, time.monotonic() - started, notices)
+
+
+async def _target(client: MigrationClient, recorder: Recorder) -> Target:
+    """Where ``client`` sends, as the journal records it (with the journal's salt)."""
+    salt = await recorder.call(recorder.journal.salt)
+    return Target(client.base_url, client.org_fingerprint(salt))
 
 
 async def _run(engine: _Engine, reader: Iterator[SourceRow], concurrency: int) -> None:

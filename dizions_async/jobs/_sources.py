@@ -1,13 +1,16 @@
 """Where migration rows come from: an iterable of mappings, a CSV file or a JSONL file.
 
 Every source yields :class:`SourceRow` values one at a time (files are never read whole),
-numbered from 1, so that a row which cannot be used (a broken JSON line, a line that is
-not an object) is reported by its number instead of stopping the job.
+so that a row which cannot be used (a broken JSON line, a line that is not an object) is
+reported by where it is instead of stopping the job. A file's rows are numbered by the
+line a person sees in an editor: a CSV row by the line it starts on (the header is line
+1; a quoted cell may run over several lines), a JSONL record by its line. Rows of an
+iterable are numbered from 1.
 
 CSV cells are text; an empty cell means "no value" and is left out of the row, as is a
 ``null`` in JSONL, so that a blank spreadsheet cell never overwrites anything. A CSV line
 whose cells are all empty (spreadsheets save ``,,,`` for a formatted but empty row) is a
-blank line: skipped, like a JSONL blank line, and not numbered.
+blank line: skipped, like a JSONL blank line.
 
 What fails one row, not the job: a CSV row with more cells than the header, a cell that
 is not UTF-8 (a file saved as ANSI/Windows-1252: decoded with ``surrogateescape`` and
@@ -51,17 +54,34 @@ _SUFFIXES: dict[str, RowFormat] = {
 }
 
 
+_LINE = "line"
+
+
 class RowFileError(ValueError):
     """The row file cannot be used at all (its CSV header is wrong): fix it and re-run."""
 
 
 @attrs.frozen
 class SourceRow:
-    """One input row: its 1-based number, its fields, or why it could not be read."""
+    """One input row: where it is, its fields, or why it could not be read.
+
+    Attributes:
+        number: the file line the row starts on, or the row's 1-based position in an
+            iterable.
+        fields: the row's fields; None when it could not be read.
+        error: why it could not be read.
+        unit: ``"line"`` for a file, ``"row"`` for an iterable.
+    """
 
     number: int
     fields: dict[str, Any] | None
     error: str | None = None
+    unit: str = "row"
+
+    @property
+    def label(self) -> str:
+        """Where the row is, as a person finds it: ``line 7`` of a file, ``row 3``."""
+        return f"{self.unit} {self.number}"
 
 
 def source_format(path: str | os.PathLike[str], format: RowFormat | None = None) -> RowFormat:
@@ -195,49 +215,49 @@ def _csv_rows(path: str | os.PathLike[str], key: str | None = None) -> Iterator[
         header = _check_header(path, reader, key)
         if header is None:
             return
-        number = 0
         while True:
+            # the line this record starts on: line_num counts the lines read so far
             line = reader.line_num + 1
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                number += 1
-                yield SourceRow(number, None, f"line {line}: malformed CSV ({exc})")
+                yield SourceRow(line, None, f"malformed CSV ({exc})", _LINE)
                 continue
             if not any(cells):
                 continue  # a blank line, or a row of empty cells
-            number += 1
             if len(cells) > len(header):
                 extra = len(cells) - len(header)
-                yield SourceRow(number, None, f"{extra} more cells than the header has")
+                yield SourceRow(line, None, f"{extra} more cells than the header has", _LINE)
             elif _not_utf8(cells):
                 yield SourceRow(
-                    number,
+                    line,
                     None,
-                    f"line {line} is not UTF-8 text (a file saved as ANSI?): save the file "
-                    "as 'CSV UTF-8' and run again",
+                    "not UTF-8 text (a file saved as ANSI?): save the file as 'CSV UTF-8' "
+                    "and run again",
+                    _LINE,
                 )
             else:
-                yield SourceRow(number, {k: v for k, v in zip(header, cells, strict=False) if v})
+                fields = {k: v for k, v in zip(header, cells, strict=False) if v}
+                yield SourceRow(line, fields, unit=_LINE)
 
 
 def _jsonl_rows(path: str | os.PathLike[str]) -> Iterator[SourceRow]:
     with open(path, "rb") as handle:
-        number = 0
-        for index, line in enumerate(handle):
-            if index == 0 and line.startswith(codecs.BOM_UTF8):
+        for number, line in enumerate(handle, 1):
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
                 line = line[len(codecs.BOM_UTF8) :]  # a byte-order mark, as Windows tools write
             if not line.strip():
                 continue
-            number += 1
             try:
                 value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                yield SourceRow(number, None, f"not JSON: {exc}")
+                yield SourceRow(number, None, f"not JSON: {exc}", _LINE)
                 continue
             if not isinstance(value, dict):
-                yield SourceRow(number, None, f"a JSON {type(value).__name__}, not an object")
+                kind = type(value).__name__
+                yield SourceRow(number, None, f"a JSON {kind}, not an object", _LINE)
                 continue
-            yield SourceRow(number, {k: v for k, v in value.items() if v is not None})
+            fields = {k: v for k, v in value.items() if v is not None}
+            yield SourceRow(number, fields, unit=_LINE)

@@ -3,10 +3,10 @@
 A :class:`FaultConfig` is one rule; :class:`Faults` holds the rules and decides, for each
 request, which fault (if any) it gets. The newest rule that matches a request applies.
 Rates are shares drawn from one ``random.Random(seed)``: a request draws once, and the
-draw falls into 429, 503, drop or commit-then-fail by the cumulative shares, so at most
-one fault hits a request. Commit-then-fail is for writes only: a read (GET, HEAD) that
-draws it is answered normally, as it has nothing to commit. ``times=N`` limits a rule to
-the next N matching requests.
+draw falls into 429, 503, drop, commit-then-fail or commit-then-garble by the cumulative
+shares, so at most one fault hits a request. The commit faults are for writes only: a
+read (GET, HEAD) that draws one is answered normally, as it has nothing to commit.
+``times=N`` limits a rule to the next N matching requests.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class Fault(str, enum.Enum):
     DROP = "drop"
     COMMIT_THEN_500 = "commit_then_500"
     COMMIT_THEN_DROP = "commit_then_drop"
+    #: handled (committed), then answered 200 with an HTML page, as a proxy might
+    COMMIT_THEN_GARBLE = "commit_then_garble"
 
 
 def _header_value(value: object) -> str:
@@ -60,6 +62,9 @@ class FaultConfig:
         commit_then_fail: share of writes that are handled (committed) and then answered
             500, or dropped, as ``commit_fail_mode`` says (``"500"`` or ``"drop"``). Reads
             that draw it are answered normally.
+        commit_then_garble: share of writes that are handled (committed) and then
+            answered 200 with an HTML body (a proxy's page): the client cannot read the
+            new id. Reads that draw it are answered normally.
         times: apply to the next ``times`` matching requests only; None for ever.
     """
 
@@ -72,9 +77,16 @@ class FaultConfig:
     commit_then_fail: float = 0.0
     commit_fail_mode: str = "500"
     times: int | None = None
+    commit_then_garble: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        shares = (self.rate_429, self.rate_503, self.drop, self.commit_then_fail)
+        shares = (
+            self.rate_429,
+            self.rate_503,
+            self.drop,
+            self.commit_then_fail,
+            self.commit_then_garble,
+        )
         if any(not 0.0 <= s <= 1.0 for s in shares) or sum(shares) > 1.0 + 1e-9:
             raise ValueError("fault rates are shares between 0 and 1 and may sum to at most 1")
         if self.commit_fail_mode not in ("500", "drop"):
@@ -133,6 +145,7 @@ class Faults:
         commit_then_fail: float = 0.0,
         commit_fail_mode: str = "500",
         times: int | None = None,
+        commit_then_garble: float = 0.0,
     ) -> FaultConfig:
         """Add a rule (replacing any earlier rule for the same route); returns it.
 
@@ -149,6 +162,7 @@ class Faults:
             commit_then_fail=commit_then_fail,
             commit_fail_mode=commit_fail_mode,
             times=times,
+            commit_then_garble=commit_then_garble,
         )
         self._rules = [r for r in self._rules if r.config.route != route]
         self._rules.append(_Rule(config, times))
@@ -186,17 +200,23 @@ class Faults:
                 c.commit_then_fail,
                 Fault.COMMIT_THEN_500 if c.commit_fail_mode == "500" else Fault.COMMIT_THEN_DROP,
             ),
+            (c.commit_then_garble, Fault.COMMIT_THEN_GARBLE),
         ):
             edge += share
             if share and draw < edge:
                 fault = kind
                 break
-        if fault in (Fault.COMMIT_THEN_500, Fault.COMMIT_THEN_DROP) and method in _READS:
+        if fault in _COMMIT_FAULTS and method in _READS:
             fault = Fault.NONE
         return Decision(fault, c.latency, c.retry_after)
 
 
-_FLOAT_SETTINGS = frozenset({"latency", "rate_429", "rate_503", "drop", "commit_then_fail"})
+_COMMIT_FAULTS = frozenset(
+    {Fault.COMMIT_THEN_500, Fault.COMMIT_THEN_DROP, Fault.COMMIT_THEN_GARBLE}
+)
+_FLOAT_SETTINGS = frozenset(
+    {"latency", "rate_429", "rate_503", "drop", "commit_then_fail", "commit_then_garble"}
+)
 _TEXT_SETTINGS = frozenset({"retry_after", "commit_fail_mode"})
 _ROUTE = re.compile(r"([A-Z]+ /[^:]*):(.*)\Z", re.DOTALL)
 
@@ -206,7 +226,8 @@ def parse_fault_rule(text: str) -> FaultConfig:
     ``dizions serve --fault`` syntax).
 
     Keys are :class:`FaultConfig`'s (``latency``, ``rate_429``, ``retry_after``,
-    ``rate_503``, ``drop``, ``commit_then_fail``, ``commit_fail_mode``, ``times``). A
+    ``rate_503``, ``drop``, ``commit_then_fail``, ``commit_fail_mode``,
+    ``commit_then_garble``, ``times``). A
     ``retry_after`` HTTP date may contain commas: a piece without ``=`` continues the
     value before it.
 

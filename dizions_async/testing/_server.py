@@ -150,6 +150,9 @@ def _authorised(request: web.Request, keys: Keys) -> bool:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: What ``commit_then_garble`` answers after committing: a proxy's page, not JSON.
+_PROXY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>proxy</body></html>"
+
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -183,6 +186,8 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                 response = _error(500, "internal server error")
             elif fault is Fault.COMMIT_THEN_DROP:
                 return _drop(request)
+            elif fault is Fault.COMMIT_THEN_GARBLE:
+                response = web.Response(status=200, body=_PROXY_PAGE, content_type="text/html")
         status = response.status
         return response
     finally:
