@@ -21,6 +21,14 @@ SDK loop's ``time.process_time`` per request minus that of the same loop written
 over the same transport (``asyncio.gather`` of tasks under a semaphore, ``orjson.loads``).
 
 Run: ``python benchmarks/bench_client.py [--requests 2000] [--rounds 7]``
+
+``--tracing`` measures instead what OpenTelemetry costs: the SDK's own CPU per ``fetch``
+over the in-process transport, untraced (as a program without OpenTelemetry runs), with
+the API imported but no SDK configured ("installed, no exporter"), and with an SDK
+``TracerProvider`` that has no exporter (spans made, then dropped), medians of alternating
+rounds, each as a share of a real request's CPU time (``fetch`` against the static
+server); and what one ``Client.with_options`` view costs to make. Target: at most 3% for
+the API without an SDK.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import argparse
 import asyncio
 import statistics
 import time
+import timeit
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -245,9 +254,83 @@ def main(requests: int, rounds: int) -> None:
         print(f"| {concurrency} | {name} | {added:.1f} us |")
 
 
+def view_cost_us() -> float:
+    """Microseconds to make one ``with_options`` view (best of 5 timeit runs)."""
+    dz = _client("https://api.example", 16)
+    policy = RetryPolicy(max_retries=0)
+    n = 20_000
+    best = min(
+        timeit.timeit(lambda: dz.with_options(timeout=2.0, retry=policy), number=n)
+        for _ in range(5)
+    )
+    return best / n * 1e6
+
+
+async def _call_cost_us(modes: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    """CPU microseconds per ``fetch`` over the InstantTransport for each mode (set up by
+    its function), medians of alternating rounds."""
+    query = Query("clients").id(1)
+    costs: dict[str, list[float]] = {name: [] for name in modes}
+    async with _client("https://api.example", 16, InstantTransport()) as dz:
+        for _ in range(2000):
+            await dz.fetch(query)
+        for round_no in range(rounds):
+            order = list(modes) if round_no % 2 == 0 else list(reversed(modes))
+            for name in order:
+                modes[name]()
+                started = time.process_time()
+                for _ in range(3000):
+                    await dz.fetch(query)
+                costs[name].append((time.process_time() - started) / 3000 * 1e6)
+    return {name: statistics.median(values) for name, values in costs.items()}
+
+
+def main_tracing(requests: int, rounds: int) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from dizions_async import _otel
+
+    active = _otel._active
+
+    def off() -> None:
+        _otel._active = lambda: None  # what a program without OpenTelemetry runs
+
+    def on() -> None:
+        _otel._active = active
+
+    api = asyncio.run(_call_cost_us({"untraced": off, "API, no SDK": on}, 3 * rounds))
+    trace.set_tracer_provider(TracerProvider())  # no span processor: nothing is exported
+    _otel._tracing = None  # look for the provider again now
+    sdk = asyncio.run(_call_cost_us({"untraced": off, "SDK, no exporter": on}, 3 * rounds))
+    # A real request's CPU time, untraced, for scale.
+    queries = [Query("clients").id(i + 1) for i in range(requests)]
+    off()
+    with static_server(_app) as base:
+        per_request: list[float] = []
+        for _ in range(rounds):
+            used = time.process_time()
+            asyncio.run(run_fetch(base, queries, [], 64))
+            per_request.append((time.process_time() - used) / requests * 1e6)
+    on()
+    request_us = statistics.median(per_request)
+    print(f"SDK CPU per fetch (median of {3 * rounds} alternating rounds, in-process):")
+    for name, cost in (("API, no SDK", api), ("SDK, no exporter", sdk)):
+        extra = cost[name] - cost["untraced"]
+        print(
+            f"  {name:16s} {cost[name]:6.1f} us vs {cost['untraced']:6.1f} untraced: "
+            f"{extra:+.2f} us = {extra / request_us:+.1%} of a real request's {request_us:.0f} us"
+        )
+    print(f"  with_options view: {view_cost_us():.2f} us to make")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tracing", action="store_true", help="the cost of tracing instead")
     args = parser.parse_args()
-    main(args.requests, args.rounds)
+    if args.tracing:
+        main_tracing(args.requests, args.rounds)
+    else:
+        main(args.requests, args.rounds)

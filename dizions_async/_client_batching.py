@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from dizions_async import _otel
 from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._concurrency import (
     ProgressCallback,
@@ -81,7 +82,9 @@ class _ClientBatching(_ClientCore):
 
     def _plan(self, query: Query, split: DateUnit | tuple[str, int] | None) -> list[Piece]:
         """The requests to send for ``query``: ``split`` first, then cut to the URL limit."""
-        return plan_requests(query, self._base, self._max_url_length, split)
+        planned = plan_requests(query, self._base, self._max_url_length, split)
+        _otel.count_pieces(len(planned))
+        return planned
 
     def _piece_request(self, piece: Piece) -> Request:
         q = piece.query

@@ -46,7 +46,10 @@ ENV_KEYS = {
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+    # `not value > 0` refuses NaN too; a bool is not a number of seconds.
+    if value is not None and (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+    ):
         raise ConfigurationError(f"Timeouts.{attribute.name} must be a positive number or None")
 
 

@@ -20,14 +20,16 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 from yarl import URL
 
+from dizions_async import _otel
 from dizions_async._config import (
     Environment,
     Keys,
@@ -38,6 +40,7 @@ from dizions_async._config import (
     resolve_write_verbs,
 )
 from dizions_async._logging import configure_from_env, logger
+from dizions_async._network import TlsSetting, choose_proxy, tls_setting, verification_off
 from dizions_async._redact import Secret, values_opted_in
 from dizions_async._resolve import DictionaryCache
 from dizions_async._version import __version__
@@ -50,6 +53,7 @@ from dizions_async.errors import (
     QueryError,
     RequestTimeout,
     TransportError,
+    WrongEventLoopError,
 )
 from dizions_async.protocol import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -61,7 +65,7 @@ from dizions_async.protocol import (
     retry_after_header,
 )
 from dizions_async.retry import Failure, RetryPolicy
-from dizions_async.transport import AiohttpTransport, StreamResponse, Transport
+from dizions_async.transport import AiohttpTransport, StreamResponse, Transport, session_tls
 
 if TYPE_CHECKING:
     import aiohttp
@@ -101,6 +105,10 @@ class _ClientCore:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         max_record_bytes: int = MAX_RECORD_BYTES,
         write_verbs: WriteVerbs | None = None,
+        proxy: str | URL | None = None,
+        trust_env: bool = True,
+        ssl: TlsSetting | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         # Wrap the keys before anything can raise: from here on no frame holds one raw,
         # so a traceback showing locals (error trackers do) shows only ``Secret(***)``.
@@ -109,6 +117,7 @@ class _ClientCore:
         keys: Keys = resolve_keys(source, org, user, env)
         self._write_verbs = resolve_write_verbs(write_verbs, env)
         self._base_url = check_base_url(base_url, env, allow_insecure=allow_insecure)
+        self._set_up_network(env, session, transport, proxy, trust_env, ssl, ca_file)
         # Paths are appended to this string by concatenation: no URL joining per request.
         self._base = str(self._base_url)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
@@ -145,7 +154,44 @@ class _ClientCore:
         self._max_url_length = max_url_length
         # Made by the first resolve() (it loads through the reads); closed with the client.
         self._dictionaries: DictionaryCache | None = None
+        #: The event loop the client was opened on (its first request or ``async with``).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_guard: AsyncGenerator[None, None] | None = None
         configure_from_env(env)
+        if verification_off(self._tls):
+            logger.warning(
+                "TLS certificate verification is off for %s: any server can pose as it "
+                "and read the keys. For a private CA pass ca_file= or ssl=<SSLContext>",
+                self._base,
+            )
+
+    def _set_up_network(
+        self,
+        env: Environment,
+        session: aiohttp.ClientSession | None,
+        transport: Transport | None,
+        proxy: str | URL | None,
+        trust_env: bool,
+        ssl: TlsSetting | None,
+        ca_file: str | os.PathLike[str] | None,
+    ) -> None:
+        """The proxy and TLS setting of the client's own session (see ``_network``)."""
+        if (session is not None or transport is not None) and (
+            proxy is not None or ssl is not None or ca_file is not None
+        ):
+            raise ConfigurationError(
+                "proxy=, ssl= and ca_file= configure the client's own session; with "
+                "session= (or transport=), set them on that session instead"
+            )
+        own = session is None and transport is None
+        self._proxy = (
+            choose_proxy(self._base_url, proxy, trust_env=trust_env, env=env) if own else None
+        )
+        self._tls = session_tls(session) if session is not None else tls_setting(ssl, ca_file)
+        if self._proxy is not None:
+            logger.debug(
+                "requests to %s go through the proxy %s", self._base_url.host, self._proxy.display
+            )
 
     @property
     def write_verbs(self) -> WriteVerbs:
@@ -180,8 +226,19 @@ class _ClientCore:
 
     async def aclose(self) -> None:
         """Close connections (not a caller-owned session); later use raises
-        ``ClientClosedError``. Safe to call twice."""
+        ``ClientClosedError``. Safe to call twice.
+
+        Raises:
+            WrongEventLoopError: the client is open on another event loop, still running.
+        """
         if self._closed:
+            return
+        loop = self._loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            if not loop.is_closed():
+                raise self._wrong_loop(loop)
+            # Its loop is gone (and with it any way to close its connections cleanly).
+            self._closed = True
             return
         self._closed = True
         self._watchdog.close()
@@ -213,6 +270,11 @@ class _ClientCore:
         return key_fingerprint(org, salt)
 
     def _get_transport(self) -> Transport:
+        loop = self._loop
+        if loop is None:
+            self._open_on_running_loop()
+        elif loop is not asyncio.get_running_loop():
+            raise self._wrong_loop(loop)
         if self._closed:
             raise ClientClosedError("this Client is closed; create a new one")
         transport = self._transport
@@ -222,9 +284,43 @@ class _ClientCore:
                 session=self._session,
                 timeouts=self._timeouts,
                 pool_size=self._max_concurrency,
+                proxy=self._proxy,
+                ssl=self._tls,
                 max_response_bytes=self._max_response_bytes,
             )
         return transport
+
+    # -- the event loop a client belongs to ------------------------------------------------
+
+    def _open_on_running_loop(self) -> None:
+        """Bind the client to the running loop, and have that loop close it on shutdown.
+
+        ``asyncio.run()`` (and other runners) close every unfinished async generator
+        (``loop.shutdown_asyncgens()``) before closing the loop. A client used without
+        ``async with`` registers one that closes it, so its connections are closed on the
+        loop they belong to instead of being leaked (with "Unclosed client session"
+        warnings) when the loop ends.
+        """
+        self._loop = asyncio.get_running_loop()
+        guard = self._loop_guard = _close_at_loop_shutdown(self)
+        # Run it to its yield now; the loop's first-iteration hook registers it.
+        with contextlib.suppress(StopIteration):
+            guard.asend(None).send(None)
+
+    @staticmethod
+    def _wrong_loop(loop: asyncio.AbstractEventLoop) -> WrongEventLoopError:
+        if loop.is_closed():
+            return WrongEventLoopError(
+                "this Client was opened on another event loop, which has closed (each "
+                "asyncio.run() starts a new loop, and the client's connections ended with "
+                "the old one): create the Client inside the coroutine that asyncio.run() "
+                "runs, as `async with Client() as dz:`"
+            )
+        return WrongEventLoopError(
+            "this Client belongs to another event loop (the one it was opened on): create "
+            "one Client per event loop (per thread), inside the coroutine that "
+            "asyncio.run() runs"
+        )
 
     # -- requests --------------------------------------------------------------------------
 
@@ -463,10 +559,15 @@ class _ClientCore:
         """
         transport = self._get_transport()
         call = _Call(request)
+        traced = _otel.attempts()  # None unless tracing (see _otel.py)
         while True:
             await self._take_slot(call)
             try:
-                outcome = await self._attempt(call, transport.send(request))
+                if traced is None:
+                    attempt = transport.send(request)
+                else:
+                    attempt = traced.send(transport.send, request, call.retries)
+                outcome = await self._attempt(call, attempt)
             finally:
                 self._slots.release()
             if isinstance(outcome, Response) and outcome.status < 300:
@@ -527,9 +628,14 @@ class _ClientCore:
         """
         transport = self._get_transport()
         call = _Call(request)
+        traced = _otel.attempts()  # None unless tracing (see _otel.py)
 
         async def start(stack: contextlib.AsyncExitStack) -> StreamResponse | Response:
-            response = await stack.enter_async_context(transport.stream(request))
+            if traced is None:
+                opened = transport.stream(request)
+            else:
+                opened = traced.stream(transport.stream, request, call.retries)
+            response = await stack.enter_async_context(opened)
             if response.status < 300:
                 return response
             # The start of an error body is enough for the message; the rest is not read.
@@ -566,6 +672,13 @@ def _unchecked(
 def _check_size(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigurationError(f"{name} must be a positive int (bytes), got {value!r}")
+
+
+async def _close_at_loop_shutdown(client: _ClientCore) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class _Call:

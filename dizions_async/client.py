@@ -22,13 +22,15 @@ from dizions_async._bound import BoundQuery, unwrap
 from dizions_async._client_batching import _ClientBatching
 from dizions_async._client_writes import _ClientWrites
 from dizions_async._concurrency import ProgressCallback
+from dizions_async._config import Timeouts
 from dizions_async._convert import structure_records
+from dizions_async._otel import instrument
 from dizions_async._redact import described
 from dizions_async._resolve import DictionaryCache, DictionaryName, replace_ids
 from dizions_async._text import quote_segment
 from dizions_async.batching import DateUnit
 from dizions_async.catalogue import API_PREFIX, KEY_TEST_PATH, get_resource
-from dizions_async.errors import DecodeError, NotFoundError, QueryError
+from dizions_async.errors import ConfigurationError, DecodeError, NotFoundError, QueryError
 from dizions_async.protocol import (
     decode_dictionary,
     decode_dictionary_all,
@@ -39,6 +41,8 @@ from dizions_async.protocol import (
 )
 from dizions_async.query import ExtensionDatabase, Query
 from dizions_async.results import DictionaryEntry, Report
+from dizions_async.retry import RetryPolicy
+from dizions_async.transport import Transport
 
 if TYPE_CHECKING:
     from dizions_async import models
@@ -64,6 +68,7 @@ def _segment(value: str, what: str) -> str:
     return quote_segment(value)
 
 
+@instrument
 class Client(_ClientWrites, _ClientBatching):
     """An async client for the Dizions API. Use it as ``async with Client(...) as dz``.
 
@@ -92,11 +97,73 @@ class Client(_ClientWrites, _ClientBatching):
             Streams are not limited as a whole: see ``max_record_bytes``.
         max_record_bytes: the largest record a stream decodes (default 16 MiB); past it,
             ``DecodeError``. See ``docs/limits.md`` for every limit.
+        write_verbs: ``"seed"`` (default; PUT creates, POST updates, records at ``/id/{ID}``,
+            as the API document) or ``"wiki"`` (POST creates, PUT updates, contact edits at
+            ``/{resource}/{ID}``, as the wiki's entity pages); falls back to
+            ``DIZIONS_WRITE_VERBS``. It switches every create, update and write helper;
+            see docs/operations.md for the table.
+        proxy: send requests through this forward proxy (``http://[user:password@]host:port``;
+            the credentials are never logged). Overrides the environment.
+        trust_env: read ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` from
+            the environment (the default), as requests and httpx do.
+        ssl: an ``ssl.SSLContext`` to verify the server with, or ``False`` to turn
+            verification off (logged as a WARNING, once per client).
+        ca_file: a PEM bundle of extra CAs (a private CA), trusted besides the default
+            store (which honours ``SSL_CERT_FILE``).
+
+    A client belongs to the event loop it is opened on (its ``async with`` or first
+    request); from another loop it raises ``WrongEventLoopError``. Used without
+    ``async with``, it is closed when ``asyncio.run()`` ends that loop.
 
     Raises:
         ConfigurationError: a key is missing (the message names its variable), the base
-            URL is refused, or a setting is out of range.
+            URL, proxy or CA file is refused, a setting is out of range, or ``proxy``,
+            ``ssl`` or ``ca_file`` is given with ``session`` or ``transport``.
     """
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeouts | float | None = None,
+        retry: RetryPolicy | None = None,
+        log_values: bool | None = None,
+    ) -> Client:
+        """A view of this client with other per-call settings, for some calls.
+
+        The view shares everything else: connections, the ``max_concurrency`` slots, the
+        rate limiter, the pause after a 429, the dictionary cache, and the open/closed
+        state. It closes nothing: ``aclose`` and ``async with`` on it are no-ops. Every
+        read, write and batch method works on it. Making one costs microseconds.
+
+        Args:
+            timeout: a :class:`Timeouts`, or seconds for ``total`` alone; unset keeps
+                this client's. (``connect``/``read`` apply per attempt through the aiohttp
+                transport; a custom transport keeps its own.)
+            retry: a :class:`RetryPolicy`; unset keeps this client's.
+            log_values: show filter values in log lines; unset keeps this client's.
+
+        Raises:
+            ConfigurationError: an option of the wrong type.
+
+        Example::
+
+            quick = dz.with_options(timeout=2.0, retry=RetryPolicy(max_retries=0))
+            row = await quick.fetch_one(Query("clients").id(7))
+        """
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+            timeout = Timeouts(total=float(timeout))
+        if timeout is not None and not isinstance(timeout, Timeouts):
+            raise ConfigurationError("timeout must be a Timeouts or a number of seconds")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
+        if log_values is not None and not isinstance(log_values, bool):
+            raise ConfigurationError("log_values must be True or False")
+        return _ClientView(
+            self,
+            self._timeouts if timeout is None else timeout,
+            self._retry if retry is None else retry,
+            self._log_values if log_values is None else log_values,
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -420,3 +487,75 @@ class Client(_ClientWrites, _ClientBatching):
         maps = await asyncio.gather(*(cache.names(spec) for spec in tables))
         by_table = dict(zip(tables, maps, strict=True))
         return replace_ids(rows, {field: by_table[spec] for field, spec in fields.items()})
+
+
+#: Client attributes rebound after construction: a view reads and writes these on its
+#: root. Every other attribute is set once, in ``__init__``, so a view copies it (the
+#: semaphores, the limiter, the watchdog are shared objects). An attribute added to the
+#: client and rebound later belongs here (``test_a_view_sees_every_attribute_of_its_root``
+#: checks).
+_REBOUND = ("_closed", "_paused_until", "_dictionaries", "_loop", "_loop_guard", "_transport")
+
+
+def _on_root(name: str) -> property:
+    def get(view: _ClientView) -> Any:
+        return getattr(view._root, name)
+
+    def set_(view: _ClientView, value: Any) -> None:
+        setattr(view._root, name, value)
+
+    return property(get, set_)
+
+
+class _ClientView(Client):
+    """What :meth:`Client.with_options` returns: a Client with its own timeouts, retry
+    policy and ``log_values``, sharing everything else with its root client, so that
+    slots, pauses, caches and the closed state are one.
+
+    Plain attribute copies, not a ``__getattr__`` proxy: a proxy's per-attribute miss
+    doubled the SDK's own cost of a request (measured with a MockTransport).
+    """
+
+    _root: Client
+    _sibling: tuple[Transport, Transport] | None
+
+    def __init__(
+        self, parent: Client, timeouts: Timeouts, retry: RetryPolicy, log_values: bool
+    ) -> None:
+        root = parent._root if isinstance(parent, _ClientView) else parent
+        fixed = vars(self)
+        fixed.update(vars(root))
+        for name in _REBOUND:
+            fixed.pop(name, None)
+        self._root = root
+        self._timeouts = timeouts
+        self._retry = retry
+        self._log_values = log_values
+        #: (the root's transport, the one with this view's connect/read timeouts).
+        self._sibling = None
+
+    def __repr__(self) -> str:
+        return f"<Client view ({self._timeouts!r}, {self._retry!r}) of {self._root!r}>"
+
+    def _get_transport(self) -> Transport:
+        transport = self._root._get_transport()
+        root_timeouts = self._root._timeouts
+        if (self._timeouts.connect, self._timeouts.read) == (
+            root_timeouts.connect,
+            root_timeouts.read,
+        ):
+            return transport
+        sibling = self._sibling
+        if sibling is None or sibling[0] is not transport:
+            # Same session and pool; other per-attempt timeouts (aiohttp transport only).
+            with_timeouts = getattr(transport, "with_timeouts", None)
+            made = transport if with_timeouts is None else with_timeouts(self._timeouts)
+            sibling = self._sibling = (transport, made)
+        return sibling[1]
+
+    async def aclose(self) -> None:
+        """Closes nothing: the connections are the parent's."""
+
+
+for _name in _REBOUND:
+    setattr(_ClientView, _name, _on_root(_name))

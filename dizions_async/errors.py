@@ -7,6 +7,7 @@ This module imports nothing else from the package, so any layer may use it::
     ├── ValidationError (ValueError) a write whose fields are wrong; raised before any I/O
     ├── ConfigurationError (ValueError)  missing keys, a refused base URL
     ├── ClientClosedError (RuntimeError) a request on a client that was closed
+    │   └── WrongEventLoopError      ... or that belongs to another (or a closed) event loop
     ├── DecodeError                  a body that is not what the API promises
     │   └── ResponseTooLarge         a body over ``max_response_bytes`` (decoded)
     ├── TransportError               the network: nothing usable came back
@@ -46,6 +47,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "ValidationError",
+    "WrongEventLoopError",
 ]
 
 
@@ -79,6 +81,15 @@ class ConfigurationError(DizionsError, ValueError):
 
 class ClientClosedError(DizionsError, RuntimeError):
     """A request was made on a client that has been closed."""
+
+
+class WrongEventLoopError(ClientClosedError):
+    """A client used from an event loop other than the one it was opened on.
+
+    A client's connections belong to one loop. Each ``asyncio.run()`` starts a new loop,
+    so a client kept from one run to the next cannot be used in the second: create the
+    client inside the coroutine that ``asyncio.run()`` runs (one per loop, or thread).
+    """
 
 
 class DecodeError(DizionsError):

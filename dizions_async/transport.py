@@ -24,10 +24,13 @@ that answers with a function of the request.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import copy
 import inspect
 import io
 import socket
+import ssl as ssl_module
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import IO, Any, Protocol, runtime_checkable
 
@@ -37,6 +40,7 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from dizions_async._config import Timeouts
+from dizions_async._network import Proxy, TlsSetting
 from dizions_async._redact import reveal
 from dizions_async.errors import ConnectError, RequestTimeout, TransportError
 from dizions_async.protocol import (
@@ -58,6 +62,7 @@ __all__ = [
     "Transport",
     "json_response",
     "read_capped",
+    "session_tls",
 ]
 
 _DEFAULT_TIMEOUTS = Timeouts()
@@ -168,6 +173,17 @@ def _fail(request: Request, exc: BaseException) -> TransportError:
     method, _, url = label.partition(" ")
     host = request.url.host or "the server"
     unknown = not request.idempotent
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        # The proxy's host and port only: its credentials are never in these fields.
+        where = f"the proxy {exc.host}:{exc.port}"
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        return ConnectError(
+            f"{label}: could not connect to {where} ({why})", method=method, url=url
+        )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ConnectError(
+            f"{label}: the proxy refused the connection ({exc.status})", method=method, url=url
+        )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectError(f"{label}: timed out connecting to {host}", method=method, url=url)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
@@ -288,6 +304,13 @@ class _Chunks:
         return chunk
 
 
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    # sock_connect, not connect: aiohttp arms a `connect` timer on every request, even
+    # one that reuses a pooled connection; `sock_connect` only when it really connects.
+    # Waiting for a pooled connection is bounded by the client's own semaphore.
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+
+
 class AiohttpTransport:
     """The real transport: one aiohttp session with a pooled, keep-alive connector.
 
@@ -298,6 +321,11 @@ class AiohttpTransport:
         timeouts: per-attempt connect and read limits (``total`` is the client's job).
         pool_size: connections kept, normally the client's ``max_concurrency``.
         chunk_size: bytes per chunk when streaming.
+        proxy: send every request through this forward proxy (its credentials, if any,
+            as ``Proxy-Authorization``); None connects directly. aiohttp's own reading of
+            the environment stays off: the client has chosen already.
+        ssl: the TLS setting of the session made here (True: verify with the default
+            trust store; False: no verification; or a context).
         max_response_bytes: the most decoded bytes of a success body :meth:`send`
             reads (None: no limit); an error body is cut at 64 KiB.
 
@@ -311,13 +339,19 @@ class AiohttpTransport:
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
         pool_size: int = 16,
         chunk_size: int = CHUNK_SIZE,
+        proxy: Proxy | None = None,
+        ssl: TlsSetting = True,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._max_response_bytes = max_response_bytes
         self._owns_session = session is None
         if session is None:
             connector = aiohttp.TCPConnector(
-                limit=pool_size, limit_per_host=0, ttl_dns_cache=300, use_dns_cache=True
+                limit=pool_size,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                use_dns_cache=True,
+                ssl=ssl,
             )
             # No cookie jar: the API authenticates by headers, and cookies cost time.
             session = aiohttp.ClientSession(
@@ -329,18 +363,28 @@ class AiohttpTransport:
         if hasattr(session, "_retry_connection"):
             session._retry_connection = False
         self._session = session
-        # sock_connect, not connect: aiohttp arms a `connect` timer on every request, even
-        # one that reuses a pooled connection; `sock_connect` only when it really connects.
-        # Waiting for a pooled connection is bounded by the client's own semaphore.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
-        )
+        self._timeout = _client_timeout(timeouts)
         self._chunk_size = chunk_size
         self._headers: dict[Headers, CIMultiDict[str]] = {}
+        self._proxy = None if proxy is None else proxy.url
+        #: ``Proxy-Authorization`` for a proxy with credentials (aiohttp's BasicAuth is
+        #: deprecated); sent to the proxy only, never through a tunnel to the server.
+        self._proxy_headers: CIMultiDict[str] | None = None
+        if proxy is not None and proxy.login is not None:
+            token = base64.b64encode(f"{proxy.login}:{proxy.password or ''}".encode())
+            self._proxy_headers = CIMultiDict({"Proxy-Authorization": f"Basic {token.decode()}"})
 
     @property
     def closed(self) -> bool:
         return self._session.closed
+
+    def with_timeouts(self, timeouts: Timeouts) -> AiohttpTransport:
+        """A transport on the same session (and pool) with other per-attempt timeouts;
+        closing it closes nothing."""
+        sibling = copy.copy(self)
+        sibling._owns_session = False
+        sibling._timeout = _client_timeout(timeouts)
+        return sibling
 
     def _multidict(self, headers: Headers) -> CIMultiDict[str]:
         # A client sends the same header tuple on every request: convert it once.
@@ -354,13 +398,22 @@ class AiohttpTransport:
     def _request(self, request: Request) -> Any:
         # Never follow redirects: the keys would go along to wherever they point.
         data = request.body if request.multipart is None else _form_data(request.multipart)
+        headers = self._multidict(request.headers)
+        proxy_headers = self._proxy_headers
+        if proxy_headers is not None and request.url.scheme == "http":
+            # Plain http goes to the proxy as is (no CONNECT): the header rides along.
+            headers = CIMultiDict(headers)
+            headers.extend(proxy_headers)
+            proxy_headers = None
         return self._session.request(
             request.method,
             request.url,
-            headers=self._multidict(request.headers),
+            headers=headers,
             data=data,
             timeout=self._timeout,
             allow_redirects=False,
+            proxy=self._proxy,
+            proxy_headers=proxy_headers,
         )
 
     async def send(self, request: Request) -> Response:
@@ -422,6 +475,13 @@ class AiohttpTransport:
         """Close the session if this transport made it; a caller's session is left open."""
         if self._owns_session and not self._session.closed:
             await self._session.close()
+
+
+def session_tls(session: aiohttp.ClientSession) -> TlsSetting:
+    """The TLS setting of a caller's session (its connector's), to warn when it is off."""
+    # aiohttp has no public accessor; an unknown connector is taken to verify.
+    setting = getattr(session.connector, "_ssl", True)
+    return setting if isinstance(setting, (bool, ssl_module.SSLContext)) else True
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]

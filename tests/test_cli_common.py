@@ -34,7 +34,7 @@ def test_cli_frames_of_a_failure_hold_no_key_a_traceback_with_locals_could_show(
     def probe(conn: _common.ClientOptions, debug: bool) -> None:
         conn.client()
 
-    args = ["--source", KEYS[0], "--org", KEYS[1], "--user", KEYS[2], "--base-url", "http://x"]
+    args = ["--source", KEYS[0], "--org", KEYS[1], "--user", KEYS[2], "--base-url", "https://x"]
     result = CliRunner().invoke(probe, args)
     assert isinstance(result.exception, ConfigurationError)
     frames = [

@@ -21,6 +21,7 @@ from dizions_async.errors import (
     ServerError,
     TransportError,
     ValidationError,
+    WrongEventLoopError,
 )
 
 # (class, its parents) exactly as the docstring of errors.py draws the tree.
@@ -30,6 +31,7 @@ TREE: list[tuple[type[Exception], tuple[type[BaseException], ...]]] = [
     (ValidationError, (DizionsError, ValueError)),
     (ConfigurationError, (DizionsError, ValueError)),
     (ClientClosedError, (DizionsError, RuntimeError)),
+    (WrongEventLoopError, (ClientClosedError,)),
     (DecodeError, (DizionsError,)),
     (ResponseTooLarge, (DecodeError,)),
     (TransportError, (DizionsError,)),

@@ -448,6 +448,11 @@ CALLS: dict[str, list[tuple[Call, list[Any], Any]]] = {
         ),
     ],
     "aclose": [(lambda dz, v: dz.aclose(), [], None)],
+    "with_options": [
+        (lambda dz, v: dz.with_options(timeout=v).fetch(Query("clients")), ANY, 5.0),
+        (lambda dz, v: dz.with_options(retry=v).fetch(Query("clients")), ANY, NO_RETRY),
+        (lambda dz, v: dz.with_options(log_values=v).fetch(Query("clients")), ANY, True),
+    ],
     "org_fingerprint": [(lambda dz, v: dz.org_fingerprint(v), ANY + TEXT, b"salt")],
 }
 

@@ -21,6 +21,8 @@ PURE = [
     "dizions_async.batching",
     "dizions_async._concurrency",
     "dizions_async._streaming",
+    "dizions_async._network",
+    "dizions_async._otel",
     "dizions_async._fields",
     "dizions_async.models",
     "dizions_async._convert",

@@ -31,7 +31,7 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from dizions_async._config import check_base_url
+from dizions_async._config import ENV_KEYS, Environment, Timeouts, check_base_url
 from dizions_async._redact import Secret, shown
 from dizions_async._text import printable
 from dizions_async.batching import Piece, plan_requests
@@ -87,8 +87,13 @@ _USAGE_ERRORS: tuple[type[BaseException], ...] = (
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 
 
+#: The connection settings every API command takes besides the keys, by parameter name.
+_NETWORK_SETTINGS = ("proxy", "ca_file", "timeout", "concurrency", "allow_insecure")
+
+
 class ClientOptions:
-    """The connection options of one invocation; ``repr`` never shows the keys."""
+    """The connection options of one invocation; ``repr`` never shows the keys or a
+    proxy URL (it may hold a password)."""
 
     def __init__(
         self,
@@ -97,18 +102,75 @@ class ClientOptions:
         user: Secret | None,
         base_url: str | None,
         write_verbs: WriteVerbs | None = None,
+        *,
+        proxy: str | None = None,
+        ca_file: str | None = None,
+        timeout: float | None = None,
+        concurrency: int | None = None,
+        allow_insecure: bool = False,
     ) -> None:
         self._keys = (source, org, user)
         self.base_url = base_url
         self.write_verbs = write_verbs
+        self._proxy = proxy
+        self.ca_file = ca_file
+        self.timeout = timeout
+        #: ``--concurrency``, or None for the command's own default.
+        self.concurrency = concurrency
+        self.allow_insecure = allow_insecure
 
     def __repr__(self) -> str:
         return f"ClientOptions(base_url={self.base_url!r}, keys=***)"
 
     def client(self, **settings: Any) -> Client:
-        """A Client from these options, falling back to the environment for each one."""
+        """A Client from these options, falling back to the environment for each one.
+
+        ``settings`` are the command's own defaults (e.g. ``max_concurrency``); options
+        given on the command line win over them.
+
+        Raises:
+            ConfigurationError: worded for the command line: every missing key's flag
+                and variable, ``--allow-insecure`` for a plain-http URL.
+        """
+        self._check_for_the_command_line()
+        if self.concurrency is not None:
+            settings["max_concurrency"] = self.concurrency
+        if self.timeout is not None:
+            settings["timeout"] = Timeouts(total=self.timeout)
         # No local names for the keys: a traceback that shows locals shows only ``self``.
-        return Client(*self._keys, base_url=self.base_url, write_verbs=self.write_verbs, **settings)
+        return Client(
+            *self._keys,
+            base_url=self.base_url,
+            proxy=self._proxy,
+            ca_file=self.ca_file,
+            allow_insecure=self.allow_insecure,
+            write_verbs=self.write_verbs,
+            **settings,
+        )
+
+    def _check_for_the_command_line(self) -> None:
+        # The SDK's own messages name Python arguments (source=..., allow_insecure=True);
+        # the two a command line meets first are checked here, in its own words.
+        env = Environment()  # its repr hides the values: a traceback may show locals
+        missing = [
+            (f"--{name}", variable)
+            for (name, (variable, _)), given in zip(ENV_KEYS.items(), self._keys, strict=True)
+            if not given and not env.get(variable, "").strip()
+        ]
+        if missing:
+            flags = " ".join(f"{flag} KEY" for flag, _ in missing)
+            variables = " and ".join(variable for _, variable in missing)
+            raise ConfigurationError(f"missing keys: pass {flags}, or set {variables}")
+        url = check_base_url(self.base_url, env, allow_insecure=True)
+        if not self.allow_insecure:
+            try:
+                check_base_url(url, env, allow_insecure=False)
+            except ConfigurationError:
+                raise ConfigurationError(
+                    f"{url} is plain http to a non-loopback host, so the keys would travel "
+                    "unencrypted: use https, or pass --allow-insecure "
+                    "(DIZIONS_ALLOW_INSECURE=1) if you mean it"
+                ) from None
 
 
 def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> Secret | None:
@@ -118,14 +180,20 @@ def _secret(ctx: click.Context, param: click.Parameter, value: str | None) -> Se
 
 
 def client_options(command: F) -> F:
-    """Add ``--source/--org/--user/--base-url`` (gathered as ``conn``) and ``--debug``."""
+    """Add the connection options every API command takes (gathered as ``conn``):
+    ``--source/--org/--user/--base-url``, ``--proxy``, ``--ca-file``, ``--timeout``,
+    ``--concurrency``, ``--allow-insecure``, each with its ``DIZIONS_*`` variable; and
+    ``--debug``."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # The keys go straight into ClientOptions (whose repr hides them), never into a
         # local of their own that a traceback showing locals would print.
         names = ("source", "org", "user", "base_url", "write_verbs")
-        conn = ClientOptions(*(kwargs.pop(name) for name in names))
+        conn = ClientOptions(
+            *(kwargs.pop(name) for name in names),
+            **{name: kwargs.pop(name) for name in _NETWORK_SETTINGS},
+        )
         return command(*args, conn=conn, **kwargs)
 
     options = [
@@ -141,6 +209,45 @@ def client_options(command: F) -> F:
             default=None,
             help="Write convention: seed (PUT creates, POST updates) or wiki (POST creates, "
             "PUT updates) [DIZIONS_WRITE_VERBS; default seed].",
+        ),
+        click.option(
+            "--proxy",
+            default=None,
+            metavar="URL",
+            envvar="DIZIONS_PROXY",
+            help="Forward proxy, http://[user:password@]host:port [DIZIONS_PROXY; "
+            "else HTTPS_PROXY, NO_PROXY].",
+        ),
+        click.option(
+            "--ca-file",
+            default=None,
+            metavar="PEM",
+            envvar="DIZIONS_CA_FILE",
+            type=click.Path(dir_okay=False),
+            help="Extra CA certificates to trust, e.g. a private CA [DIZIONS_CA_FILE].",
+        ),
+        click.option(
+            "--timeout",
+            default=None,
+            metavar="SECONDS",
+            envvar="DIZIONS_TIMEOUT",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Give up on a request after this long, retries included "
+            "[DIZIONS_TIMEOUT; default 300].",
+        ),
+        click.option(
+            "--concurrency",
+            default=None,
+            metavar="N",
+            envvar="DIZIONS_CONCURRENCY",
+            type=click.IntRange(1, 256),
+            help="Requests in flight at once [DIZIONS_CONCURRENCY; default 16, migrate 8].",
+        ),
+        click.option(
+            "--allow-insecure",
+            is_flag=True,
+            envvar="DIZIONS_ALLOW_INSECURE",
+            help="Allow a plain-http base URL to a non-loopback host [DIZIONS_ALLOW_INSECURE].",
         ),
         debug_option,
     ]

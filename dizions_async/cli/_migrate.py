@@ -74,11 +74,12 @@ def _run_migration(
     file: str,
     journal: str,
     key: str,
-    concurrency: int,
     fmt: RowFormat | None,
     retry_failed: bool = False,
     settle: float = 2.0,
 ) -> None:
+    # --concurrency is a connection option (see client_options); migrations default to 8.
+    concurrency = conn.concurrency or 8
     # Usage errors found before any work starts: exit 2 with one line, not a traceback.
     try:
         source_format(file, fmt)
@@ -156,9 +157,6 @@ _journal_option = click.option(
         "key), reused to resume."
     ),
 )
-_concurrency_option = click.option(
-    "--concurrency", default=8, show_default=True, type=click.IntRange(1, 64)
-)
 _settle_option = click.option(
     "--settle",
     default=2.0,
@@ -174,7 +172,6 @@ _format_option = click.option(
 @migrate_group.command(name="clients")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_journal_option
-@_concurrency_option
 @click.option("--key", default="external_id", show_default=True, help="Source key column.")
 @_format_option
 @_settle_option
@@ -182,7 +179,6 @@ _format_option = click.option(
 def migrate_clients(
     file: str,
     journal: str,
-    concurrency: int,
     key: str,
     fmt: RowFormat | None,
     settle: float,
@@ -206,7 +202,6 @@ def migrate_clients(
         file=file,
         journal=journal,
         key=key,
-        concurrency=concurrency,
         fmt=fmt,
         settle=settle,
     )
@@ -217,7 +212,6 @@ def migrate_clients(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_journal_option
 @click.option("--key", required=True, help="The column holding each row's unique source key.")
-@_concurrency_option
 @_format_option
 @client_options
 def migrate_records(
@@ -225,7 +219,6 @@ def migrate_records(
     file: str,
     journal: str,
     key: str,
-    concurrency: int,
     fmt: RowFormat | None,
     conn: ClientOptions,
     debug: bool,
@@ -244,7 +237,6 @@ def migrate_records(
         file=file,
         journal=journal,
         key=key,
-        concurrency=concurrency,
         fmt=fmt,
     )
 
@@ -263,14 +255,12 @@ def _open_journal(path: str) -> Journal:
 @migrate_group.command(name="retry-failed")
 @click.argument("journal", type=click.Path(dir_okay=False))
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
-@_concurrency_option
 @_format_option
 @_settle_option
 @client_options
 def retry_failed(
     journal: str,
     file: str | None,
-    concurrency: int,
     fmt: RowFormat | None,
     settle: float,
     conn: ClientOptions,
@@ -297,7 +287,6 @@ def retry_failed(
         file=source,
         journal=journal,
         key=meta["key"],
-        concurrency=concurrency,
         fmt=fmt,
         retry_failed=True,
         settle=settle,
@@ -346,9 +335,8 @@ def status(journal: str, limit: int) -> None:
 
 @migrate_group.command(name="verify")
 @click.argument("journal", type=click.Path(dir_okay=False))
-@_concurrency_option
 @client_options
-def verify_command(journal: str, concurrency: int, conn: ClientOptions, debug: bool) -> None:
+def verify_command(journal: str, conn: ClientOptions, debug: bool) -> None:
     """Read the rows of JOURNAL back from Dizions and report what differs.
 
     Clients are read back by their journaled external IDs, in batches: the report lists
@@ -361,7 +349,8 @@ def verify_command(journal: str, concurrency: int, conn: ClientOptions, debug: b
     _open_journal(journal).close()
 
     async def job() -> VerifyReport:
-        async with conn.client(max_concurrency=concurrency) as dz:
+        # --concurrency is a connection option (see client_options); migrations default to 8.
+        async with conn.client(max_concurrency=conn.concurrency or 8) as dz:
             return await verify(dz, journal)
 
     report = run(debug, job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
+import ssl
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +48,8 @@ class FakeDizions:
             ``/{resource}/{ID}``) or ``"both"``. The other convention's verb is answered
             405 (nothing done).
         branches: the organisation uses branches, so a referral create needs ``branch``.
+        ssl_context: serve HTTPS with this server-side context (e.g. from ``trustme``);
+            :attr:`url` then starts with ``https://``.
 
     Example::
 
@@ -67,6 +70,7 @@ class FakeDizions:
         port: int = 0,
         write_verbs: str = "both",
         branches: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if write_verbs not in ("seed", "wiki", "both"):
             raise ValueError(f"write_verbs must be 'seed', 'wiki' or 'both', got {write_verbs!r}")
@@ -84,6 +88,7 @@ class FakeDizions:
         self._upload_arg = Path(upload_dir) if upload_dir is not None else None
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
         self._state: ServerState | None = None
         self._temp_dir: Path | None = None
@@ -149,7 +154,7 @@ class FakeDizions:
         )
         self._runner = web.AppRunner(make_app(self._state), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
         try:
             await site.start()
         except BaseException:
@@ -159,7 +164,8 @@ class FakeDizions:
         assert server is not None
         sockets: list[socket.socket] = list(getattr(server, "sockets", []) or [])
         port = sockets[0].getsockname()[1] if sockets else self._port
-        self.url = f"http://{self._host}:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self.url = f"{scheme}://{self._host}:{port}"
 
     async def stop(self) -> None:
         """Stop listening, close the store, and remove a temporary upload folder."""
