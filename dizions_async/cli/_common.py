@@ -432,7 +432,7 @@ def echo_dry_run(conn: ClientOptions, queries: Sequence[Query]) -> None:
         ConfigurationError: the base URL would be refused.
         QueryError: a query cannot be cut to fit.
     """
-    base = str(check_base_url(conn.base_url, os.environ, allow_insecure=False))
+    base = str(check_base_url(conn.base_url, os.environ, allow_insecure=conn.allow_insecure))
     for query in queries:
         if query.is_report:
             pieces = [Piece(query, query.path)]
