@@ -18,6 +18,8 @@ import resource
 import sys
 from typing import Any
 
+from peak_rss import peak_rss_bytes
+
 #: A cap on the process's address space: a runaway buffer ends in MemoryError, not in
 #: the machine's memory (the SDK's import and threads take a few hundred MB of it).
 ADDRESS_SPACE = 1536 * 1024 * 1024
@@ -85,20 +87,6 @@ def main() -> None:
     out = asyncio.run(run(base_url, mode, op, limits))
     out["peak_rss"] = peak_rss_bytes()
     print(json.dumps(out))
-
-
-def peak_rss_bytes() -> int:
-    """This process's own peak resident set size.
-
-    Not ``ru_maxrss``: Linux carries it over fork and exec, so a child of a large pytest
-    process (376 MB after the whole suite) reports its parent's peak. ``VmHWM`` belongs to
-    the memory image that exec made.
-    """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 if __name__ == "__main__":
