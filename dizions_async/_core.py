@@ -561,18 +561,24 @@ class _ClientCore:
         call = _Call(request)
         traced = _otel.attempts()  # None unless tracing (see _otel.py)
         while True:
-            await self._take_slot(call)
-            try:
-                if traced is None:
-                    attempt = transport.send(request)
-                else:
-                    attempt = traced.send(transport.send, request, call.retries)
-                outcome = await self._attempt(call, attempt)
-            finally:
-                self._slots.release()
+            outcome = await self._send_once(call, transport, traced)
             if isinstance(outcome, Response) and outcome.status < 300:
                 return outcome
             await self._retry_after(call, outcome)
+
+    async def _send_once(
+        self, call: _Call, transport: Transport, traced: _otel.Attempts | None
+    ) -> Response | TransportError:
+        """One attempt of ``call``: behind a slot, traced when tracing is on."""
+        await self._take_slot(call)
+        try:
+            if traced is None:
+                attempt = transport.send(call.request)
+            else:
+                attempt = traced.send(transport.send, call.request, call.retries)
+            return await self._attempt(call, attempt)
+        finally:
+            self._slots.release()
 
     async def _send_checked(
         self, request: Request, find: Callable[[], Awaitable[int | None]]
@@ -594,13 +600,10 @@ class _ClientCore:
         """
         transport = self._get_transport()
         call = _Call(request)
+        traced = _otel.attempts()
         reached = False
         while True:
-            await self._take_slot(call)
-            try:
-                outcome = await self._attempt(call, transport.send(request))
-            finally:
-                self._slots.release()
+            outcome = await self._send_once(call, transport, traced)
             if isinstance(outcome, Response) and outcome.status < 300:
                 return outcome
             reached = reached or not isinstance(outcome, ConnectError)

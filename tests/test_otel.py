@@ -146,6 +146,20 @@ async def test_a_write_that_may_have_happened_is_marked_outcome_unknown(
     assert attrs_of(call)["dizions.outcome_unknown"] is True
 
 
+async def test_a_client_create_read_back_before_resending_traces_each_attempt(
+    fake: FakeDizions,
+) -> None:
+    # create_client with an external ID has its own send loop (read back before a
+    # resend): its attempts are spans as any other call's.
+    fake.faults.set(rate_503=1.0, times=1)
+    async with fake.client(retry=FAST) as dz:
+        await dz.create_client({"first_name": "Ann", "surname": "Lee"}, external_id="EXT-9")
+    (call,) = calls()
+    assert call.name == "dizions create_client"
+    writes = [attrs_of(a) for a in attempts() if attrs_of(a)["http.request.method"] == "PUT"]
+    assert [w.get("http.response.status_code") for w in writes] == [503, 201], writes
+
+
 async def test_a_split_read_counts_its_pieces_under_one_call(fake: FakeDizions) -> None:
     async with fake.client() as dz:
         rows = await dz.fetch(Query("clients").id(*range(1, 13)), split=("id", 5))
