@@ -18,7 +18,7 @@ the last column, ``extra`` (null when there are none): nothing is dropped.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -122,8 +122,9 @@ class ArrowColumns:
         ]
         return pa.schema([*fields, pa.field(EXTRA_COLUMN, pa.string())])
 
-    def batch(self, rows: Sequence[Mapping[str, Any]], schema: Any) -> Any:
-        """``rows`` as one ``pyarrow.RecordBatch`` of ``schema``.
+    def batch(self, rows: Sequence[dict[str, Any]], schema: Any) -> Any:
+        """``rows`` (structured in place, see :func:`structure_records`) as one
+        ``pyarrow.RecordBatch`` of ``schema``.
 
         Raises:
             DecodeError: a value its field's type cannot hold; the message names the
@@ -148,12 +149,14 @@ class ArrowColumns:
             else:
                 column = picked.get(name, ())
             arrays.append(pa.array(column, type=schema.field(index).type))
+        # The records' own extra (the rows were structured in place): the keys the model
+        # does not know, less those that have columns or were fetched only to de-duplicate.
         taken = self._taken
         extra = [
             None
-            if row.keys() <= taken
-            else orjson.dumps({k: v for k, v in row.items() if k not in taken}).decode()
-            for row in rows
+            if record.extra.keys() <= taken
+            else orjson.dumps({k: v for k, v in record.extra.items() if k not in taken}).decode()
+            for record in records
         ]
         arrays.append(pa.array(extra, type=pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=schema)

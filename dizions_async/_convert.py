@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import cattrs
@@ -91,10 +92,14 @@ def _to_text(value: Any) -> str | None:
     raise FieldValueError("text", value)
 
 
-def _iso(parse: Callable[[str], Any], expected: str) -> Callable[[Any], Any]:
-    """The converter of an ISO date or date-time kind: ``parse``, with no-date as None."""
+def _iso(parse: Callable[[str], Any], done: type, expected: str) -> Callable[[Any], Any]:
+    """The converter of an ISO date or date-time kind: ``parse``, with no-date as None.
+    A value already of the ``done`` type passes, as with every kind's converter: a
+    record converted in place in part may be converted again (see :func:`_model_hook`)."""
 
     def convert(value: Any) -> Any:
+        if value.__class__ is done:
+            return value
         if isinstance(value, str):
             if value in _NO_DATE:
                 return None
@@ -112,8 +117,8 @@ def _datetime_from_iso(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
 
 
-_to_date = _iso(dt.date.fromisoformat, "an ISO date (YYYY-MM-DD)")
-_to_datetime = _iso(_datetime_from_iso, "an ISO date and time")
+_to_date = _iso(dt.date.fromisoformat, dt.date, "an ISO date (YYYY-MM-DD)")
+_to_datetime = _iso(_datetime_from_iso, dt.datetime, "an ISO date and time")
 
 
 _FLAGS = {"Y": True, "N": False, "y": True, "n": False, "": None}
@@ -199,64 +204,116 @@ def _general_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Recor
 
 # Per kind, the check _model_hook inlines for a field whose wire value ``v`` is already in
 # ``d``: the commonest wire type passes untouched; anything else is converted by the kind's
-# converter (``c``) and stored back.
+# converter (``c``) and stored back. (``type(v)`` is a third faster than ``v.__class__``.)
 _FIX = {
-    Kind.ID: "if v.__class__ is not int and v is not None: d[k] = c(v)",
-    Kind.INT: "if v.__class__ is not int and v is not None: d[k] = c(v)",
-    Kind.TEXT: "if (v.__class__ is not str or not v) and v is not None: d[k] = c(v)",
-    Kind.LIST: "if v.__class__ is not list and v is not None: d[k] = c(v)",
+    Kind.ID: "if type(v) is not int and v is not None: d[k] = c(v)",
+    Kind.INT: "if type(v) is not int and v is not None: d[k] = c(v)",
+    Kind.TEXT: "if (type(v) is not str or not v) and v is not None: d[k] = c(v)",
+    Kind.LIST: "if type(v) is not list and v is not None: d[k] = c(v)",
     Kind.FLAG: "d[k] = True if v == 'Y' else False if v == 'N' else (None if v is None else c(v))",
     Kind.DATE: (
-        "if v is not None: d[k] = date(v) if v.__class__ is str and len(v) == 10 "
+        "if v is not None: d[k] = date(v) if type(v) is str and len(v) == 10 "
         "and v != '0000-00-00' else c(v)"
     ),
 }
 
+# How many key shapes (the keys of a record) one model keeps a function for. A pull has
+# one or a few; past this many, records are merged over a template of Nones first.
+_SHAPES = 64
 
-def _model_hook(cls: type[Record]) -> Callable[[Mapping[str, Any], Any], Record]:
-    """The structure hook of one model: generated code, as attrs and cattrs generate theirs.
 
-    A typed fetch runs this once per record, so it is one straight function: the record
-    merged over a template of Nones (C speed), a type check per field that converts only
-    what is not already the right type, then the instance's ``__dict__`` set in one go
+def _shape_function(cls: type[Record], shape: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """The function structuring, in place, a record whose keys are those of ``shape``.
+
+    Generated code, as attrs and cattrs generate theirs. One type check per field the
+    shape has converts only what is not already the right type; keys the model does not
+    know go to ``extra``, fields the record lacks are set to None (so the instance's
+    ``__dict__`` has every field), and the record becomes the instance's ``__dict__``
     (the frozen class's ``__init__`` sets each attribute through ``object.__setattr__``,
-    which alone cost as much as converting the fields). A record with a key the model
-    does not know, or a value that does not fit, is handed to the general hook, which
-    keeps ``extra`` and names the field. ``benchmarks/bench_typed.py`` measures it.
+    which alone cost as much as converting the fields).
+
+    Given a record of the shape's length, it checks the shape as it goes, for nothing: a
+    record lacking one of the shape's keys (a ``KeyError`` before anything but
+    conversions is done) returns None; having them all, the record has no other. A
+    value that does not fit hands the record to the general hook, which names the field.
     """
     fields = fields_of(_resource_of()[cls])
-    general = _general_hook(cls)
+    known = {f.name for f in fields}
+    unknown = [key for key in shape if key not in known]
     namespace: dict[str, Any] = {
-        "size": len(fields),
-        # No "extra": when it is empty the class-level default stands in (see models).
-        "template": dict.fromkeys((f.name for f in fields), None),
-        "general": general,
+        "missing": dict.fromkeys(f.name for f in fields if f.name not in shape),
+        "general": _general_hook(cls),
         "new": object.__new__,
-        "set": object.__setattr__,
+        # The instance's __dict__ slot, set directly (a fifth faster than setattr).
+        "set": next(vars(c)["__dict__"] for c in cls.__mro__ if "__dict__" in vars(c)).__set__,
         "date": dt.date.fromisoformat,
         "cls": cls,
     }
-    lines = [
-        "def structure(row, _):",
-        "    d = template | row",
-        "    if len(d) != size:",  # a key the model does not know
-        "        return general(row, _)",
-        "    try:",
-    ]
+    lines = ["def structure(d):", "    try:"]
     for i, field in enumerate(fields):
-        namespace[f"c{i}"] = KIND_CONVERTERS[field.kind]
-        fix = _FIX.get(field.kind, "if v is not None: d[k] = c(v)")
-        fix = fix.replace("d[k]", f"d[{field.name!r}]").replace("c(v)", f"c{i}(v)")
-        lines += [f"        v = d[{field.name!r}]", f"        {fix}"]
+        if field.name in shape:
+            namespace[f"c{i}"] = KIND_CONVERTERS[field.kind]
+            fix = _FIX.get(field.kind, "if v is not None: d[k] = c(v)")
+            fix = fix.replace("d[k]", f"d[{field.name!r}]").replace("c(v)", f"c{i}(v)")
+            lines += [f"        v = d[{field.name!r}]", f"        {fix}"]
+    if unknown:
+        lines.append(f"        x = {{{', '.join(f'{k!r}: d[{k!r}]' for k in unknown)}}}")
     lines += [
+        "        pass",  # an empty shape
+        "    except KeyError:",  # not this shape
+        "        return None",
         "    except ValueError:",  # FieldValueError is one
-        "        return general(row, _)",
-        "    o = new(cls)",
-        "    set(o, '__dict__', d)",
-        "    return o",
+        "        return general(d, None)",
     ]
-    exec(compile("\n".join(lines), f"<dizions_async structure {cls.__name__}>", "exec"), namespace)
+    if unknown:
+        lines += [f"    del {', '.join(f'd[{k!r}]' for k in unknown)}", "    d['extra'] = x"]
+    if namespace["missing"]:
+        lines.append("    d.update(missing)")
+    lines += ["    o = new(cls)", "    set(o, d)", "    return o"]
+    name = f"<dizions_async structure {cls.__name__}>"
+    exec(compile("\n".join(lines), name, "exec"), namespace)
     return namespace["structure"]  # type: ignore[no-any-return]
+
+
+def _model_hook(cls: type[Record]) -> Callable[..., Record]:
+    """The structure hook of one model: a generated function per key shape (see
+    :func:`_shape_function`) structures each record in place.
+
+    A typed fetch runs this once per record, so the shape is found for almost nothing:
+    the last function used for records of this length is tried first, and checks its
+    shape as it goes. The decoded row is the SDK's own, so it becomes the instance's
+    ``__dict__``: copying it (merging it over a template of Nones) cost a third of a
+    100,000-record typed fetch, most of it fresh memory. The kinds' converters take
+    values they already converted, so a record tried against another shape first, or
+    failing half-way, structures the same. ``benchmarks/bench_typed.py`` measures it.
+
+    Callers hand it rows they own: it changes them (see :func:`structure_records`).
+    """
+    template = dict.fromkeys(f.name for f in fields_of(_resource_of()[cls]))
+    general = _general_hook(cls)
+    every_field = _shape_function(cls, tuple(template))
+    shapes: dict[frozenset[str], Callable[[dict[str, Any]], Any]] = {}
+    by_length: dict[int, Callable[[dict[str, Any]], Any]] = {}
+
+    def structure(row: dict[str, Any], _: Any = None) -> Record:
+        function = by_length.get(len(row))
+        if function is not None:
+            record = function(row)
+            if record is not None:
+                return record  # type: ignore[no-any-return]
+        shape = frozenset(row)
+        function = shapes.get(shape)
+        if function is None:
+            if len(shapes) >= _SHAPES:  # shapes without end: merge, then one function
+                merged = template | row
+                if len(merged) != len(template):  # a key the model does not know
+                    return general(row, _)
+                return every_field(merged)  # type: ignore[no-any-return]
+            function = shapes[shape] = _shape_function(cls, tuple(row))
+        by_length[len(row)] = function
+        return function(row)  # type: ignore[no-any-return]
+
+    return structure
 
 
 _converter = make_converter()
@@ -271,11 +328,12 @@ def _where(row: Mapping[str, Any], index: int) -> str:
     return f"record {index}"
 
 
-def structure_records(rows: Iterable[Mapping[str, Any]], cls: type[T], label: str) -> list[T]:
+def structure_records(rows: Sequence[dict[str, Any]], cls: type[T], label: str) -> list[T]:
     """Each row as an instance of ``cls`` (a model, or any attrs class, dataclass...).
 
     Args:
-        rows: decoded records.
+        rows: decoded records, the caller's own: a model's records are structured in
+            place, each row becoming its record's ``__dict__``.
         cls: the class to build.
         label: the request's redacted label, for messages.
 
@@ -284,6 +342,10 @@ def structure_records(rows: Iterable[Mapping[str, Any]], cls: type[T], label: st
             type; the message names the record and the field, not the value.
     """
     hook = _converter.get_structure_hook(cls)
+    try:
+        return list(map(hook, rows, repeat(cls)))
+    except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError):
+        pass  # again one by one, to say which record (a model's hook may run twice)
     out: list[T] = []
     for index, row in enumerate(rows):
         try:
