@@ -29,7 +29,13 @@ from typing import Any, TypeVar
 
 from dizions_async.errors import DizionsError
 
-__all__ = ["ProgressCallback", "annotate_failure", "merge_streams", "run_pool"]
+__all__ = [
+    "ProgressCallback",
+    "annotate_failure",
+    "cancelled_from_outside",
+    "merge_streams",
+    "run_pool",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,6 +81,7 @@ async def run_pool(
     results: list[Any] = [None] * total
     feed = iter(enumerate(items))
     done = 0
+    workers = min(max(limit, 1), total)
 
     async def run_worker() -> None:
         nonlocal done
@@ -93,10 +100,12 @@ async def run_pool(
             # the responses being read, as with asyncio.gather's tasks waiting on a
             # semaphore. Measured in benchmarks/bench_client.py (docs/performance.md):
             # without it, gather reached 0.62-0.88 of a hand-written loop at concurrency
-            # 64 on a loaded 2-core machine and used more CPU per request.
-            await _one_turn()
+            # 64 on a loaded 2-core machine and used more CPU per request. A lone worker
+            # has nobody to go out with: the turn would only delay its next request.
+            if workers > 1:
+                await _one_turn()
 
-    tasks = [asyncio.ensure_future(run_worker()) for _ in range(min(max(limit, 1), total))]
+    tasks = [asyncio.ensure_future(run_worker()) for _ in range(workers)]
     try:
         finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
@@ -118,6 +127,16 @@ async def run_pool(
         raise error
     finally:
         del error
+
+
+def cancelled_from_outside(task: asyncio.Task[Any] | None) -> bool:
+    """Undo our own cancel of ``task`` (a timeout's); True if someone else cancelled it too.
+
+    Python 3.10 cannot tell (no ``Task.uncancel``): there a cancel from outside that
+    lands in the same instant as the timeout is taken for the timeout.
+    """
+    uncancel = getattr(task, "uncancel", None)
+    return uncancel is not None and bool(uncancel())
 
 
 @types.coroutine

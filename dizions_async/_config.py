@@ -59,7 +59,9 @@ class Timeouts:
 
     Args:
         connect: per attempt, to open a connection (not counting time queued in the SDK).
-        read: per attempt, between bytes of the response.
+        read: per attempt, the longest wait for the response to start (from the
+            attempt's start) and then between bytes of its body; a stalled read fails
+            within a quarter more than this.
         total: per call, across every attempt and backoff; an attempt still running
             when it runs out is cut short (for a stream: until the response starts).
             Time spent queued for a concurrency slot does not count.

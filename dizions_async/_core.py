@@ -30,6 +30,7 @@ from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from dizions_async import _otel
+from dizions_async._concurrency import cancelled_from_outside
 from dizions_async._config import (
     Environment,
     Keys,
@@ -424,7 +425,7 @@ class _ClientCore:
         except TransportError as exc:
             outcome = exc
         except asyncio.CancelledError:
-            if not call.expired or _cancelled_from_outside(task):
+            if not call.expired or cancelled_from_outside(task):
                 raise
             outcome = self._total_timeout(call.request)
         finally:
@@ -751,13 +752,3 @@ class _Watchdog:
                 task.cancel()
         if self._due:
             self._arm(loop, min(expires_at for expires_at, _ in self._due.values()))
-
-
-def _cancelled_from_outside(task: asyncio.Task[Any] | None) -> bool:
-    """Undo our own cancel of ``task``; True if someone else cancelled it too.
-
-    Python 3.10 cannot tell (no ``Task.uncancel``): there a cancel from outside that
-    lands in the same instant as the deadline is taken for the deadline.
-    """
-    uncancel = getattr(task, "uncancel", None)
-    return uncancel is not None and bool(uncancel())

@@ -39,6 +39,7 @@ import attrs
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from dizions_async._concurrency import cancelled_from_outside
 from dizions_async._config import Timeouts
 from dizions_async._network import Proxy, TlsSetting
 from dizions_async._redact import reveal
@@ -304,11 +305,83 @@ class _Chunks:
         return chunk
 
 
-def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+def _client_timeout(timeouts: Timeouts, *, read: bool = True) -> aiohttp.ClientTimeout:
     # sock_connect, not connect: aiohttp arms a `connect` timer on every request, even
     # one that reuses a pooled connection; `sock_connect` only when it really connects.
-    # Waiting for a pooled connection is bounded by the client's own semaphore.
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+    # Waiting for a pooled connection is bounded by the client's own semaphore. Without
+    # ``read``, the read timeout is left to a _ReadWatch.
+    return aiohttp.ClientTimeout(
+        total=None, sock_connect=timeouts.connect, sock_read=timeouts.read if read else None
+    )
+
+
+class _Reading:
+    """One send a :class:`_ReadWatch` watches: when it last saw progress, and how much."""
+
+    __slots__ = ("content", "expired", "seen", "since", "task")
+
+    def __init__(self, task: asyncio.Task[Any], now: float) -> None:
+        self.task = task
+        self.since = now
+        self.seen = -1
+        self.content: aiohttp.StreamReader | None = None
+        self.expired = False
+
+
+class _ReadWatch:
+    """The read timeout of whole-body sends, on one timer per transport.
+
+    aiohttp's own (``sock_read``) arms a fresh timer at the response's start and again
+    on every chunk received: timer handles whose heap ordering runs Python code, which
+    cost about a twentieth of a small read's CPU at concurrency 64
+    (``benchmarks/bench_client.py``). Here a send costs a dict insert and delete; one
+    timer ticks, while sends are in flight, every quarter of the timeout, and cancels a
+    send that has received nothing new for the whole timeout: no response start within
+    ``read`` seconds of the attempt's start (connecting included, as aiohttp counts from
+    the request's sending), or no body bytes for ``read`` seconds. So a stalled send
+    fails between ``read`` and 1.25 x ``read`` seconds after its last progress.
+    """
+
+    __slots__ = ("_handle", "_reading", "_timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._reading: dict[_Reading, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> _Reading | None:
+        """Watch the current task's send (None outside a task: nothing to cancel)."""
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        loop = task.get_loop()
+        reading = _Reading(task, loop.time())
+        self._reading[reading] = None
+        if self._handle is None:
+            self._handle = loop.call_later(self._timeout / 4, self._tick, loop)
+        return reading
+
+    def stop(self, reading: _Reading) -> None:
+        del self._reading[reading]
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for reading in self._reading:
+            content = reading.content
+            seen = -1 if content is None else content.total_bytes
+            if seen != reading.seen:
+                reading.seen, reading.since = seen, now
+            elif now - reading.since >= self._timeout and not reading.expired:
+                reading.expired = True
+                reading.task.cancel()
+        self._handle = (
+            loop.call_later(self._timeout / 4, self._tick, loop) if self._reading else None
+        )
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class AiohttpTransport:
@@ -363,7 +436,7 @@ class AiohttpTransport:
         if hasattr(session, "_retry_connection"):
             session._retry_connection = False
         self._session = session
-        self._timeout = _client_timeout(timeouts)
+        self._set_timeouts(timeouts)
         self._chunk_size = chunk_size
         self._headers: dict[Headers, CIMultiDict[str]] = {}
         self._proxy = None if proxy is None else proxy.url
@@ -383,8 +456,17 @@ class AiohttpTransport:
         closing it closes nothing."""
         sibling = copy.copy(self)
         sibling._owns_session = False
-        sibling._timeout = _client_timeout(timeouts)
+        sibling._set_timeouts(timeouts)
         return sibling
+
+    def _set_timeouts(self, timeouts: Timeouts) -> None:
+        # A whole-body send without an upload has its read timeout kept by a _ReadWatch;
+        # streams and multipart uploads (whose sending can take long) by aiohttp's own.
+        self._timeout = _client_timeout(timeouts)
+        self._watch = None if timeouts.read is None else _ReadWatch(timeouts.read)
+        self._send_timeout = (
+            self._timeout if self._watch is None else (_client_timeout(timeouts, read=False))
+        )
 
     def _multidict(self, headers: Headers) -> CIMultiDict[str]:
         # A client sends the same header tuple on every request: convert it once.
@@ -395,7 +477,7 @@ class AiohttpTransport:
             found = self._headers[headers] = CIMultiDict((k, reveal(v)) for k, v in headers)
         return found
 
-    def _request(self, request: Request) -> Any:
+    def _request(self, request: Request, timeout: aiohttp.ClientTimeout | None = None) -> Any:
         # Never follow redirects: the keys would go along to wherever they point.
         data = request.body if request.multipart is None else _form_data(request.multipart)
         headers = self._multidict(request.headers)
@@ -410,7 +492,7 @@ class AiohttpTransport:
             request.url,
             headers=headers,
             data=data,
-            timeout=self._timeout,
+            timeout=timeout or self._timeout,
             allow_redirects=False,
             proxy=self._proxy,
             proxy_headers=proxy_headers,
@@ -425,14 +507,30 @@ class AiohttpTransport:
             RequestTimeout: no complete response in time.
             TransportError: the connection dropped or broke.
         """
+        watch = self._watch if request.multipart is None else None
+        if watch is None:
+            reading = None
+            timeout = self._timeout
+        else:
+            reading = watch.start()
+            timeout = self._send_timeout if reading is not None else self._timeout
         try:
-            async with self._request(request) as resp:
+            async with self._request(request, timeout) as resp:
+                if reading is not None:
+                    reading.content = resp.content
                 body = await self._read_body(request, resp)
                 return Response(resp.status, resp.headers, body)
         except _CAUGHT as exc:
             failure = _fail(request, exc)
             del exc  # see _fail
             raise failure from None
+        except asyncio.CancelledError:
+            if reading is None or not reading.expired or cancelled_from_outside(reading.task):
+                raise
+            raise _fail(request, asyncio.TimeoutError()) from None
+        finally:
+            if reading is not None:
+                watch.stop(reading)  # type: ignore[union-attr]
 
     async def _read_body(self, request: Request, resp: aiohttp.ClientResponse) -> bytes:
         # Counted on aiohttp's decompressed stream, so a gzip body is limited by what it
@@ -473,6 +571,8 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         """Close the session if this transport made it; a caller's session is left open."""
+        if self._watch is not None:
+            self._watch.close()
         if self._owns_session and not self._session.closed:
             await self._session.close()
 
