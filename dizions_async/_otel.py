@@ -195,14 +195,25 @@ def instrument(cls: _C) -> _C:
 def _traced_coroutine(
     method: str, function: Callable[..., Coroutine[Any, Any, T]]
 ) -> Callable[..., Coroutine[Any, Any, T]]:
+    # Not itself a coroutine function: untraced, the method's own coroutine is returned,
+    # so an untraced call costs no extra coroutine (a layer every resumption crosses).
     @functools.wraps(function)
-    async def call(*args: Any, **kwargs: Any) -> T:
+    def call(*args: Any, **kwargs: Any) -> Coroutine[Any, Any, T]:
         tracing = _active()
         if tracing is None or _CALL.get() is not None or tracing.inert():
-            return await function(*args, **kwargs)
-        return await tracing.run_call(method, function(*args, **kwargs))
+            return function(*args, **kwargs)
+        return tracing.run_call(method, function(*args, **kwargs))
 
+    _mark_coroutine_function(call)
     return call
+
+
+def _mark_coroutine_function(function: Callable[..., Any]) -> None:
+    """Have ``inspect.iscoroutinefunction`` say True of ``function`` (Python 3.12+ can be
+    told; before it, the method is a function returning a coroutine, as any wrapper)."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(function)
 
 
 def _traced_generator(

@@ -288,7 +288,7 @@ class Client(_ClientWrites, _ClientBatching):
             APIError, TransportError: see :meth:`_send`; for a split pull the error's
                 ``query`` is the piece that failed (and, on Python 3.11+, a note names it).
         """
-        q = unwrap(query)
+        q = query if type(query) is Query else unwrap(query)
         if q.dimension_key is not None:
             raise QueryError(
                 f"{self._describe(q)} is a report query: use report() instead of fetch()"

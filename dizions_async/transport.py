@@ -439,6 +439,7 @@ class AiohttpTransport:
         self._set_timeouts(timeouts)
         self._chunk_size = chunk_size
         self._headers: dict[Headers, CIMultiDict[str]] = {}
+        self._last_headers: tuple[Headers, CIMultiDict[str]] | None = None
         self._proxy = None if proxy is None else proxy.url
         #: ``Proxy-Authorization`` for a proxy with credentials (aiohttp's BasicAuth is
         #: deprecated); sent to the proxy only, never through a tunnel to the server.
@@ -469,12 +470,17 @@ class AiohttpTransport:
         )
 
     def _multidict(self, headers: Headers) -> CIMultiDict[str]:
-        # A client sends the same header tuple on every request: convert it once.
+        # A client sends the same header tuple on every request: convert it once, and
+        # know it again by identity (hashing its keys costs more than the lookup).
+        last = self._last_headers
+        if last is not None and last[0] is headers:
+            return last[1]
         found = self._headers.get(headers)
         if found is None:
             if len(self._headers) >= _MAX_CACHED_HEADERS:
                 self._headers.clear()
             found = self._headers[headers] = CIMultiDict((k, reveal(v)) for k, v in headers)
+        self._last_headers = (headers, found)
         return found
 
     def _request(self, request: Request, timeout: aiohttp.ClientTimeout | None = None) -> Any:
@@ -518,7 +524,10 @@ class AiohttpTransport:
             async with self._request(request, timeout) as resp:
                 if reading is not None:
                     reading.content = resp.content
-                body = await self._read_body(request, resp)
+                if self._whole(resp):
+                    body = await resp.read()
+                else:
+                    body = await self._read_capped(request, resp)
                 return Response(resp.status, resp.headers, body)
         except _CAUGHT as exc:
             failure = _fail(request, exc)
@@ -532,16 +541,21 @@ class AiohttpTransport:
             if reading is not None:
                 watch.stop(reading)  # type: ignore[union-attr]
 
-    async def _read_body(self, request: Request, resp: aiohttp.ClientResponse) -> bytes:
+    def _whole(self, resp: aiohttp.ClientResponse) -> bool:
+        """Whether ``resp``'s body can be read whole: aiohttp stops at a Content-Length
+        within the limit. Otherwise :meth:`_read_capped` counts what arrives."""
+        limit = body_limit(resp.status, self._max_response_bytes)
+        length = resp.content_length
+        return limit is None or (
+            length is not None and length <= limit and "Content-Encoding" not in resp.headers
+        )
+
+    async def _read_capped(self, request: Request, resp: aiohttp.ClientResponse) -> bytes:
         # Counted on aiohttp's decompressed stream, so a gzip body is limited by what it
         # expands to. Leaving the context with the body unread closes the connection.
         status = resp.status
         limit = body_limit(status, self._max_response_bytes)
-        length = resp.content_length
-        if limit is None or (
-            length is not None and length <= limit and "Content-Encoding" not in resp.headers
-        ):
-            return await resp.read()  # aiohttp stops at Content-Length: within the limit
+        assert limit is not None  # see _whole
         chunks = _Chunks(request, resp.content, self._chunk_size)
         body = await read_capped(chunks, limit, cut=status >= 300)
         if body is None:
