@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,7 +30,7 @@ from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from dizions_async import _otel
-from dizions_async._concurrency import cancelled_from_outside
+from dizions_async._concurrency import Slots, cancelled_from_outside
 from dizions_async._config import (
     Environment,
     Keys,
@@ -145,7 +145,7 @@ class _ClientCore:
         self._session = session
         self._transport: Transport | None = transport
         self._owns_transport = transport is not None or session is None
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = Slots(max_concurrency)
         # Uploads hold open files: at most this many open theirs while others queue.
         self._upload_slots = asyncio.Semaphore(max_concurrency)
         self._paused_until = 0.0
@@ -288,6 +288,7 @@ class _ClientCore:
                 proxy=self._proxy,
                 ssl=self._tls,
                 max_response_bytes=self._max_response_bytes,
+                headers=self._headers,
             )
         return transport
 
@@ -393,7 +394,8 @@ class _ClientCore:
         """
         if self._limiter is not None:
             await self._limiter.acquire()
-        await self._slots.acquire()
+        if not self._slots.try_take():
+            await self._slots.take()
         try:
             if self._closed:
                 raise ClientClosedError("this Client was closed while the request waited")
@@ -402,6 +404,19 @@ class _ClientCore:
         except BaseException:
             self._slots.release()
             raise
+        self._start(call)
+
+    def _took_slot_at_once(self, call: _Call) -> bool:
+        """:meth:`_take_slot` when nothing is to be waited for (no rate limit, no 429
+        pause, a free slot): True with the slot taken, without a coroutine; else False."""
+        free = self._limiter is None and not self._paused_until and not self._closed
+        if free and self._slots.try_take():
+            self._start(call)
+            return True
+        return False
+
+    def _start(self, call: _Call) -> None:
+        """An attempt of ``call`` starts: the call's deadline starts with its first."""
         total = self._timeouts.total
         if call.deadline is None and total is not None:
             call.deadline = self._retry.clock() + total
@@ -548,10 +563,12 @@ class _ClientCore:
             retryable=exc.retryable,
         )
 
-    async def _send(self, request: Request) -> Response:
+    def _send(self, request: Request) -> Coroutine[Any, Any, Response]:
         """Send ``request`` with queuing, pausing, retries, logging and error mapping.
 
-        Each attempt is cut short when the per-call ``total`` timeout runs out.
+        Each attempt is cut short when the per-call ``total`` timeout runs out. (A plain
+        function returning :meth:`_send_checked`'s coroutine: every read runs this, and a
+        coroutine around another costs a layer.)
 
         Returns:
             A response with a status below 300.
@@ -562,33 +579,13 @@ class _ClientCore:
             TransportError: (ConnectError, RequestTimeout) no response, after any retries.
                 On a write that may have been applied, ``outcome_unknown`` is True.
         """
-        transport = self._get_transport()
-        call = _Call(request)
-        traced = _otel.attempts()  # None unless tracing (see _otel.py)
-        while True:
-            outcome = await self._send_once(call, transport, traced)
-            if isinstance(outcome, Response) and outcome.status < 300:
-                return outcome
-            await self._retry_after(call, outcome)
-
-    async def _send_once(
-        self, call: _Call, transport: Transport, traced: _otel.Attempts | None
-    ) -> Response | TransportError:
-        """One attempt of ``call``: behind a slot, traced when tracing is on."""
-        await self._take_slot(call)
-        try:
-            if traced is None:
-                attempt = transport.send(call.request)
-            else:
-                attempt = traced.send(transport.send, call.request, call.retries)
-            return await self._attempt(call, attempt)
-        finally:
-            self._slots.release()
+        return self._send_checked(request, None)  # type: ignore[return-value]
 
     async def _send_checked(
-        self, request: Request, find: Callable[[], Awaitable[int | None]]
+        self, request: Request, find: Callable[[], Awaitable[int | None]] | None
     ) -> Response | int:
-        """As :meth:`_send`, for a create that can be read back (a client by external ID).
+        """As :meth:`_send`; with ``find``, for a create that can be read back (a client
+        by external ID).
 
         Before every resend, once an earlier attempt may have reached the server (any
         answer, or a failure after sending began), ``find()`` reads the record back: a
@@ -605,12 +602,25 @@ class _ClientCore:
         """
         transport = self._get_transport()
         call = _Call(request)
-        traced = _otel.attempts()
+        traced = _otel.attempts()  # None unless tracing (see _otel.py)
         reached = False
         while True:
-            outcome = await self._send_once(call, transport, traced)
+            # One attempt, behind a slot (taken without awaiting when one is free).
+            if not self._took_slot_at_once(call):
+                await self._take_slot(call)
+            try:
+                if traced is None:
+                    attempt = transport.send(request)
+                else:
+                    attempt = traced.send(transport.send, request, call.retries)
+                outcome = await self._attempt(call, attempt)
+            finally:
+                self._slots.release()
             if isinstance(outcome, Response) and outcome.status < 300:
                 return outcome
+            if find is None:
+                await self._retry_after(call, outcome)
+                continue
             reached = reached or not isinstance(outcome, ConnectError)
             await self._retry_after(call, outcome, not_applied=frozenset())
             if not reached:

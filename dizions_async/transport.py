@@ -401,6 +401,9 @@ class AiohttpTransport:
             trust store; False: no verification; or a context).
         max_response_bytes: the most decoded bytes of a success body :meth:`send`
             reads (None: no limit); an error body is cut at 64 KiB.
+        headers: the headers every request carries (the client's); the session made
+            here sends them as its defaults, so a request carrying exactly these has no
+            headers of its own to merge.
 
     Create it inside a running event loop.
     """
@@ -415,9 +418,12 @@ class AiohttpTransport:
         proxy: Proxy | None = None,
         ssl: TlsSetting = True,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        headers: Headers | None = None,
     ) -> None:
         self._max_response_bytes = max_response_bytes
         self._owns_session = session is None
+        #: The headers the session sends by default (None: a caller's session, or none).
+        self._default_headers = headers if session is None else None
         if session is None:
             connector = aiohttp.TCPConnector(
                 limit=pool_size,
@@ -428,7 +434,9 @@ class AiohttpTransport:
             )
             # No cookie jar: the API authenticates by headers, and cookies cost time.
             session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers=None if headers is None else [(k, reveal(v)) for k, v in headers],
             )
         # aiohttp silently resends a request once when a kept-alive connection drops, for
         # every method it deems idempotent, PUT included. A PUT creates a record here, so
@@ -486,11 +494,14 @@ class AiohttpTransport:
     def _request(self, request: Request, timeout: aiohttp.ClientTimeout | None = None) -> Any:
         # Never follow redirects: the keys would go along to wherever they point.
         data = request.body if request.multipart is None else _form_data(request.multipart)
-        headers = self._multidict(request.headers)
+        # The session's default headers stand for themselves; others are merged over them.
+        headers = (
+            None if request.headers is self._default_headers else self._multidict(request.headers)
+        )
         proxy_headers = self._proxy_headers
         if proxy_headers is not None and request.url.scheme == "http":
             # Plain http goes to the proxy as is (no CONNECT): the header rides along.
-            headers = CIMultiDict(headers)
+            headers = CIMultiDict(headers or ())
             headers.extend(proxy_headers)
             proxy_headers = None
         return self._session.request(

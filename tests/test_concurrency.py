@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dizions_async._concurrency import merge_streams, run_pool
+from dizions_async._concurrency import Slots, merge_streams, run_pool
 
 
 class Probe:
@@ -243,3 +243,58 @@ async def test_progress_counts_finished_sources() -> None:
     ):
         pass
     assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+# -- Slots: the client's concurrency limit ---------------------------------------------------
+
+
+async def test_slots_hold_at_most_their_size_and_serve_waiters_in_order() -> None:
+    slots = Slots(2)
+    holding: list[int] = []
+    served: list[int] = []
+    peak = 0
+
+    async def hold(i: int) -> None:
+        nonlocal peak
+        await slots.take()
+        served.append(i)
+        holding.append(i)
+        peak = max(peak, len(holding))
+        await asyncio.sleep(0.001 * (i % 3))
+        holding.remove(i)
+        slots.release()
+
+    await asyncio.gather(*(hold(i) for i in range(20)))
+    assert peak == 2
+    assert served == list(range(20))  # first come, first served
+    assert slots.try_take() and slots.try_take() and not slots.try_take()
+
+
+async def test_a_cancelled_waiter_gives_up_its_place_and_loses_no_slot() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    waiting = asyncio.ensure_future(slots.take())
+    behind = asyncio.ensure_future(slots.take())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    slots.release()  # goes to the one still in line
+    await asyncio.wait_for(behind, 5)
+    assert not slots.try_take()
+    slots.release()
+    assert slots.try_take()
+
+
+async def test_a_waiter_cancelled_as_it_is_handed_a_slot_passes_it_on() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    first = asyncio.ensure_future(slots.take())
+    second = asyncio.ensure_future(slots.take())
+    await asyncio.sleep(0)
+    slots.release()  # handed to `first`...
+    first.cancel()  # ...which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 5)  # the slot went on to the next in line
+    assert not slots.try_take()
