@@ -394,8 +394,7 @@ class _ClientCore:
         """
         if self._limiter is not None:
             await self._limiter.acquire()
-        if not self._slots.try_take():
-            await self._slots.take()
+        await self._slots.take()
         try:
             if self._closed:
                 raise ClientClosedError("this Client was closed while the request waited")
