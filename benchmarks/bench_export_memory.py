@@ -2,9 +2,9 @@
 
 ``dizions serve --clients N`` runs in its own process (its memory is not counted); each
 export runs as a separate ``dizions export clients --out FILE`` process, and its peak
-resident set size is read from the kernel when it exits (``os.wait4``). The CSV run has
-no ``--fields``, so it takes the two-pass path (records spooled as JSONL while the
-column union grows). Parquet (typed columns, row groups written as records arrive)
+resident set size is its own ``VmHWM``, written as it exits (``tests/peak_rss.py``). The
+CSV run has no ``--fields``, so it takes the two-pass path (records spooled as JSONL while
+the column union grows). Parquet (typed columns, row groups written as records arrive)
 needs the ``[parquet]`` extra. For scale, the peak of ``dizions --help`` (interpreter and
 imports only) is printed too. Each size is run ``--rounds`` times, formats alternating;
 records per second are the median, and Parquet's speed is given as the median of its
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from _servers import ROOT, dizions_serve
 
@@ -36,13 +37,20 @@ def _cli(*args: str) -> list[str]:
 
 
 def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[int, float, int]:
-    """Run ``cmd``; return its exit status, seconds taken and peak RSS in bytes."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    # ru_maxrss is in kilobytes on Linux
-    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss * 1024
+    """Run ``cmd`` (``python -m MODULE ...``); return its exit status, seconds taken and
+    peak RSS in bytes: the process's own ``VmHWM``, written at its exit by
+    ``tests/peak_rss.py`` (``ru_maxrss`` from ``wait4`` carries over this script's size
+    through fork and exec)."""
+    python, dash_m, module, *args = cmd
+    assert dash_m == "-m", cmd
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "peak"
+        runner = [python, str(ROOT / "tests" / "peak_rss.py"), str(out), module, *args]
+        started = time.perf_counter()
+        code = subprocess.call(runner, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+        peak = int(out.read_text()) if out.exists() else 0
+    return code, seconds, peak
 
 
 def _count(out: str, fmt: str) -> int:
