@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from dizions_async.errors import ConfigurationError
 from dizions_async.jobs import Journal, JournalMismatch, Target, TargetMismatch
 from dizions_async.jobs._journal import DONE, FAILED, PENDING, UNKNOWN, Mark
 
@@ -158,3 +159,29 @@ def test_jobs_package_exports_exactly_these_names() -> None:
         "verify",
     ]
     assert all(hasattr(jobs, name) for name in jobs.__all__)
+
+
+def test_a_journal_path_that_is_a_symlink_is_refused_and_nothing_is_made_behind_it(
+    tmp_path: Path,
+) -> None:
+    # SQLite would follow the link and make the file it points to with the umask's mode.
+    target = tmp_path / "elsewhere.sqlite"
+    link = tmp_path / "job.sqlite"
+    link.symlink_to(target)
+    with pytest.raises(ConfigurationError, match="symbolic link"):
+        Journal(link)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "not a journal"])
+def test_a_journal_path_that_cannot_be_one_is_our_error_naming_it(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "job.sqlite"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_text("notes, not a database\n" * 100, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"job\.sqlite") as caught:
+        Journal(path)
+    assert ("directory" if kind == "directory" else "not a migration journal") in str(caught.value)

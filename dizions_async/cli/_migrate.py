@@ -33,6 +33,7 @@ from dizions_async.cli._common import (
     run,
     say,
 )
+from dizions_async.errors import ConfigurationError
 from dizions_async.jobs import Journal, MigrationSummary, VerifyReport, migrate, verify
 from dizions_async.jobs._journal import FAILED, PENDING, UNKNOWN
 from dizions_async.jobs._migrate import read_to_make
@@ -122,7 +123,7 @@ def _echo_stopped(journal: str) -> None:
     try:
         with Journal(journal) as book:
             counts = book.counts()
-    except sqlite3.Error:
+    except (ConfigurationError, sqlite3.Error):
         return
     held = ", ".join(f"{name} {n}" for name, n in counts.items())
     say(
@@ -246,10 +247,8 @@ def _open_journal(path: str) -> Journal:
         raise click.BadParameter(f"no journal at {path!r}", param_hint="JOURNAL")
     try:
         return Journal(path)
-    except sqlite3.DatabaseError as exc:
-        raise click.BadParameter(
-            f"{path!r} is not a migration journal ({exc})", param_hint="JOURNAL"
-        ) from None
+    except ConfigurationError as exc:  # a link, a directory, not a journal: one line
+        raise click.BadParameter(str(exc), param_hint="JOURNAL") from None
 
 
 @migrate_group.command(name="retry-failed")

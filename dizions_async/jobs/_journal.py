@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 
 from dizions_async._redact import shown
+from dizions_async.errors import ConfigurationError
 from dizions_async.jobs._files import private_file
 
 __all__ = [
@@ -151,24 +152,43 @@ class Journal:
 
     Args:
         path: the journal file; created with its tables when missing.
+
+    Raises:
+        ConfigurationError: ``path`` is a symbolic link, cannot be opened (a directory,
+            no permission), or is not a migration journal.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
-        private_file(self.path)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-        # check_same_thread=False: the engine opens it in the event loop's thread and then
-        # uses it only from its single journal thread.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if os.path.islink(self.path):
+            # SQLite would follow it, and create the file it points to with the umask's
+            # mode: a journal holds the rows' keys, so it is opened only as itself.
+            raise ConfigurationError(
+                f"the journal {self.path!r} is a symbolic link: give the path of the file "
+                "itself (a journal is never opened through a link)"
+            )
+        try:
+            # Created 0600 before SQLite opens it; its -wal and -shm files take that mode.
+            private_file(self.path)
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+            # check_same_thread=False: the engine opens it in the event loop's thread and
+            # then uses it only from its single journal thread.
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigurationError(
+                f"the journal {self.path!r} cannot be opened ({why}; is it a directory?)"
+                if os.path.isdir(self.path)
+                else f"the journal {self.path!r} cannot be opened ({why})"
+            ) from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise
+            raise ConfigurationError(f"{self.path!r} is not a migration journal ({exc})") from None
 
     # -- lifecycle --------------------------------------------------------------------
 
