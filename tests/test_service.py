@@ -226,6 +226,16 @@ async def test_an_unknown_ca_is_rejected_by_default(tls_fake: FakeDizions) -> No
             await dz.fetch(Query("clients").id(1))
 
 
+async def test_the_cli_suggests_ca_file_for_an_unknown_authority_and_connects_with_it(
+    tls_fake: FakeDizions, ca_file: Path, cli: Cli
+) -> None:
+    refused = await cli(tls_fake, "get", "clients", "--id", "1", "--timeout", "5")
+    assert refused.exit_code == 1
+    assert "unknown authority" in refused.stderr and "--ca-file PEM" in refused.stderr
+    fixed = await cli(tls_fake, "get", "clients", "--id", "1", "--ca-file", str(ca_file))
+    assert fixed.exit_code == 0, fixed.output
+
+
 async def test_ssl_context_trusting_the_ca_connects(tls_fake: FakeDizions, ca: trustme.CA) -> None:
     context = ssl.create_default_context()
     ca.configure_trust(context)

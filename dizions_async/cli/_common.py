@@ -40,6 +40,7 @@ from dizions_async.cli._values import check_names, filter_value, known_fields
 from dizions_async.client import Client
 from dizions_async.errors import (
     ConfigurationError,
+    ConnectError,
     DizionsError,
     QueryError,
     ValidationError,
@@ -516,8 +517,16 @@ def _fail(exc: BaseException, debug: bool, code: int) -> NoReturn:
     if isinstance(exc, (QueryError, ValidationError)) and ctx is not None:
         say(usage_line(message, ctx.command_path), err=True)
     else:
-        say(f"dizions: error: {message}", err=True)
+        say(f"dizions: error: {message}{_hint(exc)}", err=True)
     raise SystemExit(code) from None
+
+
+def _hint(exc: BaseException) -> str:
+    """What the command line can do about ``exc``, when it is plain."""
+    if isinstance(exc, ConnectError) and "unknown authority" in str(exc):
+        # A server behind a private CA (a proxy that inspects TLS, a test server).
+        return "; if its CA is a private one, pass --ca-file PEM (DIZIONS_CA_FILE)"
+    return ""
 
 
 def say(text: str, *, err: bool = False) -> None:
