@@ -163,6 +163,35 @@ def _certificate_problem(exc: aiohttp.ClientConnectorCertificateError) -> str:
     return _CERTIFICATE_PROBLEMS.get(code or 0, "it could not be verified")
 
 
+def _connect_problem(exc: BaseException, host: str) -> tuple[str, bool] | None:
+    """What went wrong before the request was sent, and whether a retry may help; None
+    when ``exc`` is not a failure to connect."""
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        # The proxy's host and port only: its credentials are never in these fields.
+        return f"could not connect to the proxy {exc.host}:{exc.port} ({_os_why(exc)})", True
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"the proxy refused the connection ({exc.status})", True
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"timed out connecting to {host}", True
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Permanent until someone fixes a certificate or a trust store: not retried.
+        return f"the TLS certificate of {host} was refused ({_certificate_problem(exc)})", False
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # A name that does not exist will not exist a second later either (a temporary
+        # resolver failure, EAI_AGAIN, is retried as before).
+        unknown_name = isinstance(exc, aiohttp.ClientConnectorDNSError) and (
+            exc.os_error.errno in _NO_SUCH_NAME
+        )
+        return f"could not connect to {host} ({_os_why(exc)})", not unknown_name
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "invalid URL", True
+    return None
+
+
+def _os_why(exc: aiohttp.ClientConnectorError) -> str:
+    return exc.os_error.strerror or type(exc.os_error).__name__
+
+
 def _fail(request: Request, exc: BaseException) -> TransportError:
     """Our error for an aiohttp/OS failure; the message never quotes aiohttp's text.
 
@@ -174,42 +203,10 @@ def _fail(request: Request, exc: BaseException) -> TransportError:
     method, _, url = label.partition(" ")
     host = request.url.host or "the server"
     unknown = not request.idempotent
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        # The proxy's host and port only: its credentials are never in these fields.
-        where = f"the proxy {exc.host}:{exc.port}"
-        why = exc.os_error.strerror or type(exc.os_error).__name__
-        return ConnectError(
-            f"{label}: could not connect to {where} ({why})", method=method, url=url
-        )
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ConnectError(
-            f"{label}: the proxy refused the connection ({exc.status})", method=method, url=url
-        )
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ConnectError(f"{label}: timed out connecting to {host}", method=method, url=url)
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        # Permanent until someone fixes a certificate or a trust store: not retried.
-        return ConnectError(
-            f"{label}: the TLS certificate of {host} was refused ({_certificate_problem(exc)})",
-            method=method,
-            url=url,
-            retryable=False,
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        why = exc.os_error.strerror or type(exc.os_error).__name__
-        # A name that does not exist will not exist a second later either (a temporary
-        # resolver failure, EAI_AGAIN, is retried as before).
-        unknown_name = isinstance(exc, aiohttp.ClientConnectorDNSError) and (
-            exc.os_error.errno in _NO_SUCH_NAME
-        )
-        return ConnectError(
-            f"{label}: could not connect to {host} ({why})",
-            method=method,
-            url=url,
-            retryable=not unknown_name,
-        )
-    if isinstance(exc, aiohttp.InvalidURL):
-        return ConnectError(f"{label}: invalid URL", method=method, url=url)
+    problem = _connect_problem(exc, host)
+    if problem is not None:
+        why, retryable = problem
+        return ConnectError(f"{label}: {why}", method=method, url=url, retryable=retryable)
     if isinstance(exc, asyncio.TimeoutError):
         return RequestTimeout(
             f"{label}: no response from {host} within the read timeout",
@@ -384,6 +381,13 @@ class _ReadWatch:
             self._handle = None
 
 
+def _fits(resp: aiohttp.ClientResponse, limit: int) -> bool:
+    """Whether ``resp``'s body can be read whole: aiohttp stops at its Content-Length,
+    here within ``limit`` (a compressed body's length says nothing of what it expands to)."""
+    length = resp.content_length
+    return length is not None and length <= limit and "Content-Encoding" not in resp.headers
+
+
 class AiohttpTransport:
     """The real transport: one aiohttp session with a pooled, keep-alive connector.
 
@@ -535,10 +539,11 @@ class AiohttpTransport:
             async with self._request(request, timeout) as resp:
                 if reading is not None:
                     reading.content = resp.content
-                if self._whole(resp):
+                limit = body_limit(resp.status, self._max_response_bytes)
+                if limit is None or _fits(resp, limit):
                     body = await resp.read()
                 else:
-                    body = await self._read_capped(request, resp)
+                    body = await self._read_capped(request, resp, limit)
                 return Response(resp.status, resp.headers, body)
         except _CAUGHT as exc:
             failure = _fail(request, exc)
@@ -552,23 +557,13 @@ class AiohttpTransport:
             if reading is not None:
                 watch.stop(reading)  # type: ignore[union-attr]
 
-    def _whole(self, resp: aiohttp.ClientResponse) -> bool:
-        """Whether ``resp``'s body can be read whole: aiohttp stops at a Content-Length
-        within the limit. Otherwise :meth:`_read_capped` counts what arrives."""
-        limit = body_limit(resp.status, self._max_response_bytes)
-        length = resp.content_length
-        return limit is None or (
-            length is not None and length <= limit and "Content-Encoding" not in resp.headers
-        )
-
-    async def _read_capped(self, request: Request, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(
+        self, request: Request, resp: aiohttp.ClientResponse, limit: int
+    ) -> bytes:
         # Counted on aiohttp's decompressed stream, so a gzip body is limited by what it
         # expands to. Leaving the context with the body unread closes the connection.
-        status = resp.status
-        limit = body_limit(status, self._max_response_bytes)
-        assert limit is not None  # see _whole
         chunks = _Chunks(request, resp.content, self._chunk_size)
-        body = await read_capped(chunks, limit, cut=status >= 300)
+        body = await read_capped(chunks, limit, cut=resp.status >= 300)
         if body is None:
             raise response_too_large(request.label, limit)
         return body
