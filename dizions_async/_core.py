@@ -342,23 +342,21 @@ class _ClientCore:
     def _get_if_fits(self, path: str, query_string: str) -> Request | None:
         """The GET of ``path``, or None when its URL is over ``max_url_length``.
 
-        The read hot path: the URL text is built and measured once, nothing else planned,
-        and the request made in place (as :meth:`_get_url` makes it).
+        The read hot path: the URL text is built and measured once, nothing else planned.
         """
         text = self._base + path
         if query_string:
             text = f"{text}?{query_string}"
         if len(text) > self._max_url_length:
             return None
-        url = URL(text, encoded=True)
-        return Request("GET", url, self._headers, None, None, True, None, None, self._log_values)
+        return Request.get(URL(text, encoded=True), self._headers, show_values=self._log_values)
 
     def _get(self, path: str, query_string: str = "") -> Request:
         """A GET request for an already percent-encoded path under the base URL."""
         return self._get_url(self._url(path, query_string))
 
     def _get_url(self, url: URL) -> Request:
-        return Request.build("GET", url, self._headers, show_values=self._log_values)
+        return Request.get(url, self._headers, show_values=self._log_values)
 
     def _request(
         self,
