@@ -222,7 +222,9 @@ _FIX = {
 _SHAPES = 64
 
 
-def _shape_function(cls: type[Record], shape: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+def _shape_function(
+    cls: type[Record], shape: tuple[str, ...], general: Callable[[Mapping[str, Any], Any], Record]
+) -> Callable[[dict[str, Any]], Any]:
     """The function structuring, in place, a record whose keys are those of ``shape``.
 
     Generated code, as attrs and cattrs generate theirs. One type check per field the
@@ -235,14 +237,15 @@ def _shape_function(cls: type[Record], shape: tuple[str, ...]) -> Callable[[dict
     Given a record of the shape's length, it checks the shape as it goes, for nothing: a
     record lacking one of the shape's keys (a ``KeyError`` before anything but
     conversions is done) returns None; having them all, the record has no other. A
-    value that does not fit hands the record to the general hook, which names the field.
+    value that does not fit hands the record to ``general`` (the model's general hook),
+    which names the field.
     """
     fields = fields_of(_resource_of()[cls])
     known = {f.name for f in fields}
     unknown = [key for key in shape if key not in known]
     namespace: dict[str, Any] = {
         "missing": dict.fromkeys(f.name for f in fields if f.name not in shape),
-        "general": _general_hook(cls),
+        "general": general,
         "new": object.__new__,
         # The instance's __dict__ slot, set directly (a fifth faster than setattr).
         "set": next(vars(c)["__dict__"] for c in cls.__mro__ if "__dict__" in vars(c)).__set__,
@@ -291,7 +294,7 @@ def _model_hook(cls: type[Record]) -> Callable[..., Record]:
     """
     template = dict.fromkeys(f.name for f in fields_of(_resource_of()[cls]))
     general = _general_hook(cls)
-    every_field = _shape_function(cls, tuple(template))
+    every_field = _shape_function(cls, tuple(template), general)
     shapes: dict[frozenset[str], Callable[[dict[str, Any]], Any]] = {}
     by_length: dict[int, Callable[[dict[str, Any]], Any]] = {}
 
@@ -309,7 +312,7 @@ def _model_hook(cls: type[Record]) -> Callable[..., Record]:
                 if len(merged) != len(template):  # a key the model does not know
                     return general(row, _)
                 return every_field(merged)  # type: ignore[no-any-return]
-            function = shapes[shape] = _shape_function(cls, tuple(row))
+            function = shapes[shape] = _shape_function(cls, tuple(row), general)
         by_length[len(row)] = function
         return function(row)  # type: ignore[no-any-return]
 
