@@ -176,10 +176,10 @@ class Journal:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if os.path.isdir(self.path):
+                why += "; is it a directory?"
             raise ConfigurationError(
-                f"the journal {self.path!r} cannot be opened ({why}; is it a directory?)"
-                if os.path.isdir(self.path)
-                else f"the journal {self.path!r} cannot be opened ({why})"
+                f"the journal {self.path!r} cannot be opened ({why})"
             ) from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
